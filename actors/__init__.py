@@ -4,6 +4,7 @@ This module is the public API; everything in underscore modules is private.
 """
 
 from actors._context import bind_context, current_context
+from actors._deadletters import DeadLetter, DeadLetterStore
 from actors._errors import (
     AskTimeout,
     ConfigError,
@@ -14,17 +15,30 @@ from actors._errors import (
     SystemNotRunning,
     UnknownService,
 )
+from actors._future import ReplyFuture
 from actors._logging import Sensitive, capture_logs, configure_logging, get_logger
+from actors._mailbox import MailboxStats
+from actors._ref import ServiceRef
+from actors._scheduler import Scheduler, TimerHandle
+from actors._service import ServiceActor
 
 __all__ = [
     "AskTimeout",
     "ConfigError",
+    "DeadLetter",
+    "DeadLetterStore",
     "MailboxFull",
+    "MailboxStats",
+    "ReplyFuture",
+    "Scheduler",
     "Sensitive",
+    "ServiceActor",
     "ServiceCrashed",
+    "ServiceRef",
     "ServiceStopped",
     "StanchionError",
     "SystemNotRunning",
+    "TimerHandle",
     "UnknownService",
     "bind_context",
     "capture_logs",
