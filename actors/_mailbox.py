@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from pykka._envelope import Envelope
@@ -31,6 +31,9 @@ from actors._errors import MailboxFull, ServiceStopped, require
 
 _log = structlog.get_logger("stanchion.mailbox")
 
+# Exact classes that bypass the bound; a set lookup on the class is the cheapest test.
+_CONTROL_CLASSES: set[type] = {_ActorStop}
+
 # A queued item: the envelope, the sender's correlation context, and how many
 # times this message has already crashed the service.
 Item = tuple[Envelope[Any], Mapping[str, Any], int]
@@ -41,6 +44,10 @@ class ControlMessage:
 
     __slots__ = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _CONTROL_CLASSES.add(cls)
+
 
 class _Wake:
     """Posted into the work queue to wake a consumer blocked on it."""
@@ -49,19 +56,17 @@ class _Wake:
 
 
 _WAKE = _Wake()
-_CONTROL_TYPES: tuple[type, ...] = (_ActorStop, ControlMessage)
 
 
 @dataclass(frozen=True, slots=True)
 class MailboxStats:
-    """A snapshot of a mailbox, read without a message round trip."""
+    """A snapshot of a service's mailbox, read without a message round trip."""
 
     service: str
     capacity: int
     depth: int
-    accepted: int
-    rejected: int
     processed: int
+    rejected: int
     crashes: int
     consumers: int
 
@@ -87,7 +92,8 @@ class Mailbox:
         dead_letters: DeadLetterStore,
         max_message_crashes: int = 3,
     ) -> None:
-        require(capacity >= 1, "mailbox_size", capacity, "an integer >= 1")
+        require(isinstance(capacity, int) and capacity >= 1, "mailbox_size", capacity,
+                "an integer >= 1")
         require(max_message_crashes >= 1, "max_message_crashes", max_message_crashes,
                 "an integer >= 1")
         self.service = service
@@ -95,11 +101,20 @@ class Mailbox:
         self.dead_letters = dead_letters
         self.max_message_crashes = max_message_crashes
         self._work: SimpleQueue[Item | _Wake] = SimpleQueue()
+        # One token per free place: a sender takes one without blocking or is
+        # rejected; a consumer returns it. Both are single C calls, so the bound
+        # is exact without a Python-level lock on the hot path.
+        self._slots: SimpleQueue[None] = SimpleQueue()
+        for _ in range(capacity):
+            self._slots.put(None)
+        self._take_slot = self._slots.get_nowait
+        self._free_slot = self._slots.put
+        self._enqueue = self._work.put
+        self._dequeue = self._work.get
         self._control: deque[Envelope[Any]] = deque()
         self._redeliver: deque[Item] = deque()
         self._lock = threading.Lock()
         self._closed = False
-        self._accepted = 0
         self._rejected = 0
         self._crashes = 0
         self._counters: list[_Counter] = []
@@ -109,19 +124,23 @@ class Mailbox:
 
     def put(self, envelope: Envelope[Any], /) -> None:
         """Queue a message, or raise `MailboxFull` / `ServiceStopped` at once."""
-        if isinstance(envelope.message, _CONTROL_TYPES):
+        if envelope.message.__class__ in _CONTROL_CLASSES:
             self.put_control(envelope)
             return
-        context = _context.capture()
+        if self._closed:
+            raise ServiceStopped(self.service)
+        try:
+            self._take_slot()
+        except Empty:
+            self._reject()
+        self._enqueue((envelope, _context.capture(), 0))
+        if self._closed:  # closed while we were queueing: hand it to close()'s rules
+            self._drain_closed()
+
+    def _reject(self) -> NoReturn:
         with self._lock:
-            if self._closed:
-                raise ServiceStopped(self.service)
-            depth = self._work.qsize()
-            if depth < self.capacity:
-                self._accepted += 1
-                self._work.put((envelope, context, 0))
-                return
             self._rejected += 1
+        depth = self.capacity
         _log.warning("mailbox.rejected", service=self.service, depth=depth,
                      capacity=self.capacity)
         raise MailboxFull(self.service, depth, self.capacity)
@@ -134,26 +153,26 @@ class Mailbox:
                     envelope.reply_to.set(None)
                 return
             self._control.append(envelope)
-            self._work.put(_WAKE)
+            self._enqueue(_WAKE)
 
     # -- receive side (runs in consumer threads) --------------------------------
 
     def take(self) -> Item:
         """Block until there is something to handle: control first, then redeliveries."""
         while True:
-            if self._control:
+            if self._control or self._redeliver:
                 try:
                     return self._control.popleft(), _context.capture(), 0
                 except IndexError:
                     pass
-            if self._redeliver:
                 try:
                     return self._redeliver.popleft()
                 except IndexError:
                     pass
-            item = self._work.get()
-            if item is not _WAKE:
-                return item  # type: ignore[return-value]
+            item = self._dequeue()
+            if item.__class__ is tuple:
+                self._free_slot(None)
+                return item
 
     def get(self) -> Envelope[Any]:
         """Pykka's inbox protocol: the next envelope (context and crash count dropped)."""
@@ -181,6 +200,17 @@ class Mailbox:
         self.dead_letters.add(DeadLetter(self.service, envelope.message, reason,
                                          error=repr(error), context=context))
 
+    def _drain_work(self) -> list[Item]:
+        items: list[Item] = []
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except Empty:
+                return items
+            if item.__class__ is tuple:
+                self._free_slot(None)
+                items.append(item)
+
     def fail_pending_asks(self, error: BaseException) -> int:
         """Fail every queued request-reply message with `error`; keep the rest in order.
 
@@ -189,26 +219,18 @@ class Mailbox:
         """
         failed: list[Envelope[Any]] = []
         with self._lock:
-            kept: list[Item] = []
-            while True:
-                try:
-                    item = self._work.get_nowait()
-                except Empty:
-                    break
-                if isinstance(item, _Wake):
-                    continue
+            for item in self._drain_work():
                 if item[0].reply_to is not None:
                     failed.append(item[0])
                 else:
-                    kept.append(item)
-            for item in kept:
-                self._work.put(item)
+                    self._take_slot()  # cannot be empty: the drain just freed it
+                    self._enqueue(item)
             for queued in list(self._redeliver):
                 if queued[0].reply_to is not None:
                     self._redeliver.remove(queued)
                     failed.append(queued[0])
             if self._control:
-                self._work.put(_WAKE)
+                self._enqueue(_WAKE)
         for envelope in failed:
             if envelope.reply_to is not None:
                 envelope.reply_to.set_exception(exc_info=(type(error), error, None))
@@ -221,17 +243,18 @@ class Mailbox:
         """
         with self._lock:
             self._closed = True
-            pending: list[Item] = list(self._redeliver)
-            self._redeliver.clear()
-            while True:
-                try:
-                    item = self._work.get_nowait()
-                except Empty:
-                    break
-                if not isinstance(item, _Wake):
-                    pending.append(item)
             controls = list(self._control)
             self._control.clear()
+        for envelope in controls:
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(None)
+        return self._drain_closed(reason)
+
+    def _drain_closed(self, reason: str = "stopped") -> int:
+        with self._lock:
+            pending: list[Item] = list(self._redeliver)
+            self._redeliver.clear()
+            pending.extend(self._drain_work())
         error = ServiceStopped(self.service, "it was stopped with this message still queued")
         dead = 0
         for envelope, context, _ in pending:
@@ -241,20 +264,12 @@ class Mailbox:
                 self.dead_letters.add(DeadLetter(self.service, envelope.message, reason,
                                                  context=context))
                 dead += 1
-        for envelope in controls:
-            if envelope.reply_to is not None:
-                envelope.reply_to.set(None)
         return dead
 
     def reopen(self) -> None:
         """Accept messages again (a service started anew after a full stop)."""
         with self._lock:
             self._closed = False
-
-    def wake_all(self, consumers: int) -> None:
-        """Wake `consumers` blocked consumers so they re-check their stop flag."""
-        for _ in range(consumers):
-            self._work.put(_WAKE)
 
     # -- counters ----------------------------------------------------------------
 
@@ -279,25 +294,25 @@ class Mailbox:
 
     @property
     def depth(self) -> int:
-        """How many work messages are queued (approximate while consumers run)."""
-        return max(0, self._work.qsize() + len(self._redeliver) - len(self._control))
+        """How many work messages wait (exact: capacity minus free places)."""
+        return self.capacity - self._slots.qsize() + len(self._redeliver)
 
     def stats(self) -> MailboxStats:
         """Counters and depth, read without a message round trip."""
+        with self._lock:
+            processed = self._retired_processed + sum(c.value for c in self._counters)
+            consumers = len(self._counters)
         return MailboxStats(
             service=self.service,
             capacity=self.capacity,
             depth=self.depth,
-            accepted=self._accepted,
+            processed=processed,
             rejected=self._rejected,
-            processed=self._retired_processed + sum(c.value for c in list(self._counters)),
             crashes=self._crashes,
-            consumers=len(self._counters),
+            consumers=consumers,
         )
 
 
 def is_control(message: Any) -> bool:
     """Whether `message` bypasses the mailbox bound."""
-    return isinstance(message, _CONTROL_TYPES)
-
-
+    return message.__class__ in _CONTROL_CLASSES

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import pykka
 import structlog
+from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr, _ActorStop
 
 from actors import _context
 from actors._deadletters import default_dead_letters
@@ -27,6 +28,12 @@ from actors._future import ReplyFuture
 from actors._mailbox import ControlMessage, Mailbox, is_control
 
 _log = structlog.get_logger("stanchion.actor")
+
+# Messages Pykka's own dispatcher must see (stop and proxy traffic); everything
+# else goes straight to on_receive, skipping a chain of isinstance checks.
+_SPECIAL_CLASSES: frozenset[type] = frozenset(
+    {_ActorStop, ProxyCall, ProxyGetAttr, ProxySetAttr}
+)
 _thread_ids = count(1)
 
 DeathWatcher = Callable[["ServiceActor", BaseException | None], None]
@@ -167,15 +174,23 @@ class ServiceActor(pykka.ThreadingActor):
         take = self._mailbox.take
         stopped = self.actor_stopped
         counter = self._counter
-        handle = self._handle_receive
+        special = _SPECIAL_CLASSES
+        handle_special = self._handle_receive
+        on_receive = self.on_receive
+        current = _context.capture
         install = _context.install
         while not stopped.is_set():
             item = take()
             envelope = item[0]
-            install(item[1])
+            if item[1] is not current():
+                install(item[1])
             reply_to = envelope.reply_to
+            message = envelope.message
             try:
-                response = handle(envelope.message)
+                if message.__class__ in special or isinstance(message, ControlMessage):
+                    response = handle_special(message)
+                else:
+                    response = on_receive(message)
             except BaseException as exc:  # noqa: BLE001 - let it crash, but never silently
                 if reply_to is not None and isinstance(exc, Exception):
                     reply_to.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
