@@ -1,0 +1,40 @@
+"""Shared fixtures: every test starts from a clean logging configuration and leaves no threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from actors import capture_logs, configure_logging
+
+
+@pytest.fixture
+def events() -> Iterator[list[dict[str, object]]]:
+    """Structured events written during the test, fully processed."""
+    with capture_logs() as captured:
+        yield captured
+
+
+@pytest.fixture
+def no_thread_leaks() -> Iterator[None]:
+    """Fail if the test leaves a thread running that it did not find."""
+    before = set(threading.enumerate())
+    yield
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leftover:
+        thread.join(2.0)
+    leftover = [t.name for t in leftover if t.is_alive()]
+    assert not leftover, f"threads left running: {leftover}"
+
+
+def named(events: list[dict[str, object]], name: str) -> list[dict[str, object]]:
+    """The captured events called `name`."""
+    return [e for e in events if e.get("event") == name]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def quiet_logging() -> None:
+    """Warnings and above to stderr, readable; tests that inspect events use `events`."""
+    configure_logging(level="warning", console=True)
