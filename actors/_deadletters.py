@@ -51,7 +51,7 @@ class DeadLetterStore:
         require(capacity >= 1, "capacity", capacity, "an integer >= 1")
         self.capacity = capacity
         self._letters: deque[DeadLetter] = deque(maxlen=capacity)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._total = 0
 
     def add(self, letter: DeadLetter) -> None:
@@ -59,6 +59,7 @@ class DeadLetterStore:
         with self._lock:
             self._letters.append(letter)
             self._total += 1
+            self._lock.notify_all()
         _log.warning(
             "message.dead_lettered",
             service=letter.service,
@@ -89,6 +90,20 @@ class DeadLetterStore:
             self._letters.clear()
             self._letters.extend(kept)
         return taken
+
+    def wait_for(self, *, service: str | None = None, reason: str | None = None,
+                 count: int = 1, timeout: float = 5.0) -> bool:
+        """Wait until at least `count` retained letters match; `False` on timeout."""
+
+        def matching() -> bool:
+            return sum(
+                1 for x in self._letters
+                if (service is None or x.service == service)
+                and (reason is None or x.reason == reason)
+            ) >= count
+
+        with self._lock:
+            return self._lock.wait_for(matching, timeout)
 
     @property
     def total(self) -> int:

@@ -229,10 +229,12 @@ class ServiceActor(pykka.ThreadingActor):
         except Exception as hook_exc:  # noqa: BLE001 - the actor is already dead; record it
             _log.error("actor.on_failure_failed", service=self.service_name,
                        error=repr(hook_exc))
-        if not is_control(envelope.message):
-            self._mailbox.redeliver(item, exc)
+        # Fail the waiting asks before the message is dead-lettered, so that anyone
+        # who waits for the dead letter and then asks is not failed by this crash.
         if not self._binding.pooled:
             self._mailbox.fail_pending_asks(ServiceCrashed(self.service_name, exc))
+        if not is_control(envelope.message):
+            self._mailbox.redeliver(item, exc)
 
     # -- introspection for the runtime -------------------------------------------
 
