@@ -29,7 +29,7 @@ from typing import Any
 import pykka
 import structlog
 
-from actors import ServiceActor, bind_context, configure_logging
+from actors import MailboxFull, ServiceActor, bind_context, configure_logging
 
 
 class _Sink:
@@ -103,6 +103,42 @@ def ask_latencies(actor_class: type[pykka.ThreadingActor], asks: int) -> list[fl
     return samples
 
 
+class Blocked(ServiceActor):
+    mailbox_size = 64
+
+    def __init__(self, gate: threading.Event, entered: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+        self.entered = entered
+
+    def on_receive(self, message: Any) -> Any:
+        self.entered.set()
+        self.gate.wait(30)
+
+
+def rejection_latencies(samples: int) -> list[float]:
+    """How long a sender waits to learn that a full mailbox rejected it (logging on)."""
+    gate, entered = threading.Event(), threading.Event()
+    ref = Blocked.start(gate, entered)
+    latencies: list[float] = []
+    try:
+        ref.tell("hold")
+        entered.wait(5)
+        for _ in range(Blocked.mailbox_size):
+            ref.tell("fill")
+        clock = time.perf_counter_ns
+        for _ in range(samples):
+            t0 = clock()
+            try:
+                ref.tell("overflow")
+            except MailboxFull:
+                latencies.append((clock() - t0) / 1000.0)
+    finally:
+        gate.set()
+        ref.stop()
+    return latencies
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -130,6 +166,7 @@ def main() -> None:
             results[name]["ask_p50_us"].append(percentile(latencies, 0.50))
             results[name]["ask_p99_us"].append(percentile(latencies, 0.99))
 
+    rejections = rejection_latencies(2_000)
     medians = {
         name: {metric: round(statistics.median(values), 2) for metric, values in metrics.items()}
         for name, metrics in results.items()
@@ -154,6 +191,12 @@ def main() -> None:
                 medians["ours"]["ask_p50_us"] / medians["pykka"]["ask_p50_us"], 3),
             "ask_p99_ours_over_pykka": round(
                 medians["ours"]["ask_p99_us"] / medians["pykka"]["ask_p99_us"], 3),
+        },
+        "mailbox_full_rejection_us": {
+            "p50": round(percentile(rejections, 0.50), 2),
+            "p99": round(percentile(rejections, 0.99), 2),
+            "samples": len(rejections),
+            "note": "time for tell() to raise MailboxFull, rejection logged to a JSON file",
         },
         "targets": {"tell_throughput_ratio_min": 1.2, "ask_p50_ratio_max": 1.0,
                     "note": "targets apply to the pinned run"},
