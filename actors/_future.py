@@ -8,10 +8,13 @@ forever unless it asks to with `timeout=math.inf`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import queue
 import sys
 import threading
+from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 import pykka
@@ -34,6 +37,7 @@ class ReplyFuture(pykka.Future[T]):
         self._exc: BaseException | None = None
         self._default_timeout = default_timeout
         self._service = service
+        self._callbacks: list[Callable[[], object]] = []
 
     def get(self, *, timeout: float | None = None) -> Any:
         """Wait for the reply; raise `AskTimeout` after `timeout` (default: the service's)."""
@@ -59,6 +63,7 @@ class ReplyFuture(pykka.Future[T]):
             raise queue.Full
         self._value = value
         self._ready.release()
+        self._run_callbacks()
 
     def set_exception(self, exc_info: Any = None) -> None:
         """Deliver an error instead of a reply: an exception, or an exc_info triple."""
@@ -71,6 +76,52 @@ class ReplyFuture(pykka.Future[T]):
             exc = exc_info[0]()
         self._exc = exc
         self._ready.release()
+        self._run_callbacks()
+
+    def _run_callbacks(self) -> None:
+        # list.pop is atomic: each callback runs exactly once even if
+        # add_done_callback races with set().
+        callbacks = self._callbacks
+        while callbacks:
+            try:
+                callback = callbacks.pop()
+            except IndexError:
+                return
+            callback()
+
+    def add_done_callback(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` (in the replying thread) once a reply or error is set."""
+        self._callbacks.append(callback)
+        if self.done():
+            self._run_callbacks()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """Await the reply from asyncio without blocking the event loop.
+
+        The service's deadline applies: `AskTimeout` after `ask_timeout` seconds.
+        """
+        if not self.done():
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+
+            def resolve() -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            def wake() -> None:
+                # A loop closed while we waited has nobody left to wake.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(resolve)
+
+            self.add_done_callback(wake)
+            timeout = self._default_timeout
+            try:
+                yield from asyncio.wait_for(waiter, timeout).__await__()
+            except TimeoutError:
+                raise AskTimeout(self._service,
+                                 timeout if timeout is not None else math.inf) from None
+        result: T = self.get(timeout=0)
+        return result
 
     def done(self) -> bool:
         """Whether a reply or an error has been delivered."""

@@ -108,6 +108,17 @@ class ServiceRef(pykka.ActorRef[A]):
             return future.get(timeout=timeout)
         return future
 
+    async def ask_async(self, message: Any, *, timeout: float | None = None) -> Any:
+        """Send and await the reply from asyncio code without blocking the event loop.
+
+        Same errors as `ask`: `MailboxFull`/`ServiceStopped` at once, `AskTimeout`
+        after `timeout` (default: the service's), or the handler's exception.
+        """
+        future: ReplyFuture[Any] = ReplyFuture(
+            timeout if timeout is not None else self.ask_timeout, self.name)
+        self._mailbox.put(Envelope(message, reply_to=future))
+        return await future
+
     @overload
     def stop(self, *, block: Literal[True] = True, timeout: float | None = None) -> bool: ...
 
