@@ -1,0 +1,67 @@
+"""pytest fixtures for embedders: a started-and-stopped actor system, captured logs, faults.
+
+Registered through the `pytest11` entry point, so installing stanchion makes
+them available in any test suite.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from actors._logging import capture_logs
+from actors.testing._faults import FaultScript
+from supervisor import ActorSystem, ChildSpec, SupervisorSpec
+
+SystemFactory = Callable[..., ActorSystem]
+
+
+@pytest.fixture
+def stanchion_system() -> Iterator[SystemFactory]:
+    """Start an `ActorSystem` from specs; every system started is shut down after the test.
+
+    The test fails if a system's actor threads did not all stop.
+
+    Example (in your tests)::
+
+        def test_checkout(stanchion_system):
+            system = stanchion_system([ChildSpec("orders", Orders)])
+            assert system.service("orders").ask(order) == "accepted"
+    """
+    started: list[ActorSystem] = []
+
+    def start(children: Sequence[ChildSpec | SupervisorSpec] = (), **options: Any) -> ActorSystem:
+        system = ActorSystem(children, **options).start()
+        started.append(system)
+        return system
+
+    before = set(threading.enumerate())
+    yield start
+    clean = [system.shutdown() for system in reversed(started)]
+    leftover = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert all(clean), f"actor threads did not stop: {leftover}"
+
+
+@pytest.fixture
+def stanchion_logs() -> Iterator[list[dict[str, Any]]]:
+    """Every structured event written during the test, as it would be written."""
+    with capture_logs() as events:
+        yield events
+
+
+@pytest.fixture
+def stanchion_faults() -> Iterator[Callable[[str], FaultScript]]:
+    """Make `FaultScript`s from text ("ok, fail, slow:0.2, hang"); hung calls end at teardown."""
+    scripts: list[FaultScript] = []
+
+    def make(text: str = "", *, repeat_last: bool = False) -> FaultScript:
+        script = FaultScript.parse(text, repeat_last=repeat_last)
+        scripts.append(script)
+        return script
+
+    yield make
+    for script in scripts:
+        script.release()
