@@ -1,0 +1,73 @@
+"""A durable task queue: at-least-once delivery with leases, backoff and dead letters.
+
+Tasks live in a `TaskStore` (SQLite now; the interface fits Redis Streams
+too). `TaskQueue` applies the rules (retry with backoff, dead-letter when the
+attempts run out) on top of any store; the worker actors drive it. See
+docs/task-queue.md.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from actors import configure_logging
+    >>> configure_logging(level="warning")
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tasks.sqlite3"
+    >>> store = SqliteTaskStore(TaskQueueConfig(sqlite_path=path))
+    >>> tasks = TaskQueue(store)
+    >>> task_id = tasks.enqueue("profile->billing", {"user_id": "u-1", "version": 7})
+    >>> [claimed] = tasks.claim("profile->billing", worker_id="worker-1")
+    >>> claimed.task.payload
+    {'user_id': 'u-1', 'version': 7}
+    >>> tasks.ack([claimed])
+    [True]
+    >>> store.close()
+"""
+
+from actors.taskqueue._errors import (
+    PayloadNotSerializable,
+    TaskNotFound,
+    TaskStoreClosed,
+    TaskStoreError,
+    TaskStoreTimeout,
+)
+from actors.taskqueue._memory import MemoryTaskStore
+from actors.taskqueue._model import (
+    PRIORITIES,
+    ClaimedTask,
+    DeadLetteredTask,
+    Lease,
+    NewTask,
+    QueueStats,
+    Task,
+    TaskQueueConfig,
+    encode_payload,
+)
+from actors.taskqueue._queue import TaskQueue
+from actors.taskqueue._schedule import Decision, GiveUp, RetryAt, TaskSchedule, attempts_exhausted
+from actors.taskqueue._sqlite import SqliteTaskStore, WriteStats
+from actors.taskqueue._store import TaskStore
+
+__all__ = [
+    "PRIORITIES",
+    "ClaimedTask",
+    "DeadLetteredTask",
+    "Decision",
+    "GiveUp",
+    "Lease",
+    "MemoryTaskStore",
+    "NewTask",
+    "PayloadNotSerializable",
+    "QueueStats",
+    "RetryAt",
+    "SqliteTaskStore",
+    "Task",
+    "TaskNotFound",
+    "TaskQueue",
+    "TaskQueueConfig",
+    "TaskSchedule",
+    "TaskStore",
+    "TaskStoreClosed",
+    "TaskStoreError",
+    "TaskStoreTimeout",
+    "WriteStats",
+    "attempts_exhausted",
+    "encode_payload",
+]

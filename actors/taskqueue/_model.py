@@ -1,0 +1,301 @@
+"""The task queue's data: tasks, leases, statistics and the validated configuration."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from actors._errors import ConfigError, require
+from actors.retry import RetryPolicy
+from actors.taskqueue._errors import PayloadNotSerializable
+
+Synchronous = Literal["NORMAL", "FULL"]
+
+#: Priorities a task may have; higher is claimed first. A small fixed range maps
+#: onto one index range per level in SQLite and one stream per level in Redis.
+PRIORITIES = range(10)
+_LOWEST, _HIGHEST = PRIORITIES[0], PRIORITIES[-1]
+
+_MAX_DEPTH = 100
+
+
+def encode_payload(payload: Any) -> str:
+    """Encode a payload as compact JSON, refusing anything that would not round-trip.
+
+    `json.dumps` alone would turn tuples into lists and int keys into strings,
+    so the payload a worker receives would differ from the one enqueued; this
+    refuses those too, naming where the offending value is.
+
+    Example:
+        >>> encode_payload({"user_id": "u-1", "version": 3})
+        '{"user_id":"u-1","version":3}'
+        >>> encode_payload({"seen": {1, 2}})
+        Traceback (most recent call last):
+        ...
+        actors.taskqueue._errors.PayloadNotSerializable: task payload is not JSON: $.seen ...
+    """
+    if not _is_plain_json(payload):
+        _check_json(payload, "$", 0)  # raises, naming the offending value
+    try:
+        return _ENCODER.encode(payload)
+    except (TypeError, ValueError, RecursionError) as exc:  # e.g. a subclass misbehaving
+        raise PayloadNotSerializable("$", "not encodable", str(exc)) from exc
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+_MAX_NODES = 1_000_000
+
+
+def _is_plain_json(payload: Any) -> bool:
+    """The fast check: exact JSON types only, no recursion, no paths."""
+    stack = [payload]
+    nodes = 0
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind in _PLAIN_SCALARS:
+            continue
+        nodes += 1
+        if nodes > _MAX_NODES:
+            return False  # circular, or absurdly large: the slow walk explains
+        if kind is dict:
+            if any(type(key) is not str for key in value):
+                return False
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is not float or not math.isfinite(value):
+            return False
+    return True
+
+
+def _check_json(value: Any, path: str, depth: int) -> None:
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PayloadNotSerializable(path, f"the float {value!r}", "JSON has no NaN or inf")
+        return
+    if depth >= _MAX_DEPTH:
+        raise PayloadNotSerializable(path, "nested too deeply", f"more than {_MAX_DEPTH} levels")
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]", depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise PayloadNotSerializable(
+                    f"{path}[{key!r}]", f"a {type(key).__name__} key",
+                    "JSON object keys are strings; it would come back as a str")
+            _check_json(item, f"{path}.{key}", depth + 1)
+        return
+    raise PayloadNotSerializable(path, f"a {type(value).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task to enqueue; the payload is checked and encoded on construction.
+
+    Args:
+        queue: the queue's name, typically one per destination ("profile->billing").
+        payload: plain JSON data (see `encode_payload`).
+        not_before: wall-clock time (`time.time()`) before which it is not handed
+            out; `None` means as soon as it is enqueued.
+        priority: 0 (default, lowest) to 9; higher priorities are claimed first.
+
+    Example:
+        >>> NewTask("profile->billing", {"user_id": "u-1", "version": 3}).payload_json
+        '{"user_id":"u-1","version":3}'
+    """
+
+    queue: str
+    payload: Any
+    not_before: float | None = None
+    priority: int = 0
+    payload_json: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Checked inline rather than with require(): this runs once per task enqueued.
+        if type(self.queue) is not str or not self.queue:
+            raise ConfigError("queue", self.queue, "a non-empty string")
+        if type(self.priority) is not int or not _LOWEST <= self.priority <= _HIGHEST:
+            raise ConfigError("priority", self.priority,
+                              f"an integer from {_LOWEST} to {_HIGHEST}")
+        if self.not_before is not None and not math.isfinite(self.not_before):
+            raise ConfigError("not_before", self.not_before,
+                              "a finite time.time() value, or None")
+        object.__setattr__(self, "payload_json", encode_payload(self.payload))
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A task as stored: its payload and its delivery history.
+
+    `attempts` counts the claims made so far (including the current one when
+    the task comes from `claim`); `not_before` is the time it became or becomes
+    due; `last_error` is the error of the latest failed attempt.
+    """
+
+    id: str
+    queue: str
+    payload: Any
+    attempts: int
+    not_before: float
+    priority: int
+    enqueued_at: float
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Proof that a worker holds a claimed task until `expires_at`.
+
+    Only the current lease can ack, retry or dead-letter the task: once the
+    lease expires and another worker claims the task, the old lease's `token`
+    no longer matches and those calls return False.
+    """
+
+    task_id: str
+    token: str
+    worker_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task handed to a worker, with the lease to ack or fail it with."""
+
+    task: Task
+    lease: Lease
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetteredTask:
+    """A task taken out of circulation, kept until it is replayed.
+
+    `reason` is `max_attempts` (its retry budget ran out), `corrupt` (its stored
+    payload could not be decoded; `payload` is then `None` and `raw_payload`
+    holds what was stored), or the reason given to `dead_letter` (e.g. `rejected`).
+    `task.last_error` is the error that sent it there.
+    """
+
+    task: Task
+    reason: str
+    dead_lettered_at: float
+    raw_payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """A queue's metrics at one instant.
+
+    Attributes:
+        depth: tasks claimable now (due, and not leased or with an expired lease).
+        in_flight: tasks leased to a worker whose lease has not expired.
+        delayed: tasks waiting for their `not_before` (delayed or backing off).
+        dead_lettered: tasks in the dead-letter queue.
+        oldest_age_s: seconds since the oldest not-yet-done task was enqueued
+            (delayed and in-flight tasks included; 0.0 when there is none). For
+            eventual consistency this is the staleness bound to alert on.
+    """
+
+    depth: int
+    in_flight: int
+    delayed: int
+    dead_lettered: int
+    oldest_age_s: float
+
+
+def _default_retry() -> RetryPolicy:
+    return RetryPolicy(max_attempts=None, base_delay=1.0, max_delay=300.0, jitter="full")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQueueConfig:
+    """How the task queue stores, leases and retries tasks.
+
+    Args:
+        visibility_timeout: seconds a claimed task stays leased; if the worker has
+            not acked or failed it by then (it died, or hangs), the task is handed
+            out again. Set it well above the slowest delivery.
+        retry: backoff between attempts; the default retries forever
+            (`max_attempts=None`), 1 s doubling up to 5 min, full jitter. With a
+            `max_attempts`, a task that used them all goes to the dead-letter queue.
+        max_claim_batch: the most tasks one `claim` may return (1 to 10,000).
+        max_group_commit: the most store calls coalesced into one SQLite
+            transaction (1 to 10,000).
+        sqlite_path: the SQLite database file (created if missing).
+        synchronous: "NORMAL" (default) commits to the write-ahead log without
+            waiting for the disk: a committed task survives a crash of the process,
+            even SIGKILL, but the last commits can be lost on power loss or an OS
+            crash. "FULL" waits for the disk on every commit and survives those too,
+            at a lower write rate (see docs/task-queue.md for the figures).
+        busy_timeout: seconds to wait for another process holding the database's
+            write lock before a call fails.
+        write_timeout: seconds a call waits for its commit before raising
+            `TaskStoreTimeout`.
+
+    Example:
+        >>> config = TaskQueueConfig(visibility_timeout=60.0, synchronous="FULL")
+        >>> config.retry.max_attempts is None
+        True
+        >>> TaskQueueConfig(synchronous="OFF")
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: synchronous='OFF' is invalid: expected 'NORMAL' or 'FULL'
+    """
+
+    visibility_timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=_default_retry)
+    max_claim_batch: int = 1000
+    max_group_commit: int = 256
+    sqlite_path: str | Path = "stanchion-tasks.sqlite3"
+    synchronous: Synchronous = "NORMAL"
+    busy_timeout: float = 5.0
+    write_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        require(_positive(self.visibility_timeout), "visibility_timeout",
+                self.visibility_timeout, "seconds > 0")
+        require(isinstance(self.retry, RetryPolicy), "retry", self.retry,
+                "an actors.retry.RetryPolicy")
+        require(_count(self.max_claim_batch, 10_000), "max_claim_batch",
+                self.max_claim_batch, "an integer from 1 to 10000")
+        require(_count(self.max_group_commit, 10_000), "max_group_commit",
+                self.max_group_commit, "an integer from 1 to 10000")
+        require(isinstance(self.sqlite_path, str | Path) and str(self.sqlite_path) != "",
+                "sqlite_path", self.sqlite_path, "a file path")
+        require(self.synchronous in ("NORMAL", "FULL"), "synchronous", self.synchronous,
+                "'NORMAL' or 'FULL'")
+        require(_positive(self.busy_timeout), "busy_timeout", self.busy_timeout,
+                "seconds > 0")
+        require(_positive(self.write_timeout), "write_timeout", self.write_timeout,
+                "seconds > 0")
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def _count(value: object, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
+
+
+def decode_payload(raw: str | bytes) -> Any:
+    """Decode a stored payload; raises `ValueError` if it is not valid UTF-8 JSON."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    return json.loads(raw)
+
+
+def describe_raw(raw: object) -> str:
+    """A printable form of a stored payload, even an undecodable one."""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    return raw if isinstance(raw, str) else repr(raw)
+

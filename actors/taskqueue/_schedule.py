@@ -1,0 +1,92 @@
+"""The queue's scheduling rules, pure: when to try a failed task again, and when to give up.
+
+No I/O and no threads: the clock and the random source are injected, so the
+rules are tested directly and a worker or a store only performs what they decide.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from actors._errors import require
+from actors.retry import RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAt:
+    """Try the task again at `not_before` (wall-clock), `delay` seconds from the failure."""
+
+    not_before: float
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """Stop retrying: move the task to the dead-letter queue with `reason`."""
+
+    reason: str
+    attempts: int
+
+
+Decision = RetryAt | GiveUp
+
+
+def attempts_exhausted(policy: RetryPolicy, attempts_made: int) -> bool:
+    """Whether a task that was claimed `attempts_made` times may not be tried again.
+
+    Example:
+        >>> attempts_exhausted(RetryPolicy(max_attempts=3), 3)
+        True
+        >>> attempts_exhausted(RetryPolicy(max_attempts=None), 10_000)
+        False
+    """
+    return not policy.should_retry(attempts_made)
+
+
+class TaskSchedule:
+    """Decides the next attempt of a failed task from a `RetryPolicy`.
+
+    The clock must be wall-clock time (`time.time`), not monotonic: the times
+    it produces are persisted and compared after a restart, in other processes.
+
+    Example:
+        >>> import random
+        >>> policy = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=10.0, jitter="none")
+        >>> schedule = TaskSchedule(policy, clock=lambda: 1000.0, rng=random.Random(0))
+        >>> schedule.after_failure(attempts_made=1)
+        RetryAt(not_before=1001.0, delay=1.0)
+        >>> schedule.after_failure(attempts_made=2)
+        RetryAt(not_before=1002.0, delay=2.0)
+        >>> schedule.after_failure(attempts_made=3)
+        GiveUp(reason='max_attempts', attempts=3)
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        clock: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._rng = rng
+
+    def now(self) -> float:
+        """The current wall-clock time, from the injected clock."""
+        return self._clock()
+
+    def due_at(self, delay: float) -> float:
+        """The time a task enqueued now with `delay` seconds becomes due."""
+        require(delay >= 0, "delay", delay, "seconds >= 0")
+        return self._clock() + delay
+
+    def after_failure(self, attempts_made: int) -> Decision:
+        """What to do with a task whose attempt number `attempts_made` (1-based) failed."""
+        require(attempts_made >= 1, "attempts_made", attempts_made, "an integer >= 1")
+        if attempts_exhausted(self.policy, attempts_made):
+            return GiveUp("max_attempts", attempts_made)
+        delay = self.policy.delay(attempts_made, self._rng)
+        return RetryAt(self._clock() + delay, delay)
