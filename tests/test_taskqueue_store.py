@@ -1,7 +1,11 @@
-"""The task store contract, run against every backend, plus the pure scheduling rules."""
+"""The task store contract, run against every backend, plus the pure scheduling rules.
+
+The Redis runs start a redis-server of their own on 127.0.0.1 (tests/redis_server.py).
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import sqlite3
@@ -13,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
 from actors import ConfigError, StanchionError, capture_logs
+from actors.redis import RedisTaskStore
 from actors.retry import RetryPolicy
 from actors.taskqueue import (
     GiveUp,
@@ -35,6 +41,7 @@ from actors.taskqueue import (
     TaskStoreError,
     TaskStoreTimeout,
 )
+from tests.redis_server import redis_server
 
 T0 = 1_000_000.0
 Q = "profile->billing"
@@ -60,19 +67,45 @@ def _corrupt_sqlite(store: TaskStore, task_id: str, raw: Any) -> None:
     conn.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def _corrupt_redis(store: TaskStore, task_id: str, raw: Any) -> None:
+    assert isinstance(store, RedisTaskStore)
+    queue = store._queue_of(task_id)
+    assert queue is not None
+    client = redis.Redis.from_url(store.url)
+    client.hset(store._keys(queue)[0], task_id, raw)  # the payload hash
+    client.close()
+
+
+_redis_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     stores: list[TaskStore] = []
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    prefix = f"test{next(_redis_prefixes)}"  # a fresh key space per test on the shared server
 
     def make(**overrides: Any) -> TaskStore:
         overrides.setdefault("visibility_timeout", VT)
         config = TaskQueueConfig(sqlite_path=tmp_path / "tasks.sqlite3", **overrides)
-        store: TaskStore = (MemoryTaskStore(config) if request.param == "memory"
-                            else SqliteTaskStore(config))
+        store: TaskStore
+        if request.param == "memory":
+            store = MemoryTaskStore(config)
+        elif request.param == "sqlite":
+            store = SqliteTaskStore(config)
+        else:
+            store = RedisTaskStore(url, config, prefix=prefix)
         stores.append(store)
         return store
 
-    corrupt = _corrupt_memory if request.param == "memory" else _corrupt_sqlite
+    corrupt = {"memory": _corrupt_memory, "sqlite": _corrupt_sqlite,
+               "redis": _corrupt_redis}[request.param]
     yield Backend(request.param, make, corrupt)
     for store in stores:
         store.close()

@@ -1,0 +1,11 @@
+"""Backends on Redis, for when one process or one machine is not enough.
+
+`RedisTaskStore` implements the task queue's `TaskStore` on Redis Streams with
+a consumer group. Needs the `redis` package (`pip install stanchion[redis]`).
+See docs/scaling.md.
+"""
+
+from actors.redis._errors import RedisUnavailable
+from actors.redis._taskstore import RedisTaskStore
+
+__all__ = ["RedisTaskStore", "RedisUnavailable"]

@@ -1,0 +1,506 @@
+"""`RedisTaskStore`: the task queue's `TaskStore` on Redis Streams with a consumer group.
+
+Layout, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
+
+- `s0` ... `s9`: one stream per priority, consumer group `workers`; an entry per
+  due task; the group's pending entries are the tasks in flight.
+- `payload`, `meta`, `error`, `notbefore`: hashes by task id holding the task
+  (raw JSON payload, "priority enqueued_at", last error, due time).
+- `entry`: task id -> "priority stream-entry-id" while the task is in a stream.
+- `attempts`, `token`, `owner`: claims made, the current lease token, its worker.
+- `delayed`: sorted set of tasks waiting for their due time (delayed, backing off).
+- `leases`: sorted set of tasks in flight, scored by lease expiry.
+- `enq`: sorted set of every undone task by enqueue time (the oldest task's age).
+- `dead`, `dead_order`: dead letters ("reason at") and their order.
+
+Every operation is one Lua script, so it is atomic and one round trip.
+Lease expiry uses the caller's wall clock (as the SQLite store does, so a
+fleet of workers agrees on it); an expired lease is taken over with XCLAIM,
+which moves the pending entry to the new worker and counts the delivery.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
+
+import redis
+import redis.exceptions
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from actors._errors import require
+from actors.redis._errors import RedisUnavailable
+from actors.taskqueue import (
+    ClaimedTask,
+    DeadLetteredTask,
+    Lease,
+    NewTask,
+    QueueStats,
+    Task,
+    TaskNotFound,
+    TaskQueueConfig,
+    TaskStoreClosed,
+    _events,
+)
+from actors.taskqueue._model import decode_payload, describe_raw
+
+GROUP = "workers"
+_PRIORITIES = range(9, -1, -1)  # streams in claim order: highest priority first
+_FIELDS = ("payload", "meta", "error", "notbefore", "entry", "attempts", "token", "owner",
+           "delayed", "leases", "enq", "dead", "dead_order")
+# KEYS layout shared by every script: the 13 fields above, then the 10 streams (s9..s0).
+_STREAM0 = len(_FIELDS) + 1
+
+_LUA_PRELUDE = """
+local K = {}
+local names = {'payload','meta','error','notbefore','entry','attempts','token','owner',
+               'delayed','leases','enq','dead','dead_order'}
+for i, n in ipairs(names) do K[n] = KEYS[i] end
+local function stream(p) return KEYS[14 + (9 - tonumber(p))] end
+local function meta(id)
+  local m = redis.call('HGET', K.meta, id)
+  local sp = string.find(m, ' ')
+  return string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
+end
+local function to_stream(id)
+  local p = meta(id)
+  local eid = redis.call('XADD', stream(p), '*', 'id', id)
+  redis.call('HSET', K.entry, id, p .. ' ' .. eid)
+end
+local function leave_stream(id)
+  local e = redis.call('HGET', K.entry, id)
+  if e then
+    local sp = string.find(e, ' ')
+    local p, eid = string.sub(e, 1, sp - 1), string.sub(e, sp + 1)
+    redis.call('XACK', stream(p), 'workers', eid)
+    redis.call('XDEL', stream(p), eid)
+    redis.call('HDEL', K.entry, id)
+  end
+  redis.call('HDEL', K.token, id)
+  redis.call('HDEL', K.owner, id)
+  redis.call('ZREM', K.leases, id)
+end
+local function current(id, tok)
+  return tok ~= '' and redis.call('HGET', K.token, id) == tok
+end
+"""
+
+_ENQUEUE = _LUA_PRELUDE + """
+-- ARGV: now, then per task: id, priority, enqueued_at, not_before, payload
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV, 5 do
+  local id, p, enq, nb, payload = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  redis.call('HSET', K.payload, id, payload)
+  redis.call('HSET', K.meta, id, p .. ' ' .. enq)
+  redis.call('HSET', K.notbefore, id, nb)
+  redis.call('ZADD', K.enq, enq, id)
+  if tonumber(nb) <= now then to_stream(id) else redis.call('ZADD', K.delayed, nb, id) end
+end
+return 1
+"""
+
+_CLAIM = _LUA_PRELUDE + """
+-- ARGV: now, expires, worker, limit, token, max_attempts (-1: unlimited)
+local now, expires, worker = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local limit, tok, max_attempts = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, 10000)) do
+  redis.call('ZREM', K.delayed, id)
+  to_stream(id)
+end
+local expired = {}
+for p = 0, 9 do expired[p] = {} end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, 10000)) do
+  local e = redis.call('HGET', K.entry, id)
+  local sp = string.find(e, ' ')
+  table.insert(expired[tonumber(string.sub(e, 1, sp - 1))], {id, string.sub(e, sp + 1)})
+end
+local out, spent = {}, {}
+local taken = 0
+local function take(id)
+  local made = tonumber(redis.call('HGET', K.attempts, id) or '0')
+  if max_attempts >= 0 and made >= max_attempts then
+    table.insert(spent, id)
+    table.insert(spent, tostring(made))
+    table.insert(spent, redis.call('HGET', K.owner, id) or '')
+    return
+  end
+  redis.call('HINCRBY', K.attempts, id, 1)
+  redis.call('HSET', K.token, id, tok)
+  redis.call('HSET', K.owner, id, worker)
+  redis.call('ZADD', K.leases, expires, id)
+  table.insert(out, id)
+  table.insert(out, tostring(made + 1))
+  table.insert(out, redis.call('HGET', K.payload, id) or '')
+  table.insert(out, redis.call('HGET', K.meta, id))
+  table.insert(out, redis.call('HGET', K.notbefore, id))
+  table.insert(out, redis.call('HGET', K.error, id) or '')
+  taken = taken + 1
+end
+for p = 9, 0, -1 do
+  for _, pair in ipairs(expired[p]) do
+    if taken >= limit then break end
+    local moved = redis.call('XCLAIM', stream(p), 'workers', worker, 0, pair[2])
+    if #moved > 0 then take(pair[1]) end
+  end
+  if taken < limit then
+    local fresh = redis.call('XREADGROUP', 'GROUP', 'workers', worker, 'COUNT', limit - taken,
+                             'STREAMS', stream(p), '>')
+    if fresh then
+      for _, entry in ipairs(fresh[1][2]) do take(entry[2][2]) end
+    end
+  end
+end
+return {out, spent}
+"""
+
+_ACK = _LUA_PRELUDE + """
+-- ARGV: pairs of id, token
+local result = {}
+for i = 1, #ARGV, 2 do
+  local id, tok = ARGV[i], ARGV[i+1]
+  if current(id, tok) then
+    leave_stream(id)
+    redis.call('HDEL', K.payload, id)
+    redis.call('HDEL', K.meta, id)
+    redis.call('HDEL', K.error, id)
+    redis.call('HDEL', K.notbefore, id)
+    redis.call('HDEL', K.attempts, id)
+    redis.call('ZREM', K.enq, id)
+    table.insert(result, 1)
+  else
+    table.insert(result, 0)
+  end
+end
+return result
+"""
+
+_RETRY = _LUA_PRELUDE + """
+-- ARGV: id, token, not_before, error
+local id, tok = ARGV[1], ARGV[2]
+if not current(id, tok) then return 0 end
+leave_stream(id)
+redis.call('HSET', K.error, id, ARGV[4])
+redis.call('HSET', K.notbefore, id, ARGV[3])
+redis.call('ZADD', K.delayed, ARGV[3], id)
+return 1
+"""
+
+_BURY = _LUA_PRELUDE + """
+-- ARGV: id, token ('' = no lease check), reason, error ('' keeps the last), now, numeric id
+local id, tok = ARGV[1], ARGV[2]
+if tok ~= '' and not current(id, tok) then return 0 end
+if not redis.call('HGET', K.meta, id) or redis.call('HEXISTS', K.dead, id) == 1 then return 0 end
+leave_stream(id)
+redis.call('ZREM', K.delayed, id)
+if ARGV[4] ~= '' then redis.call('HSET', K.error, id, ARGV[4]) end
+redis.call('HSET', K.dead, id, ARGV[3] .. ' ' .. ARGV[5])
+redis.call('ZADD', K.dead_order, ARGV[6], id)
+redis.call('ZREM', K.enq, id)
+return 1
+"""
+
+_REPLAY = _LUA_PRELUDE + """
+-- ARGV: id, now
+local id = ARGV[1]
+if redis.call('HDEL', K.dead, id) == 0 then return 0 end
+redis.call('ZREM', K.dead_order, id)
+redis.call('HDEL', K.attempts, id)
+redis.call('HSET', K.notbefore, id, ARGV[2])
+local _, enq = meta(id)
+redis.call('ZADD', K.enq, enq, id)
+to_stream(id)
+return 1
+"""
+
+_STATS = _LUA_PRELUDE + """
+-- ARGV: now
+local now = tonumber(ARGV[1])
+local queued = 0
+for p = 0, 9 do queued = queued + redis.call('XLEN', stream(p)) end
+local leased = redis.call('ZCARD', K.leases)
+local expired = redis.call('ZCOUNT', K.leases, '-inf', now)
+local delayed = redis.call('ZCARD', K.delayed)
+local due_delayed = redis.call('ZCOUNT', K.delayed, '-inf', now)
+local oldest = redis.call('ZRANGE', K.enq, 0, 0, 'WITHSCORES')
+return {queued - leased + expired + due_delayed, leased - expired, delayed - due_delayed,
+        redis.call('HLEN', K.dead), oldest[2] or ''}
+"""
+
+R = TypeVar("R")
+
+
+class RedisTaskStore:
+    """The task queue on Redis: several worker processes, on one machine or many, share it.
+
+    Same contract as `SqliteTaskStore` (the `TaskStore` protocol): at-least-once
+    delivery with leases, only the current lease holder can ack, retry or
+    dead-letter, corrupt payloads are quarantined. Durability is Redis's: see
+    docs/scaling.md for which persistence settings give which guarantee.
+
+    Args:
+        url: e.g. `redis://127.0.0.1:6379/0`.
+        config: visibility timeout, retry policy and batch limits (its SQLite
+            settings are ignored).
+        prefix: the key prefix, so several systems can share one Redis.
+        socket_timeout: seconds before a Redis call is abandoned.
+        retries: how often a call is retried with backoff when the connection drops.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        config: TaskQueueConfig | None = None,
+        *,
+        prefix: str = "stanchion",
+        socket_timeout: float = 5.0,
+        retries: int = 3,
+    ) -> None:
+        require(isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://")),
+                "url", url, "a redis://host:port/db URL")
+        require(retries >= 0, "retries", retries, "an integer >= 0")
+        self._config = config or TaskQueueConfig()
+        self.url = url
+        self._prefix = prefix
+        self._client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            encoding_errors="replace",  # a corrupt payload is quarantined, not a crash
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+            health_check_interval=30,
+        )
+        self._scripts = {
+            name: self._client.register_script(source)
+            for name, source in (("enqueue", _ENQUEUE), ("claim", _CLAIM), ("ack", _ACK),
+                                 ("retry", _RETRY), ("bury", _BURY), ("replay", _REPLAY),
+                                 ("stats", _STATS))
+        }
+        self._groups_ready: set[str] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def config(self) -> TaskQueueConfig:
+        """The configuration the store was opened with."""
+        return self._config
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def _keys(self, queue: str) -> list[str]:
+        base = f"{self._prefix}:tq:{queue}:"
+        return [base + name for name in _FIELDS] + [f"{base}s{p}" for p in _PRIORITIES]
+
+    def _where_key(self) -> str:
+        return f"{self._prefix}:tq:where"
+
+    def _call(self, operation: str, action: Callable[[], R]) -> R:
+        if self._closed:
+            raise TaskStoreClosed(operation)
+        try:
+            return action()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise RedisUnavailable(operation, self.url, exc) from exc
+
+    def _ensure_groups(self, queue: str) -> None:
+        if queue in self._groups_ready:
+            return
+        keys = self._keys(queue)
+        pipe = self._client.pipeline(transaction=False)
+        for stream in keys[_STREAM0 - 1:]:
+            pipe.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        for result in pipe.execute(raise_on_error=False):
+            if isinstance(result, Exception) and "BUSYGROUP" not in str(result):
+                raise result
+        with self._lock:
+            self._groups_ready.add(queue)
+
+    # -- the TaskStore protocol ------------------------------------------------------------------
+
+    def enqueue_many(self, tasks: Sequence[NewTask], now: float) -> list[str]:
+        """Store `tasks` atomically per queue and return their ids, in order."""
+        if not tasks:
+            return []
+
+        def run() -> list[str]:
+            last = int(self._client.incrby(f"{self._prefix}:tq:ids", len(tasks)))
+            ids = [str(n) for n in range(last - len(tasks) + 1, last + 1)]
+            by_queue: dict[str, list[str]] = {}
+            where: dict[str, str] = {}
+            for task_id, task in zip(ids, tasks, strict=True):
+                self._ensure_groups(task.queue)
+                due = now if task.not_before is None else task.not_before
+                by_queue.setdefault(task.queue, []).extend(
+                    [task_id, str(task.priority), repr(now), repr(due), task.payload_json])
+                where[task_id] = task.queue
+            pipe = self._client.pipeline(transaction=True)
+            for queue, args in by_queue.items():
+                self._scripts["enqueue"](keys=self._keys(queue), args=[repr(now), *args],
+                                         client=pipe)
+            pipe.hset(self._where_key(), mapping=cast("Any", where))
+            pipe.execute()
+            return ids
+
+        return self._call("enqueue", run)
+
+    def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
+        """Lease up to `limit` due tasks of `queue` to `worker_id`."""
+        require(1 <= limit <= self._config.max_claim_batch, "limit", limit,
+                f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
+        token = _events.new_lease_token()
+        expires = now + self._config.visibility_timeout
+        max_attempts = self._config.retry.max_attempts
+
+        def run() -> tuple[list[str], list[str]]:
+            self._ensure_groups(queue)
+            out, spent = self._scripts["claim"](
+                keys=self._keys(queue),
+                args=[repr(now), repr(expires), worker_id, limit, token,
+                      -1 if max_attempts is None else max_attempts])
+            return list(out), list(spent)
+
+        out, spent = self._call("claim", run)
+        claimed: list[ClaimedTask] = []
+        for i in range(0, len(out), 6):
+            task_id, attempts, raw, meta, not_before, error = out[i:i + 6]
+            lease = Lease(task_id, token, worker_id, expires)
+            try:
+                payload = decode_payload(raw)
+            except ValueError as exc:
+                self._bury(queue, task_id, token=token, reason="corrupt",
+                           error=f"payload is not valid JSON: {exc}", now=now,
+                           attempts=int(attempts))
+                continue
+            priority, enqueued_at = meta.split(" ", 1)
+            task = Task(task_id, queue, payload, int(attempts), float(not_before), int(priority),
+                        float(enqueued_at), error or None)
+            claimed.append(ClaimedTask(task, lease))
+        for i in range(0, len(spent), 3):
+            task_id, made, owner = spent[i:i + 3]
+            error = _events.expired_lease_error(owner or None, int(made)) if owner else ""
+            self._bury(queue, task_id, token="", reason="max_attempts", error=error, now=now,
+                       attempts=int(made))
+        return claimed
+
+    def _bury(self, queue: str, task_id: str, *, token: str, reason: str, error: str | None,
+              now: float, attempts: int) -> bool:
+        buried = bool(self._call("dead_letter", lambda: self._scripts["bury"](
+            keys=self._keys(queue),
+            args=[task_id, token, reason, error or "", repr(now), int(task_id)])))
+        if buried:
+            _events.dead_lettered(queue, task_id, reason, attempts, error or None)
+        return buried
+
+    def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
+        """Remove the tasks whose lease is current; per lease, whether it was."""
+        if not leases:
+            return []
+        queues = self._queues_of([lease.task_id for lease in leases])
+        results: dict[int, bool] = {}
+        grouped: dict[str, list[int]] = {}
+        for index, lease in enumerate(leases):
+            queue = queues.get(lease.task_id)
+            if queue is None:
+                results[index] = False
+            else:
+                grouped.setdefault(queue, []).append(index)
+        for queue, indexes in grouped.items():
+            args = list(itertools.chain.from_iterable(
+                (leases[i].task_id, leases[i].token) for i in indexes))
+
+            def run(queue: str = queue, args: list[str] = args) -> list[int]:
+                return list(self._scripts["ack"](keys=self._keys(queue), args=args))
+
+            for index, ok in zip(indexes, self._call("ack", run), strict=True):
+                results[index] = bool(ok)
+        return [results[i] for i in range(len(leases))]
+
+    def _queues_of(self, task_ids: Sequence[str]) -> dict[str, str]:
+        found = self._call("lookup", lambda: self._client.hmget(self._where_key(), task_ids))
+        pairs = zip(task_ids, found, strict=True)
+        return {task_id: str(queue) for task_id, queue in pairs if queue}
+
+    def _queue_of(self, task_id: str) -> str | None:
+        return self._queues_of([task_id]).get(task_id)
+
+    def retry(self, lease: Lease, not_before: float, error: str) -> bool:
+        """Release the task to be due again at `not_before`, recording `error`."""
+        queue = self._queue_of(lease.task_id)
+        if queue is None:
+            return False
+        return bool(self._call("retry", lambda: self._scripts["retry"](
+            keys=self._keys(queue), args=[lease.task_id, lease.token, repr(not_before), error])))
+
+    def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
+        """Move the task to the dead-letter queue if `lease` is current."""
+        queue = self._queue_of(lease.task_id)
+        if queue is None:
+            return False
+        attempts = self._call("dead_letter", lambda: self._client.hget(
+            self._keys(queue)[_FIELDS.index("attempts")], lease.task_id))
+        return self._bury(queue, lease.task_id, token=lease.token, reason=reason, error=error,
+                          now=now, attempts=int(attempts or 0))
+
+    def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
+        """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        keys = dict(zip(_FIELDS, self._keys(queue), strict=False))
+
+        def run() -> list[tuple[str, list[Any]]]:
+            ids = [str(x) for x in self._client.zrange(keys["dead_order"], 0, limit - 1)]
+            pipe = self._client.pipeline(transaction=False)
+            for task_id in ids:
+                for name in ("dead", "payload", "meta", "notbefore", "error", "attempts"):
+                    pipe.hget(keys[name], task_id)
+            values = pipe.execute()
+            return [(task_id, values[i * 6:(i + 1) * 6]) for i, task_id in enumerate(ids)]
+
+        letters = []
+        for task_id, (dead, raw, meta, not_before, error, attempts) in self._call(
+                "list_dead_letters", run):
+            reason, at = str(dead).split(" ", 1)
+            priority, enqueued_at = str(meta).split(" ", 1)
+            try:
+                payload = decode_payload(raw or "")
+            except ValueError:
+                payload = None
+            task = Task(task_id, queue, payload, int(attempts or 0), float(not_before),
+                        int(priority), float(enqueued_at), error or None)
+            letters.append(DeadLetteredTask(task, reason, float(at), describe_raw(raw)))
+        return letters
+
+    def replay_dead_letter(self, task_id: str, now: float) -> None:
+        """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
+        queue = self._queue_of(task_id)
+        replayed = queue is not None and self._call("replay", lambda: self._scripts["replay"](
+            keys=self._keys(queue), args=[task_id, repr(now)]))
+        if not replayed:
+            raise TaskNotFound(task_id)
+
+    def stats(self, queue: str, now: float) -> QueueStats:
+        """The queue's metrics at `now`."""
+        depth, in_flight, delayed, dead, oldest = self._call(
+            "stats", lambda: self._scripts["stats"](keys=self._keys(queue), args=[repr(now)]))
+        oldest_age = max(0.0, now - float(oldest)) if oldest else 0.0
+        return QueueStats(int(depth), int(in_flight), int(delayed), int(dead), oldest_age)
+
+    def close(self) -> None:
+        """Release the connection pool; later calls raise `TaskStoreClosed`."""
+        self._closed = True
+        self._client.close()
+
+    def __enter__(self) -> RedisTaskStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def flush_queue(self, queue: str) -> None:
+        """Delete every key of `queue` (tests and operators resetting a queue)."""
+        self._call("flush", lambda: self._client.delete(*self._keys(queue)))
+        with self._lock:
+            self._groups_ready.discard(queue)
+
