@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import redis
 import redis.exceptions
@@ -88,18 +88,30 @@ local function current(id, tok)
 end
 """
 
-_ENQUEUE = _LUA_PRELUDE + """
--- ARGV: now, then per task: id, priority, enqueued_at, not_before, payload
+# Self-contained (no prelude): one call may span several queues, all or nothing.
+_ENQUEUE = """
+-- KEYS: the id counter, the task->queue index, then 23 keys per queue (same layout as the prelude)
+-- ARGV: now, count, then per task: block, queue, priority, enqueued_at, not_before, payload
 local now = tonumber(ARGV[1])
-for i = 2, #ARGV, 5 do
-  local id, p, enq, nb, payload = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
-  redis.call('HSET', K.payload, id, payload)
-  redis.call('HSET', K.meta, id, p .. ' ' .. enq)
-  redis.call('HSET', K.notbefore, id, nb)
-  redis.call('ZADD', K.enq, enq, id)
-  if tonumber(nb) <= now then to_stream(id) else redis.call('ZADD', K.delayed, nb, id) end
+local last = redis.call('INCRBY', KEYS[1], tonumber(ARGV[2]))
+local id = last - tonumber(ARGV[2])
+for i = 3, #ARGV, 6 do
+  id = id + 1
+  local base = 2 + tonumber(ARGV[i]) * 23
+  local queue, p, enq, nb, payload = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+  redis.call('HSET', KEYS[2], id, queue)
+  redis.call('HSET', KEYS[base + 1], id, payload)
+  redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq)
+  redis.call('HSET', KEYS[base + 4], id, nb)
+  redis.call('ZADD', KEYS[base + 11], enq, id)
+  if tonumber(nb) <= now then
+    local eid = redis.call('XADD', KEYS[base + 14 + (9 - tonumber(p))], '*', 'id', id)
+    redis.call('HSET', KEYS[base + 5], id, p .. ' ' .. eid)
+  else
+    redis.call('ZADD', KEYS[base + 9], nb, id)
+  end
 end
-return 1
+return last
 """
 
 _CLAIM = _LUA_PRELUDE + """
@@ -302,7 +314,15 @@ class RedisTaskStore:
         if self._closed:
             raise TaskStoreClosed(operation)
         try:
-            return action()
+            try:
+                return action()
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis lost its data (restarted without persistence): make the groups again.
+                with self._lock:
+                    self._groups_ready.clear()
+                return action()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise RedisUnavailable(operation, self.url, exc) from exc
 
@@ -326,24 +346,21 @@ class RedisTaskStore:
         if not tasks:
             return []
 
+        blocks: dict[str, int] = {}
+        args: list[str | int] = [repr(now), len(tasks)]
+        for task in tasks:
+            block = blocks.setdefault(task.queue, len(blocks))
+            due = now if task.not_before is None else task.not_before
+            args += [block, task.queue, task.priority, repr(now), repr(due), task.payload_json]
+        keys = [f"{self._prefix}:tq:ids", self._where_key()]
+        for queue in blocks:
+            keys += self._keys(queue)
+
         def run() -> list[str]:
-            last = int(self._client.incrby(f"{self._prefix}:tq:ids", len(tasks)))
-            ids = [str(n) for n in range(last - len(tasks) + 1, last + 1)]
-            by_queue: dict[str, list[str]] = {}
-            where: dict[str, str] = {}
-            for task_id, task in zip(ids, tasks, strict=True):
-                self._ensure_groups(task.queue)
-                due = now if task.not_before is None else task.not_before
-                by_queue.setdefault(task.queue, []).extend(
-                    [task_id, str(task.priority), repr(now), repr(due), task.payload_json])
-                where[task_id] = task.queue
-            pipe = self._client.pipeline(transaction=True)
-            for queue, args in by_queue.items():
-                self._scripts["enqueue"](keys=self._keys(queue), args=[repr(now), *args],
-                                         client=pipe)
-            pipe.hset(self._where_key(), mapping=cast("Any", where))
-            pipe.execute()
-            return ids
+            for queue in blocks:
+                self._ensure_groups(queue)
+            last = int(self._scripts["enqueue"](keys=keys, args=args))
+            return [str(n) for n in range(last - len(tasks) + 1, last + 1)]
 
         return self._call("enqueue", run)
 
