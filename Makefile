@@ -15,7 +15,7 @@ demo: $(VENV)/.installed
 	$(PY) demo.py $(ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check actors supervisor tests benchmarks demo.py
+	$(VENV)/bin/ruff check actors supervisor tests benchmarks demo.py conftest.py
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy --strict actors supervisor

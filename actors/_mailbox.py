@@ -49,6 +49,12 @@ class ControlMessage:
         _CONTROL_CLASSES.add(cls)
 
 
+class Disposable:
+    """Base class of wake-up messages that carry no work: dropped, not dead-lettered, on stop."""
+
+    __slots__ = ()
+
+
 class _Wake:
     """Posted into the work queue to wake a consumer blocked on it."""
 
@@ -258,6 +264,8 @@ class Mailbox:
         error = ServiceStopped(self.service, "it was stopped with this message still queued")
         dead = 0
         for envelope, context, _ in pending:
+            if isinstance(envelope.message, Disposable):
+                continue
             if envelope.reply_to is not None:
                 envelope.reply_to.set_exception(exc_info=(type(error), error, None))
             else:

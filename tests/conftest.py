@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors import capture_logs, configure_logging
+from actors import capture_logs
 
 
 @pytest.fixture
@@ -32,9 +32,3 @@ def no_thread_leaks() -> Iterator[None]:
 def named(events: list[dict[str, object]], name: str) -> list[dict[str, object]]:
     """The captured events called `name`."""
     return [e for e in events if e.get("event") == name]
-
-
-@pytest.fixture(autouse=True, scope="session")
-def quiet_logging() -> None:
-    """Warnings and above to stderr, readable; tests that inspect events use `events`."""
-    configure_logging(level="warning", console=True)

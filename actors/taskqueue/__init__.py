@@ -40,28 +40,50 @@ from actors.taskqueue._model import (
     TaskQueueConfig,
     encode_payload,
 )
+from actors.taskqueue._profiles import (
+    DestinationDown,
+    ProfileReplica,
+    ProfileUpdate,
+    propagate,
+    queue_name,
+)
 from actors.taskqueue._queue import TaskQueue
 from actors.taskqueue._schedule import Decision, GiveUp, RetryAt, TaskSchedule, attempts_exhausted
 from actors.taskqueue._sqlite import SqliteTaskStore, WriteStats
 from actors.taskqueue._store import TaskStore
+from actors.taskqueue._workers import (
+    PermanentDeliveryError,
+    QueueMetrics,
+    QueueSpec,
+    QueueWorker,
+    TaskQueueService,
+)
 
 __all__ = [
     "PRIORITIES",
     "ClaimedTask",
     "DeadLetteredTask",
     "Decision",
+    "DestinationDown",
     "GiveUp",
     "Lease",
     "MemoryTaskStore",
     "NewTask",
     "PayloadNotSerializable",
+    "PermanentDeliveryError",
+    "ProfileReplica",
+    "ProfileUpdate",
+    "QueueMetrics",
+    "QueueSpec",
     "QueueStats",
+    "QueueWorker",
     "RetryAt",
     "SqliteTaskStore",
     "Task",
     "TaskNotFound",
     "TaskQueue",
     "TaskQueueConfig",
+    "TaskQueueService",
     "TaskSchedule",
     "TaskStore",
     "TaskStoreClosed",
@@ -70,4 +92,6 @@ __all__ = [
     "WriteStats",
     "attempts_exhausted",
     "encode_payload",
+    "propagate",
+    "queue_name",
 ]

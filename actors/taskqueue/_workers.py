@@ -1,0 +1,352 @@
+"""Worker actors that deliver queued tasks, and the facade that supervises them.
+
+Each queue gets a pool of `QueueWorker` actors sharing one small mailbox of
+`Poll` nudges. A nudge means "claim a batch": the worker claims, delivers the
+batch, acks what succeeded in one commit, fails the rest (retry with backoff,
+or dead-letter), and nudges its pool again while there is work. The mailbox
+bound caps how many nudges can wait, so enqueue bursts coalesce instead of
+flooding it. When a claim comes back empty the pool polls again after
+`poll_interval`, on the system's timer thread, so delayed tasks, retries and
+expired leases are picked up without anyone sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from actors._errors import MailboxFull, ServiceStopped, StanchionError, require
+from actors._mailbox import Disposable
+from actors._ref import ServiceRef
+from actors._scheduler import TimerHandle
+from actors._service import ServiceActor
+from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, QueueStats, Task
+from actors.taskqueue._queue import TaskQueue
+from actors.taskqueue._store import TaskStore
+
+if TYPE_CHECKING:
+    from supervisor import ActorSystem
+
+_log = structlog.get_logger("stanchion.taskqueue")
+
+Deliver = Callable[[Task], object]
+"""Delivers one task; raising means the attempt failed and will be retried."""
+
+
+class Poll(Disposable):
+    """Nudge for a queue's worker pool: claim and deliver a batch."""
+
+    __slots__ = ()
+
+
+_POLL = Poll()
+
+
+class PermanentDeliveryError(StanchionError):
+    """Raise from a delivery to dead-letter the task at once (it can never succeed)."""
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """How one queue is served.
+
+    Args:
+        queue: the queue's name.
+        deliver: a callable taking the `Task`, or the name of a service in the
+            system, which is asked with the task's payload.
+        workers: size of the worker pool (deliveries in parallel).
+        batch_size: tasks claimed per batch.
+        delivery_timeout: seconds a service delivery may take before it counts
+            as failed (it may still complete: destinations must be idempotent).
+        poll_interval: seconds between polls of an idle queue, which is how
+            delayed tasks, retries and expired leases are noticed.
+    """
+
+    queue: str
+    deliver: Deliver | str
+    workers: int = 2
+    batch_size: int = 100
+    delivery_timeout: float = 5.0
+    poll_interval: float = 0.2
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.queue, str) and bool(self.queue), "queue", self.queue,
+                "a non-empty queue name")
+        require(callable(self.deliver) or (isinstance(self.deliver, str) and bool(self.deliver)),
+                "deliver", self.deliver, "a callable taking a Task, or a service name")
+        require(isinstance(self.workers, int) and self.workers >= 1, "workers", self.workers,
+                "an integer >= 1")
+        require(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 10_000,
+                "batch_size", self.batch_size, "an integer from 1 to 10000")
+        require(self.delivery_timeout > 0, "delivery_timeout", self.delivery_timeout,
+                "seconds > 0")
+        require(self.poll_interval > 0, "poll_interval", self.poll_interval, "seconds > 0")
+
+
+@dataclass
+class _Pool:
+    """Shared by the workers of one queue (the facade owns it)."""
+
+    spec: QueueSpec
+    tasks: TaskQueue
+    resolve: Callable[[str], ServiceRef[Any]]
+    schedule: Callable[[float, Callable[[], object]], TimerHandle]
+    ref: ServiceRef[Any] | None = None
+    idle_timer: TimerHandle | None = None
+    delivered: int = 0
+    failed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    progress: threading.Condition = field(default_factory=threading.Condition)
+
+    def nudge(self) -> None:
+        """Ask the pool to claim; a full nudge mailbox means enough nudges already wait."""
+        ref = self.ref
+        if ref is None:
+            return
+        with contextlib.suppress(MailboxFull, ServiceStopped):
+            ref.tell(_POLL)
+
+    def poll_later(self) -> None:
+        with self.lock:
+            if self.idle_timer is not None:
+                return
+            self.idle_timer = self.schedule(self.spec.poll_interval, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        with self.lock:
+            self.idle_timer = None
+        self.nudge()
+
+    def count(self, delivered: int, failed: int) -> None:
+        with self.lock:
+            self.delivered += delivered
+            self.failed += failed
+        self.notify()
+
+    def notify(self) -> None:
+        with self.progress:
+            self.progress.notify_all()
+
+
+_worker_ids = itertools.count(1)
+
+
+class QueueWorker(ServiceActor):
+    """One member of a queue's worker pool (started by `TaskQueueService`)."""
+
+    mailbox_size = 4  # nudges only: a few waiting is enough, more would be redundant
+
+    def __init__(self, pool: _Pool) -> None:
+        super().__init__()
+        self.pool = pool
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{next(_worker_ids)}"
+
+    def on_start(self) -> None:
+        self.pool.nudge()
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, Poll):
+            return super().on_receive(message)
+        spec = self.pool.spec
+        batch = self.pool.tasks.claim(spec.queue, self.worker_id, spec.batch_size)
+        if not batch:
+            self.pool.poll_later()
+            self.pool.notify()
+            return None
+        self.pool.nudge()  # more may be waiting: let an idle member claim in parallel
+        done, failures = self._deliver(batch)
+        if done:
+            self.pool.tasks.ack(done)
+        for claimed, error in failures:
+            if isinstance(error, PermanentDeliveryError):
+                self.pool.tasks.reject(claimed, repr(error))
+            else:
+                self.pool.tasks.fail(claimed, repr(error))
+        self.pool.count(len(done), len(failures))
+        self.pool.nudge()
+        return None
+
+    def _deliver(
+        self, batch: Sequence[ClaimedTask]
+    ) -> tuple[list[ClaimedTask], list[tuple[ClaimedTask, BaseException]]]:
+        deliver = self.pool.spec.deliver
+        done: list[ClaimedTask] = []
+        failures: list[tuple[ClaimedTask, BaseException]] = []
+        if isinstance(deliver, str):
+            # Ask for the whole batch at once so that one deadline covers it, instead
+            # of one timeout per task when the destination hangs.
+            timeout = self.pool.spec.delivery_timeout
+            deadline = time.monotonic() + timeout
+            pending = []
+            try:
+                target = self.pool.resolve(deliver)
+            except StanchionError as exc:
+                return [], [(claimed, exc) for claimed in batch]
+            for claimed in batch:
+                try:
+                    pending.append((claimed, target.ask(claimed.task.payload, block=False)))
+                except StanchionError as exc:
+                    failures.append((claimed, exc))
+            for claimed, future in pending:
+                try:
+                    future.get(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception as exc:  # noqa: BLE001 - any failure means "retry later"
+                    failures.append((claimed, exc))
+                else:
+                    done.append(claimed)
+            return done, failures
+        for claimed in batch:
+            try:
+                deliver(claimed.task)
+            except Exception as exc:  # noqa: BLE001 - any failure means "retry later"
+                failures.append((claimed, exc))
+            else:
+                done.append(claimed)
+        return done, failures
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMetrics:
+    """A queue's store statistics and its workers' counters."""
+
+    queue: str
+    stats: QueueStats
+    delivered: int
+    failed_attempts: int
+
+
+class TaskQueueService:
+    """A durable task queue with supervised worker actors, running in an `ActorSystem`.
+
+    Example:
+        >>> import threading
+        >>> from actors.taskqueue import MemoryTaskStore, QueueSpec, TaskQueueService
+        >>> from supervisor import ActorSystem
+        >>> seen, done = [], threading.Event()
+        >>> def deliver(task):
+        ...     seen.append(task.payload)
+        ...     done.set()
+        >>> with ActorSystem() as system:
+        ...     tasks = TaskQueueService.start(system, MemoryTaskStore(),
+        ...                                    [QueueSpec("profile->billing", deliver)])
+        ...     _ = tasks.enqueue("profile->billing", {"user_id": "u-1", "version": 2})
+        ...     done.wait(5)
+        True
+        >>> seen
+        [{'user_id': 'u-1', 'version': 2}]
+    """
+
+    def __init__(self, system: ActorSystem, store: TaskStore, specs: Sequence[QueueSpec], *,
+                 name: str, clock: Callable[[], float], rng: random.Random | None) -> None:
+        names = [s.queue for s in specs]
+        require(len(set(names)) == len(names), "specs", names, "one QueueSpec per queue")
+        self.system = system
+        self.store = store
+        self.name = name
+        self.tasks = TaskQueue(store, clock=clock, rng=rng)
+        runtime = system._require_runtime()
+        self._pools: dict[str, _Pool] = {
+            spec.queue: _Pool(spec, self.tasks, system.service, runtime.scheduler.call_later)
+            for spec in specs
+        }
+
+    @classmethod
+    def start(
+        cls,
+        system: ActorSystem,
+        store: TaskStore,
+        queues: Sequence[QueueSpec],
+        *,
+        name: str = "taskqueue",
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> TaskQueueService:
+        """Start a worker pool per queue under a supervisor called `name`."""
+        from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
+
+        service = cls(system, store, queues, name=name, clock=clock, rng=rng)
+        children = [
+            ChildSpec(f"{name}:{queue}", QueueWorker, args=(pool,), pool_size=pool.spec.workers)
+            for queue, pool in service._pools.items()
+        ]
+        system.start_child(SupervisorSpec(name, children, max_restarts=10, within_seconds=10))
+        for queue, pool in service._pools.items():
+            pool.ref = system.service(f"{name}:{queue}")
+            pool.nudge()
+        return service
+
+    def enqueue(self, queue: str, payload: Any, *, delay: float = 0.0, priority: int = 0) -> str:
+        """Persist a task (returns once committed) and wake the queue's workers."""
+        return self.enqueue_many(queue, [payload], delay=delay, priority=priority)[0]
+
+    def enqueue_many(self, queue: str, payloads: Sequence[Any], *, delay: float = 0.0,
+                     priority: int = 0) -> list[str]:
+        """Persist several tasks in one commit (all or none) and wake the workers."""
+        pool = self._pools.get(queue)
+        if pool is None:
+            raise StanchionError(
+                f"no workers serve queue {queue!r} (served: {sorted(self._pools)}); add a "
+                "QueueSpec for it to TaskQueueService.start")
+        ids = self.tasks.enqueue_many(queue, payloads, delay=delay, priority=priority)
+        if not delay:
+            pool.nudge()
+        return ids
+
+    def metrics(self, queue: str) -> QueueMetrics:
+        """Depth, in flight, delayed, dead-lettered, oldest age, and delivery counters."""
+        pool = self._pools[queue]
+        return QueueMetrics(queue, self.tasks.stats(queue), pool.delivered, pool.failed)
+
+    def wait_for(self, queue: str, predicate: Callable[[QueueMetrics], bool],
+                 timeout: float) -> bool:
+        """Wait until `predicate(metrics)` holds; `False` after `timeout` seconds.
+
+        Re-checked whenever a worker finishes a batch or finds the queue empty.
+        """
+        pool = self._pools[queue]
+        deadline = time.monotonic() + timeout
+        with pool.progress:
+            while not predicate(self.metrics(queue)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                pool.progress.wait(min(remaining, pool.spec.poll_interval * 2))
+        return True
+
+    def wait_until_drained(self, queue: str, timeout: float) -> bool:
+        """Wait until nothing is due, delayed or in flight (dead letters aside)."""
+        return self.wait_for(queue, lambda m: m.stats.depth == m.stats.in_flight
+                             == m.stats.delayed == 0, timeout)
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
+        """The queue's dead-lettered tasks, oldest first."""
+        return self.tasks.dead_letters(queue, limit)
+
+    def replay(self, task_id: str) -> None:
+        """Put a dead-lettered task back, due now, with a fresh attempt budget."""
+        self.tasks.replay(task_id)
+        for pool in self._pools.values():
+            pool.nudge()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the workers (tasks in flight are redelivered after their lease)."""
+        for pool in self._pools.values():
+            with pool.lock:
+                if pool.idle_timer is not None:
+                    pool.idle_timer.cancel()
+        self.system.service(self.name).stop(timeout=timeout)
+
+    @property
+    def queues(self) -> Mapping[str, QueueSpec]:
+        """The queues served, by name."""
+        return {queue: pool.spec for queue, pool in self._pools.items()}

@@ -1,0 +1,147 @@
+"""Worker actors deliver queued tasks: retries, a destination that is down, convergence."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from actors import ConfigError, StanchionError
+from actors.retry import RetryPolicy
+from actors.taskqueue import (
+    MemoryTaskStore,
+    PayloadNotSerializable,
+    PermanentDeliveryError,
+    ProfileReplica,
+    ProfileUpdate,
+    QueueSpec,
+    SqliteTaskStore,
+    Task,
+    TaskQueueConfig,
+    TaskQueueService,
+    propagate,
+    queue_name,
+)
+from supervisor import ActorSystem, ChildSpec
+
+FAST_RETRY = RetryPolicy(max_attempts=None, base_delay=0.01, max_delay=0.05, jitter="full")
+DESTINATIONS = ("billing", "search", "mail")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request, tmp_path: Path):
+    config = TaskQueueConfig(retry=FAST_RETRY, visibility_timeout=2.0,
+                             sqlite_path=tmp_path / "tasks.sqlite3")
+    store = MemoryTaskStore(config) if request.param == "memory" else SqliteTaskStore(config)
+    yield store
+    store.close()
+
+
+def test_profile_updates_converge_on_every_service_while_one_is_down(store):
+    rng = random.Random(5)
+    users, versions = 100, 10
+    updates = [ProfileUpdate(f"u{u}", v, {"name": f"n{v}"})
+               for u in range(users) for v in range(1, versions + 1)]
+    rng.shuffle(updates)
+    specs = [ChildSpec(dest, ProfileReplica) for dest in DESTINATIONS]
+    with ActorSystem(specs) as system:
+        replicas = {d: system.service(d)._actor_weakref() for d in DESTINATIONS}
+        replicas["search"].down.set()  # search is down for the first part of the run
+        tasks = TaskQueueService.start(system, store, [
+            QueueSpec(queue_name(dest), dest, workers=2, delivery_timeout=2.0,
+                      poll_interval=0.02) for dest in DESTINATIONS])
+        for update in updates[: len(updates) // 2]:
+            propagate(tasks, update, DESTINATIONS)
+        assert tasks.wait_for(queue_name("search"), lambda m: m.failed_attempts > 50, 20)
+        replicas["search"].down.clear()  # back up: the retries get through
+        for update in updates[len(updates) // 2:]:
+            propagate(tasks, update, DESTINATIONS)
+        for dest in DESTINATIONS:
+            assert tasks.wait_until_drained(queue_name(dest), 30)
+        latest = {f"u{u}": versions for u in range(users)}
+        for dest, replica in replicas.items():
+            assert replica.versions() == latest, f"{dest} did not converge"
+            assert replica.applied + replica.stale == len(updates)  # no loss, no extra
+        search = tasks.metrics(queue_name("search"))
+        assert search.failed_attempts > 0
+        assert search.stats.dead_lettered == 0
+        assert search.delivered == len(updates)
+
+
+def test_delayed_task_waits_and_max_attempts_dead_letters_then_replay(tmp_path):
+    calls: list[tuple[str, float]] = []
+    fail = threading.Event()
+    fail.set()
+    delivered = threading.Event()
+
+    def deliver(task: Task) -> None:
+        calls.append((task.payload["kind"], time.monotonic()))
+        if task.payload["kind"] == "flaky" and fail.is_set():
+            raise ConnectionError("destination refused the connection")
+        if task.payload["kind"] == "never":
+            raise PermanentDeliveryError("destination rejected the payload: bad schema")
+        delivered.set()
+
+    config = TaskQueueConfig(retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02))
+    with ActorSystem() as system:
+        store = MemoryTaskStore(config)
+        tasks = TaskQueueService.start(system, store,
+                                       [QueueSpec("q", deliver, poll_interval=0.02)])
+        start = time.monotonic()
+        tasks.enqueue("q", {"kind": "later"}, delay=0.3)
+        assert delivered.wait(5)
+        assert calls[0][1] - start >= 0.3
+        flaky = tasks.enqueue("q", {"kind": "flaky"})
+        never = tasks.enqueue("q", {"kind": "never"})
+        assert tasks.wait_for("q", lambda m: m.stats.dead_lettered == 2, 10)
+        letters = {d.task.id: d for d in tasks.dead_letters("q")}
+        assert letters[flaky].reason == "max_attempts"
+        assert letters[flaky].task.attempts == 3
+        assert "refused the connection" in (letters[flaky].task.last_error or "")
+        assert letters[never].reason == "rejected"
+        assert letters[never].task.attempts == 1  # no retry for a permanent error
+        fail.clear()
+        tasks.replay(flaky)
+        assert tasks.wait_for("q", lambda m: [k for k, _ in calls].count("flaky") == 4, 10)
+        assert tasks.wait_until_drained("q", 10)
+        assert [d.task.id for d in tasks.dead_letters("q")] == [never]
+
+
+def test_a_crashed_worker_loses_nothing(store):
+    delivered: list[int] = []
+    lock = threading.Lock()
+    crash_once = threading.Event()
+    crash_once.set()
+
+    def deliver(task: Task) -> None:
+        if crash_once.is_set() and task.payload["n"] == 3:
+            crash_once.clear()
+            raise SystemExit("worker died mid-batch")  # not an Exception: kills the actor
+        with lock:
+            delivered.append(task.payload["n"])
+
+    with ActorSystem() as system:
+        tasks = TaskQueueService.start(system, store, [
+            QueueSpec("q", deliver, workers=1, batch_size=10, poll_interval=0.02)])
+        tasks.enqueue_many("q", [{"n": n} for n in range(10)])
+        assert tasks.wait_for("q", lambda m: set(delivered) == set(range(10)), 10)  # lease: 2 s
+        assert tasks.metrics("q").stats.in_flight == 0
+
+
+def test_bad_input_is_refused_with_typed_errors(store):
+    with ActorSystem() as system:
+        tasks = TaskQueueService.start(system, store, [QueueSpec("q", lambda task: None)])
+        with pytest.raises(PayloadNotSerializable, match=r"\$.when"):
+            tasks.enqueue("q", {"when": object()})
+        with pytest.raises(StanchionError, match="no workers serve queue 'other'"):
+            tasks.enqueue("other", {})
+        assert tasks.metrics("q").stats.depth == 0
+    with pytest.raises(ConfigError, match="workers=0"):
+        QueueSpec("q", "svc", workers=0)
+    with pytest.raises(ConfigError, match="deliver=42"):
+        QueueSpec("q", 42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="version=0"):
+        ProfileUpdate("u-1", 0, {})
