@@ -143,6 +143,23 @@ class Mailbox:
         if self._closed:  # closed while we were queueing: hand it to close()'s rules
             self._drain_closed()
 
+    def offer(self, envelope: Envelope[Any], /) -> bool:
+        """Queue a message if there is room; `False` (nothing logged) if full or closed.
+
+        For signals that coalesce, such as wake-ups: a full mailbox already holds
+        enough of them, so a refusal is not an event worth a log line.
+        """
+        if self._closed:
+            return False
+        try:
+            self._take_slot()
+        except Empty:
+            return False
+        self._enqueue((envelope, _context.capture(), 0))
+        if self._closed:
+            self._drain_closed()
+        return True
+
     def _reject(self) -> NoReturn:
         with self._lock:
             self._rejected += 1

@@ -77,6 +77,13 @@ class ServiceRef(pykka.ActorRef[A]):
         """Send without waiting; raise `MailboxFull` or `ServiceStopped` at once."""
         self._mailbox.put(Envelope(message))
 
+    def offer(self, message: Any) -> bool:
+        """Send if the mailbox has room; `False` instead of `MailboxFull`, and nothing logged.
+
+        Meant for signals that coalesce (wake-ups, nudges), not for work.
+        """
+        return self._mailbox.offer(Envelope(message))
+
     @overload
     def ask(
         self, message: Any, *, block: Literal[False], timeout: float | None = None

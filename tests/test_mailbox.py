@@ -183,3 +183,12 @@ def test_invalid_mailbox_size_is_a_config_error():
 
     with pytest.raises(ConfigError, match="mailbox_size=0 is invalid: expected an integer >= 1"):
         Bad.start()
+
+
+def test_offer_is_a_quiet_send_for_coalescing_signals(gate, events):
+    ref, _ = gate
+    inbox = ref.actor_inbox
+    assert all(inbox.offer(Envelope(n)) for n in range(4))
+    assert inbox.offer(Envelope("one too many")) is False  # no exception, no log line
+    assert named(events, "mailbox.rejected") == []
+    assert inbox.stats().rejected == 0

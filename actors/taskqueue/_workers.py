@@ -12,7 +12,6 @@ expired leases are picked up without anyone sleeping.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import random
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from actors._errors import MailboxFull, ServiceStopped, StanchionError, require
+from actors._errors import StanchionError, require
 from actors._mailbox import Disposable
 from actors._ref import ServiceRef
 from actors._scheduler import TimerHandle
@@ -113,8 +112,7 @@ class _Pool:
         ref = self.ref
         if ref is None:
             return
-        with contextlib.suppress(MailboxFull, ServiceStopped):
-            ref.tell(_POLL)
+        ref.offer(_POLL)
 
     def poll_later(self) -> None:
         with self.lock:
