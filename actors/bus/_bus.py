@@ -1,0 +1,294 @@
+"""The event bus: a broker actor owns the subscriptions; publishing never waits on it.
+
+The broker publishes an immutable routing snapshot; `publish` reads it on the
+caller's thread, finds the matching subscribers (cached per event name) and
+hands the event to each one's delivery actor without blocking.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from actors._errors import ConfigError, StanchionError, SystemNotRunning, require
+from actors._service import ServiceActor
+from actors.bus._config import EventBusConfig
+from actors.bus._patterns import matches, validate_event_name, validate_pattern
+from actors.bus._subscriber import (
+    DeadEvent,
+    DeliveryActor,
+    Event,
+    Handler,
+    SubscriberMetrics,
+    SubscriberState,
+)
+
+if TYPE_CHECKING:
+    from supervisor import ActorSystem
+
+_log = structlog.get_logger("stanchion.bus")
+
+
+class BusStopped(StanchionError):
+    """The bus is stopped; publish and subscribe on a running one."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscribe:
+    pattern: str
+    handler: Handler
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsubscribe:
+    name: str
+
+
+class Subscription:
+    """A handle on one subscription; `unsubscribe()` ends it."""
+
+    def __init__(self, bus: EventBus, state: SubscriberState) -> None:
+        self._bus = bus
+        self._state = state
+
+    @property
+    def name(self) -> str:
+        """The subscriber's name (its delivery actor is `<bus>:sub:<name>`)."""
+        return self._state.name
+
+    @property
+    def pattern(self) -> str:
+        """The pattern it subscribed with."""
+        return self._state.pattern
+
+    def metrics(self) -> SubscriberMetrics:
+        """Delivered, retried, dead-lettered, backlog and lag, without a round trip."""
+        return self._state.metrics()
+
+    def unsubscribe(self) -> None:
+        """Stop delivering to this subscriber; safe while a delivery is running."""
+        self._bus._unsubscribe(self._state.name)
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.name!r} to {self.pattern!r}>"
+
+
+class Broker(ServiceActor):
+    """Owns the subscription table: adds and removes subscribers, publishes the routes."""
+
+    mailbox_size = 1000
+
+    def __init__(self, bus: EventBus) -> None:
+        super().__init__()
+        self.bus = bus
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Subscribe):
+            return self.bus._add(message)
+        if isinstance(message, _Unsubscribe):
+            return self.bus._remove(message.name)
+        return super().on_receive(message)
+
+
+class EventBus:
+    """Publish/subscribe with isolated, retrying delivery per subscriber and dead letters.
+
+    Example:
+        >>> import threading
+        >>> from supervisor import ActorSystem
+        >>> received, done = [], threading.Event()
+        >>> def on_order(payload):
+        ...     received.append(payload)
+        ...     done.set()
+        >>> with ActorSystem() as system:
+        ...     bus = EventBus.start(system)
+        ...     subscription = bus.subscribe("order.*", on_order)
+        ...     bus.publish("order.created", {"order_id": "o-1"})
+        ...     done.wait(5)
+        True
+        >>> received
+        [{'order_id': 'o-1'}]
+    """
+
+    def __init__(self, system: ActorSystem, config: EventBusConfig, name: str,
+                 rng: random.Random) -> None:
+        self.system = system
+        self.config = config
+        self.name = name
+        self._rng = rng
+        self._scheduler = system._require_runtime().scheduler
+        self._routes: tuple[SubscriberState, ...] = ()
+        self._route_cache: dict[str, tuple[SubscriberState, ...]] = {}
+        self._known_names: set[str] = set()
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._dead: deque[DeadEvent] = deque(maxlen=config.dead_letter_capacity)
+        self._dead_lock = threading.Condition()
+        self._published = 0
+        self._stopped = False
+
+    @classmethod
+    def start(cls, system: ActorSystem, config: EventBusConfig | None = None, *,
+              name: str = "bus", rng: random.Random | None = None) -> EventBus:
+        """Start the bus under a supervisor called `name` in `system`."""
+        from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
+
+        bus = cls(system, config or EventBusConfig(), name, rng or random.Random())
+        system.start_child(SupervisorSpec(name, [ChildSpec(f"{name}:broker", Broker,
+                                                           args=(bus,))],
+                                          max_restarts=10, within_seconds=10))
+        return bus
+
+    # -- publishing (caller's thread) ------------------------------------------------------
+
+    def publish(self, event_name: str, payload: Any) -> None:
+        """Hand `payload` to every subscriber whose pattern matches; never blocks.
+
+        Raises `ConfigError` for an invalid event name and `BusStopped` after stop.
+        """
+        if self._stopped:
+            raise BusStopped(f"bus {self.name!r} is stopped; events can't be published")
+        if event_name not in self._known_names:
+            validate_event_name(event_name)
+            if len(self._known_names) < 10_000:
+                self._known_names.add(event_name)
+        targets = self._route_cache.get(event_name)
+        if targets is None:
+            targets = tuple(s for s in self._routes if matches(s.pattern, event_name))
+            self._route_cache[event_name] = targets
+        event = Event(event_name, payload, next(self._seq), time.time())
+        self._published += 1
+        for subscriber in targets:
+            subscriber.offer(event)
+
+    # -- subscriptions (through the broker) --------------------------------------------------
+
+    def subscribe(self, pattern: str, handler: Handler, *, name: str | None = None,
+                  timeout: float = 10.0) -> Subscription:
+        """Deliver events matching `pattern` to `handler(payload)` on a delivery actor of its own.
+
+        Patterns are dot-separated: `*` matches one segment, `#` zero or more
+        (`order.*`, `order.#`, `#`). Raises `ConfigError` for a bad pattern or a
+        handler that is not callable.
+        """
+        validate_pattern(pattern)
+        if not callable(handler):
+            raise ConfigError("handler", handler, "a callable taking the event's payload")
+        if name is not None:
+            require(isinstance(name, str) and name.replace("-", "").replace("_", "").isalnum(),
+                    "name", name, "letters, digits, '-' or '_'")
+        broker = self._broker()
+        state: SubscriberState = broker.ask(_Subscribe(pattern, handler, name), timeout=timeout)
+        return Subscription(self, state)
+
+    def _broker(self) -> Any:
+        if self._stopped:
+            raise BusStopped(f"bus {self.name!r} is stopped; subscriptions can't change")
+        try:
+            return self.system.service(f"{self.name}:broker")
+        except SystemNotRunning as exc:
+            raise BusStopped(f"bus {self.name!r}'s system is not running") from exc
+
+    def _unsubscribe(self, name: str) -> None:
+        self._broker().ask(_Unsubscribe(name))
+
+    def _add(self, request: _Subscribe) -> SubscriberState:  # runs in the broker
+        from supervisor import ChildSpec  # noqa: PLC0415
+
+        name = request.label or f"s{next(self._ids)}"
+        if any(s.name == name for s in self._routes):
+            raise ConfigError("name", name, "a subscriber name not already in use on this bus")
+        state = SubscriberState(name, request.pattern, request.handler, config=self.config,
+                                scheduler=self._scheduler,
+                                rng=random.Random(self._rng.random()),
+                                dead_letter=self._add_dead)
+        ref = self.system.start_child(
+            ChildSpec(f"{self.name}:sub:{name}", DeliveryActor, args=(state,),
+                      mailbox_size=self.config.buffer_size),
+            parent=self.name)
+        state.ref = ref
+        self._set_routes((*self._routes, state))
+        _log.info("subscription.created", bus=self.name, subscriber=name,
+                  pattern=request.pattern)
+        return state
+
+    def _remove(self, name: str) -> bool:  # runs in the broker
+        state = next((s for s in self._routes if s.name == name), None)
+        if state is None:
+            return False
+        state.cancelled = True
+        self._set_routes(tuple(s for s in self._routes if s is not state))
+        discarded = state.discard_all()
+        if state.ref is not None:
+            state.ref.stop()
+        _log.info("subscription.cancelled", bus=self.name, subscriber=name,
+                  discarded=discarded)
+        return True
+
+    def _set_routes(self, routes: tuple[SubscriberState, ...]) -> None:
+        self._routes = routes
+        self._route_cache = {}
+
+    # -- dead letters and metrics ---------------------------------------------------------------
+
+    def _add_dead(self, dead: DeadEvent) -> None:
+        with self._dead_lock:
+            self._dead.append(dead)
+            self._dead_lock.notify_all()
+
+    def wait_for_dead_letters(self, count: int, subscriber: str | None = None,
+                              timeout: float = 10.0) -> bool:
+        """Wait until at least `count` dead events (of `subscriber`) are held."""
+        def enough() -> bool:
+            return sum(1 for d in self._dead
+                       if subscriber is None or d.subscriber == subscriber) >= count
+
+        with self._dead_lock:
+            return self._dead_lock.wait_for(enough, timeout)
+
+    def dead_letters(self, subscriber: str | None = None) -> list[DeadEvent]:
+        """Dead events, oldest first, optionally for one subscriber."""
+        with self._dead_lock:
+            return [d for d in self._dead if subscriber is None or d.subscriber == subscriber]
+
+    def replay(self, subscriber: str | None = None,
+               select: Callable[[DeadEvent], bool] | None = None) -> int:
+        """Deliver dead events again (fresh attempts) to their subscriber; returns how many.
+
+        Dead events of subscribers that have unsubscribed stay where they are.
+        """
+        live = {s.name: s for s in self._routes}
+        with self._dead_lock:
+            chosen = [d for d in self._dead
+                      if (subscriber is None or d.subscriber == subscriber)
+                      and (select is None or select(d)) and d.subscriber in live]
+            for dead in chosen:
+                self._dead.remove(dead)
+        for dead in chosen:
+            live[dead.subscriber].offer(dead.event)
+        _log.info("event.replayed", bus=self.name, count=len(chosen), subscriber=subscriber)
+        return len(chosen)
+
+    def metrics(self) -> dict[str, SubscriberMetrics]:
+        """Per subscriber: delivered, retried, dead-lettered, backlog, lag."""
+        return {s.name: s.metrics() for s in self._routes}
+
+    @property
+    def published(self) -> int:
+        """How many events were published (each counted once, whatever the fan-out)."""
+        return self._published
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the broker and every delivery actor; later publishes raise `BusStopped`."""
+        self._stopped = True
+        self._set_routes(())
+        self.system.service(self.name).stop(timeout=timeout)
