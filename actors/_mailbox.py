@@ -149,13 +149,17 @@ class Mailbox:
         For signals that coalesce, such as wake-ups: a full mailbox already holds
         enough of them, so a refusal is not an event worth a log line.
         """
+        return self.offer_item((envelope, _context.capture(), 0))
+
+    def offer_item(self, item: Item, /) -> bool:
+        """`offer` for a prepared item, which a fan-out may share between mailboxes."""
         if self._closed:
             return False
         try:
             self._take_slot()
         except Empty:
             return False
-        self._enqueue((envelope, _context.capture(), 0))
+        self._enqueue(item)
         if self._closed:
             self._drain_closed()
         return True

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
 import pykka
 import structlog
 

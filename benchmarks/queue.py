@@ -14,13 +14,6 @@ alternate, medians are quoted.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this file's directory comes first on sys.path and its name
-# would shadow the standard library's `queue` module: take the directory out.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
-
 import argparse
 import importlib.metadata
 import json
@@ -30,7 +23,9 @@ import statistics
 import tempfile
 import threading
 import time
+from pathlib import Path
 
+import _no_shadow  # noqa: F401 - first: this file's name shadows stdlib queue
 from huey import SqliteHuey
 
 from actors import configure_logging

@@ -35,6 +35,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
+import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
 from huey import SqliteHuey
 
 from actors.taskqueue import NewTask, SqliteTaskStore, TaskQueueConfig

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from pykka._envelope import Envelope
 
+from actors import _context
 from actors._errors import ConfigError, StanchionError, SystemNotRunning, require
 from actors._service import ServiceActor
 from actors.bus._config import EventBusConfig
@@ -167,8 +169,9 @@ class EventBus:
             self._route_cache[event_name] = targets
         event = Event(event_name, payload, next(self._seq), time.time())
         self._published += 1
+        item = (Envelope(event), _context.capture(), 0)  # shared by every subscriber
         for subscriber in targets:
-            subscriber.offer(event)
+            subscriber.offer(item)
 
     # -- subscriptions (through the broker) --------------------------------------------------
 
@@ -215,7 +218,7 @@ class EventBus:
             ChildSpec(f"{self.name}:sub:{name}", DeliveryActor, args=(state,),
                       mailbox_size=self.config.buffer_size),
             parent=self.name)
-        state.ref = ref
+        state.attach(ref)
         self._set_routes((*self._routes, state))
         _log.info("subscription.created", bus=self.name, subscriber=name,
                   pattern=request.pattern)
@@ -274,7 +277,7 @@ class EventBus:
             for dead in chosen:
                 self._dead.remove(dead)
         for dead in chosen:
-            live[dead.subscriber].offer(dead.event)
+            live[dead.subscriber].offer((Envelope(dead.event), _context.capture(), 0))
         _log.info("event.replayed", bus=self.name, count=len(chosen), subscriber=subscriber)
         return len(chosen)
 

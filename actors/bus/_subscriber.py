@@ -16,7 +16,7 @@ import contextlib
 import random
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from pykka._envelope import Envelope
 
 from actors import _context
 from actors._errors import ServiceStopped
-from actors._mailbox import ControlMessage
+from actors._mailbox import ControlMessage, Item, Mailbox
 from actors._ref import ServiceRef
 from actors._scheduler import Scheduler
 from actors._service import ServiceActor
@@ -81,11 +81,12 @@ class RetryDue(ControlMessage):
         self.name = name
 
 
-_Item = tuple[Event, Mapping[str, Any]]
-
-
 class SubscriberState:
-    """Everything about one subscription that must survive its actor's restarts."""
+    """Everything about one subscription that must survive its actor's restarts.
+
+    The publisher side (`offer`, any thread) and the delivery side (the actor's
+    thread) share only the lock-protected backlog and counters.
+    """
 
     def __init__(self, name: str, pattern: str, handler: Handler, *, config: EventBusConfig,
                  scheduler: Scheduler, rng: random.Random,
@@ -98,55 +99,63 @@ class SubscriberState:
         self.rng = rng
         self.dead_letter = dead_letter
         self.ref: ServiceRef[Any] | None = None
+        self.mailbox: Mailbox | None = None
         self.lock = threading.Lock()
-        self.backlog: deque[_Item] = deque()
-        self.pending: OrderedDict[int, float] = OrderedDict()
-        self.parked: dict[str, deque[_Item]] = {}
+        self.backlog: deque[Item] = deque()
+        self.parked: dict[str, deque[tuple[Event, Mapping[str, Any]]]] = {}
         self.retrying: dict[str, tuple[Event, Mapping[str, Any], int, str]] = {}
-        self.delivered = 0
-        self.retried = 0
-        self.dead = 0
+        self.accepted = 0  # publisher side, under the lock
+        self.overflowed = 0  # publisher side, under the lock
+        self.delivered = 0  # delivery side only
+        self.failed = 0  # delivery side only: dead-lettered after max_attempts
+        self.retried = 0  # delivery side only
+        self.head_published_at = 0.0  # the event being delivered, for the lag
         self.cancelled = False
+
+    def attach(self, ref: ServiceRef[Any]) -> None:
+        """Bind the delivery actor's stable reference (once it is started)."""
+        self.mailbox = ref.actor_inbox  # type: ignore[assignment]
+        self.ref = ref
 
     # -- publisher side (any thread) ------------------------------------------------------
 
-    def offer(self, event: Event) -> None:
-        """Hand `event` to this subscriber without blocking: mailbox, backlog or dead letter."""
-        ref = self.ref
+    def offer(self, item: Item) -> None:
+        """Hand an event to this subscriber without blocking: mailbox, backlog or dead letter.
+
+        `item` is the envelope prepared once per publish and shared by every
+        subscriber of that event.
+        """
+        mailbox = self.mailbox
+        if mailbox is None or self.cancelled:
+            return
         with self.lock:
-            if self.cancelled or ref is None:
-                return
-            self.pending[event.seq] = event.published_at
-            if not self.backlog and ref.offer(event):
+            self.accepted += 1
+            if not self.backlog and mailbox.offer_item(item):
                 return
             if len(self.backlog) < self.config.max_backlog:
-                self.backlog.append((event, _context.capture()))
+                self.backlog.append(item)
                 return
-            self.pending.pop(event.seq, None)
-            self.dead += 1
-        self._bury(event, "overflow", None, 0)
+            self.overflowed += 1
+        self._bury(item[0].message, "overflow", None, 0)
 
     # -- delivery side (the actor's thread) -------------------------------------------------
 
     def refill(self) -> None:
         """Move backlog events into the mailbox while it has room, keeping their order."""
-        ref = self.ref
-        if ref is None or not self.backlog:
+        mailbox = self.mailbox
+        if mailbox is None or not self.backlog:
             return
         with self.lock:
             while self.backlog:
-                event, context = self.backlog[0]
-                with _context_of(context):
-                    if not ref.offer(event):
-                        return
+                if not mailbox.offer_item(self.backlog[0]):
+                    return
                 self.backlog.popleft()
 
     def deliver(self, event: Event, context: Mapping[str, Any]) -> None:
         """Run the handler for `event`, unless an earlier event of its name is retrying."""
         if self.cancelled:
             return
-        blocked = self.parked.get(event.name)
-        if event.name in self.retrying or blocked:
+        if event.name in self.retrying or self.parked.get(event.name):
             self.parked.setdefault(event.name, deque()).append((event, context))
             return
         self._attempt(event, context, 1)
@@ -168,6 +177,7 @@ class SubscriberState:
             self.parked.pop(name, None)
 
     def _attempt(self, event: Event, context: Mapping[str, Any], attempts: int) -> None:
+        self.head_published_at = event.published_at
         try:
             self.handler(event.payload)
         except Exception as exc:  # noqa: BLE001 - a handler's failure is retried, not a crash
@@ -176,20 +186,15 @@ class SubscriberState:
             if policy.should_retry(attempts):
                 delay = policy.delay(attempts, self.rng)
                 self.retrying[event.name] = (event, context, attempts, error)
-                with self.lock:
-                    self.retried += 1
+                self.retried += 1
                 _log.info("event.retried", subscriber=self.name, event_name=event.name,
                           seq=event.seq, attempts=attempts, delay_s=round(delay, 3), error=error)
                 self.scheduler.call_later(delay, lambda: self._wake(event.name))
                 return
-            with self.lock:
-                self.pending.pop(event.seq, None)
-                self.dead += 1
+            self.failed += 1
             self._bury(event, "max_attempts", error, attempts)
             return
-        with self.lock:
-            self.pending.pop(event.seq, None)
-            self.delivered += 1
+        self.delivered += 1
 
     def _wake(self, name: str) -> None:
         ref = self.ref
@@ -204,39 +209,22 @@ class SubscriberState:
                      seq=event.seq, reason=reason, attempts=attempts, error=error)
 
     def discard_all(self) -> int:
-        """Drop what is still waiting (the subscriber unsubscribed); returns how many."""
+        """Forget what is still waiting (the subscriber unsubscribed); returns how many."""
         with self.lock:
-            count = len(self.pending)
-            self.pending.clear()
+            waiting = self.accepted - self.overflowed - self.delivered - self.failed
             self.backlog.clear()
         self.parked.clear()
         self.retrying.clear()
-        return count
+        return max(0, waiting)
 
     def metrics(self) -> SubscriberMetrics:
-        """Counters, backlog depth (everything undelivered) and lag, without a round trip."""
+        """Counters, backlog (everything accepted and not yet done) and lag, no round trip."""
         with self.lock:
-            waiting = len(self.pending)
-            oldest = next(iter(self.pending.values()), None)
-            return SubscriberMetrics(self.name, self.pattern, self.delivered, self.retried,
-                                     self.dead, waiting,
-                                     max(0.0, time.time() - oldest) if oldest else 0.0)
-
-
-class _context_of:  # noqa: N801 - used as a lowercase context manager
-    """Send with `context` as the correlation context (backlog events keep their publisher's)."""
-
-    def __init__(self, context: Mapping[str, Any]) -> None:
-        self.context = context
-        self.previous: Mapping[str, Any] | None = None
-
-    def __enter__(self) -> None:
-        self.previous = _context.capture()
-        _context.install(self.context)
-
-    def __exit__(self, *_: object) -> None:
-        if self.previous is not None:
-            _context.install(self.previous)
+            dead = self.overflowed + self.failed
+            waiting = max(0, self.accepted - dead - self.delivered)
+        lag = max(0.0, time.time() - self.head_published_at) if waiting else 0.0
+        return SubscriberMetrics(self.name, self.pattern, self.delivered, self.retried, dead,
+                                 waiting, lag)
 
 
 class DeliveryActor(ServiceActor):
