@@ -23,6 +23,7 @@ from actors import _context
 from actors._errors import ConfigError, StanchionError, SystemNotRunning, require
 from actors._service import ServiceActor
 from actors.bus._config import EventBusConfig
+from actors.bus._durable import DurableDeliveryActor, DurableSubscriber, queue_for
 from actors.bus._patterns import matches, validate_event_name, validate_pattern
 from actors.bus._subscriber import (
     DeadEvent,
@@ -32,6 +33,7 @@ from actors.bus._subscriber import (
     SubscriberMetrics,
     SubscriberState,
 )
+from actors.taskqueue import TaskQueue, TaskStore, encode_payload
 
 if TYPE_CHECKING:
     from supervisor import ActorSystem
@@ -48,6 +50,7 @@ class _Subscribe:
     pattern: str
     handler: Handler
     label: str | None
+    durable: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,7 @@ class _Unsubscribe:
 class Subscription:
     """A handle on one subscription; `unsubscribe()` ends it."""
 
-    def __init__(self, bus: EventBus, state: SubscriberState) -> None:
+    def __init__(self, bus: EventBus, state: SubscriberState | DurableSubscriber) -> None:
         self._bus = bus
         self._state = state
 
@@ -122,14 +125,16 @@ class EventBus:
     """
 
     def __init__(self, system: ActorSystem, config: EventBusConfig, name: str,
-                 rng: random.Random) -> None:
+                 rng: random.Random, store: TaskStore | None) -> None:
         self.system = system
         self.config = config
         self.name = name
         self._rng = rng
         self._scheduler = system._require_runtime().scheduler
-        self._routes: tuple[SubscriberState, ...] = ()
-        self._route_cache: dict[str, tuple[SubscriberState, ...]] = {}
+        self._tasks = TaskQueue(store) if store is not None else None
+        self._routes: tuple[SubscriberState | DurableSubscriber, ...] = ()
+        self._route_cache: dict[str, tuple[tuple[SubscriberState, ...],
+                                           tuple[DurableSubscriber, ...]]] = {}
         self._known_names: set[str] = set()
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
@@ -140,11 +145,16 @@ class EventBus:
 
     @classmethod
     def start(cls, system: ActorSystem, config: EventBusConfig | None = None, *,
-              name: str = "bus", rng: random.Random | None = None) -> EventBus:
-        """Start the bus under a supervisor called `name` in `system`."""
+              name: str = "bus", rng: random.Random | None = None,
+              store: TaskStore | None = None) -> EventBus:
+        """Start the bus under a supervisor called `name` in `system`.
+
+        `store` keeps the events of durable subscribers (SQLite or Redis); without
+        one, `subscribe(..., durable=True)` is refused.
+        """
         from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
 
-        bus = cls(system, config or EventBusConfig(), name, rng or random.Random())
+        bus = cls(system, config or EventBusConfig(), name, rng or random.Random(), store)
         system.start_child(SupervisorSpec(name, [ChildSpec(f"{name}:broker", Broker,
                                                            args=(bus,))],
                                           max_restarts=10, within_seconds=10))
@@ -165,23 +175,33 @@ class EventBus:
                 self._known_names.add(event_name)
         targets = self._route_cache.get(event_name)
         if targets is None:
-            targets = tuple(s for s in self._routes if matches(s.pattern, event_name))
+            found = [s for s in self._routes if matches(s.pattern, event_name)]
+            targets = (tuple(s for s in found if isinstance(s, SubscriberState)),
+                       tuple(s for s in found if isinstance(s, DurableSubscriber)))
             self._route_cache[event_name] = targets
+        in_memory, durable = targets
+        if durable:
+            encode_payload(payload)  # refuse a non-JSON payload before anyone gets the event
         event = Event(event_name, payload, next(self._seq), time.time())
         self._published += 1
         item = (Envelope(event), _context.capture(), 0)  # shared by every subscriber
-        for subscriber in targets:
+        for subscriber in in_memory:
             subscriber.offer(item)
+        for stored in durable:
+            stored.store(event)
 
     # -- subscriptions (through the broker) --------------------------------------------------
 
     def subscribe(self, pattern: str, handler: Handler, *, name: str | None = None,
-                  timeout: float = 10.0) -> Subscription:
+                  durable: bool = False, timeout: float = 10.0) -> Subscription:
         """Deliver events matching `pattern` to `handler(payload)` on a delivery actor of its own.
 
         Patterns are dot-separated: `*` matches one segment, `#` zero or more
-        (`order.*`, `order.#`, `#`). Raises `ConfigError` for a bad pattern or a
-        handler that is not callable.
+        (`order.*`, `order.#`, `#`). A `durable` subscriber needs a `name` (the
+        same after a restart) and a bus started with a `store`: its undelivered
+        events are committed to the store and survive restarts, and its payloads
+        must be JSON. Raises `ConfigError` for a bad pattern, a handler that is
+        not callable, or a durable subscription without a name or store.
         """
         validate_pattern(pattern)
         if not callable(handler):
@@ -189,8 +209,12 @@ class EventBus:
         if name is not None:
             require(isinstance(name, str) and name.replace("-", "").replace("_", "").isalnum(),
                     "name", name, "letters, digits, '-' or '_'")
+        if durable and (name is None or self._tasks is None):
+            raise ConfigError("durable", durable,
+                              "a name for the subscriber and a bus started with store=... "
+                              "(its events are kept in that store across restarts)")
         broker = self._broker()
-        state: SubscriberState = broker.ask(_Subscribe(pattern, handler, name), timeout=timeout)
+        state = broker.ask(_Subscribe(pattern, handler, name, durable), timeout=timeout)
         return Subscription(self, state)
 
     def _broker(self) -> Any:
@@ -204,24 +228,33 @@ class EventBus:
     def _unsubscribe(self, name: str) -> None:
         self._broker().ask(_Unsubscribe(name))
 
-    def _add(self, request: _Subscribe) -> SubscriberState:  # runs in the broker
+    def _add(self, request: _Subscribe) -> SubscriberState | DurableSubscriber:  # in the broker
         from supervisor import ChildSpec  # noqa: PLC0415
 
         name = request.label or f"s{next(self._ids)}"
         if any(s.name == name for s in self._routes):
             raise ConfigError("name", name, "a subscriber name not already in use on this bus")
-        state = SubscriberState(name, request.pattern, request.handler, config=self.config,
-                                scheduler=self._scheduler,
-                                rng=random.Random(self._rng.random()),
-                                dead_letter=self._add_dead)
-        ref = self.system.start_child(
-            ChildSpec(f"{self.name}:sub:{name}", DeliveryActor, args=(state,),
-                      mailbox_size=self.config.buffer_size),
-            parent=self.name)
-        state.attach(ref)
+        rng = random.Random(self._rng.random())
+        state: SubscriberState | DurableSubscriber
+        if request.durable:
+            assert self._tasks is not None
+            state = DurableSubscriber(name, request.pattern, request.handler,
+                                      queue=queue_for(self.name, name), tasks=self._tasks,
+                                      config=self.config, scheduler=self._scheduler, rng=rng,
+                                      dead_letter=self._add_dead)
+            spec = ChildSpec(f"{self.name}:sub:{name}", DurableDeliveryActor, args=(state,))
+        else:
+            state = SubscriberState(name, request.pattern, request.handler, config=self.config,
+                                    scheduler=self._scheduler, rng=rng,
+                                    dead_letter=self._add_dead)
+            spec = ChildSpec(f"{self.name}:sub:{name}", DeliveryActor, args=(state,),
+                             mailbox_size=self.config.buffer_size)
+        state.attach(self.system.start_child(spec, parent=self.name))
+        if isinstance(state, DurableSubscriber):
+            state.nudge()  # events stored before a restart are waiting for it
         self._set_routes((*self._routes, state))
         _log.info("subscription.created", bus=self.name, subscriber=name,
-                  pattern=request.pattern)
+                  pattern=request.pattern, durable=request.durable)
         return state
 
     def _remove(self, name: str) -> bool:  # runs in the broker
@@ -237,7 +270,7 @@ class EventBus:
                   discarded=discarded)
         return True
 
-    def _set_routes(self, routes: tuple[SubscriberState, ...]) -> None:
+    def _set_routes(self, routes: tuple[SubscriberState | DurableSubscriber, ...]) -> None:
         self._routes = routes
         self._route_cache = {}
 
@@ -277,7 +310,13 @@ class EventBus:
             for dead in chosen:
                 self._dead.remove(dead)
         for dead in chosen:
-            live[dead.subscriber].offer((Envelope(dead.event), _context.capture(), 0))
+            target = live[dead.subscriber]
+            if isinstance(target, DurableSubscriber):
+                if dead.task_id is not None and self._tasks is not None:
+                    self._tasks.replay(dead.task_id)
+                target.nudge()
+            else:
+                target.offer((Envelope(dead.event), _context.capture(), 0))
         _log.info("event.replayed", bus=self.name, count=len(chosen), subscriber=subscriber)
         return len(chosen)
 

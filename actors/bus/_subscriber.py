@@ -57,6 +57,7 @@ class DeadEvent:
     error: str | None
     attempts: int
     at: float
+    task_id: str | None = None  # a durable subscriber's stored event
 
 
 @dataclass(frozen=True, slots=True)
