@@ -42,7 +42,7 @@ def store(request, tmp_path: Path):
 
 def test_profile_updates_converge_on_every_service_while_one_is_down(store):
     rng = random.Random(5)
-    users, versions = 100, 10
+    users, versions = 200, 10
     updates = [ProfileUpdate(f"u{u}", v, {"name": f"n{v}"})
                for u in range(users) for v in range(1, versions + 1)]
     rng.shuffle(updates)
