@@ -1,5 +1,9 @@
 """Durable task queue end to end: enqueue -> delivered by a worker -> done, against huey.
 
+Then the Redis store with 1 and with 3 worker processes sharing one queue
+(each delivery sleeps --io-delay seconds, standing for the destination's round
+trip, so the rounds measure how delivery scales out across processes).
+
 Prints one JSON object. Each round enqueues N tasks one call at a time from
 one producer thread (as an application would) and times until the last one
 was delivered. Ours: `TaskQueueService` on `SqliteTaskStore` (WAL,
@@ -20,6 +24,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,7 +35,16 @@ import _no_shadow  # noqa: F401 - first: this file's name shadows stdlib queue
 from huey import SqliteHuey
 
 from actors import configure_logging
-from actors.taskqueue import QueueSpec, SqliteTaskStore, Task, TaskQueueConfig, TaskQueueService
+from actors.redis import RedisTaskStore
+from actors.taskqueue import (
+    NewTask,
+    QueueSpec,
+    SqliteTaskStore,
+    Task,
+    TaskQueueConfig,
+    TaskQueueService,
+)
+from actors.testing.redis_server import RedisServerMissing, redis_server
 from supervisor import ActorSystem
 
 
@@ -87,10 +102,65 @@ def theirs(n: int, directory: Path) -> float:
     return n / elapsed
 
 
+def redis_round(url: str, n: int, processes: int, io_delay: float) -> float:
+    """Tasks/s with `processes` worker processes sharing one Redis queue."""
+    queue = f"bench-{processes}-{time.monotonic_ns()}"
+    script = Path(__file__).with_name("queue_worker.py")
+    workers = [subprocess.Popen([sys.executable, str(script), url, queue, str(io_delay)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for _ in range(processes)]
+    store = RedisTaskStore(url)
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            if worker.stdout.readline().strip() != "ready":
+                raise RuntimeError("a worker process did not start")
+        start = time.perf_counter()
+        for first in range(0, n, 100):
+            batch = [NewTask(queue, {"n": i}) for i in range(first, min(n, first + 100))]
+            store.enqueue_many(batch, now=time.time())
+        while True:  # the workers are other processes: watch the shared queue drain
+            stats = store.stats(queue, time.time())
+            if stats.depth == stats.in_flight == stats.delayed == 0:
+                break
+            time.sleep(0.005)
+        return n / (time.perf_counter() - start)
+    finally:
+        for worker in workers:
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.wait(30)
+        store.close()
+
+
+def redis_rounds(rounds: int, n: int, io_delay: float) -> dict[str, object]:
+    """1 and 3 worker processes on one Redis queue, alternating."""
+    one: list[float] = []
+    three: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as server:
+        for _ in range(rounds):
+            one.append(redis_round(server.url, n, 1, io_delay))
+            three.append(redis_round(server.url, n, 3, io_delay))
+    m1, m3 = statistics.median(one), statistics.median(three)
+    return {
+        "io_delay_s_per_delivery": io_delay,
+        "tasks_per_round": n,
+        "median_tasks_per_s": {"redis_1_process": round(m1, 1), "redis_3_processes": round(m3, 1)},
+        "ratio_3_over_1": round(m3 / m1, 2),
+        "target_ratio_min": 2.0,
+        "raw": {"redis_1_process": [round(x, 1) for x in one],
+                "redis_3_processes": [round(x, 1) for x in three]},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=3000)
+    parser.add_argument("--redis-tasks", type=int, default=2000)
+    parser.add_argument("--io-delay", type=float, default=0.002,
+                        help="seconds each Redis-round delivery spends 'calling' a destination")
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis rounds")
     args = parser.parse_args()
     configure_logging(level="warning")
     results: dict[str, list[float]] = {"ours_sqlite": [], "huey_sqlite": []}
@@ -102,6 +172,12 @@ def main() -> None:
             results["huey_sqlite"].append(theirs(args.tasks, directory))
     medians = {name: round(statistics.median(values), 1) for name, values in results.items()}
     cpus = sorted(os.sched_getaffinity(0))
+    redis_report: dict[str, object] | str
+    try:
+        redis_report = ("skipped (--no-redis)" if args.no_redis
+                        else redis_rounds(args.rounds, args.redis_tasks, args.io_delay))
+    except RedisServerMissing as exc:
+        redis_report = f"skipped: {exc}"
     print(json.dumps({
         "benchmark": "queue_end_to_end",
         "placement": {"cpus": cpus, "pinned": len(cpus) == 1},
@@ -117,6 +193,7 @@ def main() -> None:
             "huey": "task deleted when a worker takes it: a crash mid-task loses it",
         },
         "raw": {name: [round(v, 1) for v in values] for name, values in results.items()},
+        "redis_worker_processes": redis_report,
     }, indent=2))
 
 
