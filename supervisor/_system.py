@@ -191,10 +191,10 @@ class ActorSystem:
         if actor.stop_expected:
             return
         self.failure = reason
-        self.failed.set()
         _log.critical("system.failed", system=self.spec.name, error=repr(reason))
         if self._runtime is not None:
             self._runtime.close_all()
+        self.failed.set()  # last: whoever waits for it finds every mailbox closed
 
     # -- use ---------------------------------------------------------------------------------
 
