@@ -25,6 +25,7 @@ from actors._service import ServiceActor
 from actors.bus._config import EventBusConfig
 from actors.bus._durable import DurableDeliveryActor, DurableSubscriber, queue_for
 from actors.bus._patterns import matches, validate_event_name, validate_pattern
+from actors.bus._registry import registry_for
 from actors.bus._subscriber import (
     DeadEvent,
     DeliveryActor,
@@ -33,12 +34,14 @@ from actors.bus._subscriber import (
     SubscriberMetrics,
     SubscriberState,
 )
-from actors.taskqueue import TaskQueue, TaskStore, encode_payload
+from actors.taskqueue import NewTask, TaskQueue, TaskStore
 
 if TYPE_CHECKING:
     from supervisor import ActorSystem
 
 _log = structlog.get_logger("stanchion.bus")
+
+_GROUP_REFRESH_S = 0.5  # how soon a publisher sees a durable group another process created
 
 
 class BusStopped(StanchionError):
@@ -132,9 +135,11 @@ class EventBus:
         self._rng = rng
         self._scheduler = system._require_runtime().scheduler
         self._tasks = TaskQueue(store) if store is not None else None
+        self._registry = registry_for(store) if store is not None else None
+        self._groups: tuple[float, dict[str, str]] = (0.0, {})
+        self._group_cache: dict[str, tuple[str, ...]] = {}
         self._routes: tuple[SubscriberState | DurableSubscriber, ...] = ()
-        self._route_cache: dict[str, tuple[tuple[SubscriberState, ...],
-                                           tuple[DurableSubscriber, ...]]] = {}
+        self._route_cache: dict[str, tuple[SubscriberState, ...]] = {}
         self._known_names: set[str] = set()
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
@@ -175,20 +180,44 @@ class EventBus:
                 self._known_names.add(event_name)
         targets = self._route_cache.get(event_name)
         if targets is None:
-            found = [s for s in self._routes if matches(s.pattern, event_name)]
-            targets = (tuple(s for s in found if isinstance(s, SubscriberState)),
-                       tuple(s for s in found if isinstance(s, DurableSubscriber)))
+            targets = tuple(s for s in self._routes if isinstance(s, SubscriberState)
+                            and matches(s.pattern, event_name))
             self._route_cache[event_name] = targets
-        in_memory, durable = targets
-        if durable:
-            encode_payload(payload)  # refuse a non-JSON payload before anyone gets the event
+        groups = self._durable_groups(event_name) if self._registry is not None else ()
         event = Event(event_name, payload, next(self._seq), time.time())
+        if groups:
+            self._store_for_groups(event, groups)  # refuses a non-JSON payload before anyone
         self._published += 1
         item = (Envelope(event), _context.capture(), 0)  # shared by every subscriber
-        for subscriber in in_memory:
+        for subscriber in targets:
             subscriber.offer(item)
-        for stored in durable:
-            stored.store(event)
+        for local in self._routes:
+            if isinstance(local, DurableSubscriber) and local.name in groups:
+                local.nudge()
+
+    def _durable_groups(self, event_name: str) -> tuple[str, ...]:
+        """The durable groups (in any process) whose pattern matches, refreshed twice a second."""
+        if time.monotonic() - self._groups[0] > _GROUP_REFRESH_S:
+            self._refresh_groups()
+        cached = self._group_cache.get(event_name)
+        if cached is None:
+            cached = tuple(g for g, p in self._groups[1].items() if matches(p, event_name))
+            self._group_cache[event_name] = cached
+        return cached
+
+    def _refresh_groups(self) -> None:
+        assert self._registry is not None
+        groups = self._registry.groups(self.name)
+        if groups != self._groups[1]:
+            self._group_cache = {}
+        self._groups = (time.monotonic(), groups)
+
+    def _store_for_groups(self, event: Event, groups: tuple[str, ...]) -> None:
+        assert self._tasks is not None
+        stored = {"name": event.name, "payload": event.payload, "seq": event.seq,
+                  "published_at": event.published_at}
+        self._tasks.store.enqueue_many(
+            [NewTask(queue_for(self.name, group), stored) for group in groups], event.published_at)
 
     # -- subscriptions (through the broker) --------------------------------------------------
 
@@ -238,6 +267,8 @@ class EventBus:
         state: SubscriberState | DurableSubscriber
         if request.durable:
             assert self._tasks is not None
+            assert self._registry is not None
+            self._registry.register(self.name, name, request.pattern)
             state = DurableSubscriber(name, request.pattern, request.handler,
                                       queue=queue_for(self.name, name), tasks=self._tasks,
                                       config=self.config, scheduler=self._scheduler, rng=rng,
@@ -251,6 +282,7 @@ class EventBus:
                              mailbox_size=self.config.buffer_size)
         state.attach(self.system.start_child(spec, parent=self.name))
         if isinstance(state, DurableSubscriber):
+            self._refresh_groups()  # publishes from now on include the group
             state.nudge()  # events stored before a restart are waiting for it
         self._set_routes((*self._routes, state))
         _log.info("subscription.created", bus=self.name, subscriber=name,
@@ -269,6 +301,19 @@ class EventBus:
         _log.info("subscription.cancelled", bus=self.name, subscriber=name,
                   discarded=discarded)
         return True
+
+    def delete_group(self, name: str) -> None:
+        """Forget durable group `name` in every process: publishers stop storing for it.
+
+        Its stored, undelivered events stay in the store's queue until purged.
+        """
+        if self._registry is None:
+            raise ConfigError("store", None, "a bus started with store=... (durable groups)")
+        local = next((s for s in self._routes if s.name == name), None)
+        if local is not None:
+            self._unsubscribe(name)
+        self._registry.unregister(self.name, name)
+        self._refresh_groups()
 
     def _set_routes(self, routes: tuple[SubscriberState | DurableSubscriber, ...]) -> None:
         self._routes = routes

@@ -81,13 +81,7 @@ class DurableSubscriber:
         """Bind the delivery actor's stable reference."""
         self.ref = ref
 
-    # -- publisher side ------------------------------------------------------------------------
-
-    def store(self, event: Event) -> None:
-        """Commit the event to the store (returns once durable) and wake the delivery actor."""
-        self.tasks.enqueue(self.queue, {"name": event.name, "payload": event.payload,
-                                        "seq": event.seq, "published_at": event.published_at})
-        self.nudge()
+    # -- publisher side: the bus stores events for the group; this wakes the actor --
 
     def nudge(self) -> None:
         ref = self.ref

@@ -1,11 +1,13 @@
 """Backends on Redis, for when one process or one machine is not enough.
 
 `RedisTaskStore` implements the task queue's `TaskStore` on Redis Streams with
-a consumer group. Needs the `redis` package (`pip install stanchion[redis]`).
+a consumer group; `RedisGroupRegistry` shares the event bus's durable
+subscriber groups between processes. Needs the `redis` package (`pip install stanchion[redis]`).
 See docs/scaling.md.
 """
 
 from actors.redis._errors import RedisUnavailable
+from actors.redis._registry import RedisGroupRegistry
 from actors.redis._taskstore import RedisTaskStore
 
-__all__ = ["RedisTaskStore", "RedisUnavailable"]
+__all__ = ["RedisGroupRegistry", "RedisTaskStore", "RedisUnavailable"]

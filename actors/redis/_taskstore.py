@@ -301,6 +301,20 @@ class RedisTaskStore:
         """The configuration the store was opened with."""
         return self._config
 
+    @property
+    def prefix(self) -> str:
+        """The key prefix of this store's keys."""
+        return self._prefix
+
+    @property
+    def client(self) -> redis.Redis:
+        """The pooled client (for other backends that share this store's Redis)."""
+        return self._client
+
+    def call(self, operation: str, action: Callable[[], R]) -> R:
+        """Run `action` with this store's error translation (`RedisUnavailable`)."""
+        return self._call(operation, action)
+
     # -- keys ----------------------------------------------------------------------------
 
     def _keys(self, queue: str) -> list[str]:
