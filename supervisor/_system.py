@@ -12,8 +12,8 @@ from typing import Any, Self
 import structlog
 from pykka._envelope import Envelope
 
-from actors import ServiceActor, ServiceRef, SystemNotRunning
-from actors._deadletters import DeadLetterStore
+from actors import ServiceActor, ServiceRef, SystemNotRunning, UnknownService, current_context
+from actors._deadletters import DeadLetter, DeadLetterStore
 from actors._errors import ConfigError, ServiceStopped
 from actors._scheduler import Scheduler
 from actors._service import Binding, StopIncarnation, bind_next_start, unbind
@@ -216,6 +216,26 @@ class ActorSystem:
         Raises `UnknownService` for a name not in the tree.
         """
         return self._require_runtime().lookup(name).ref
+
+    def tell(self, name: str, message: Any) -> None:
+        """Send to the service `name`; an undeliverable message is dead-lettered, then raised.
+
+        Raises `UnknownService` or `ServiceStopped` (after recording the message in
+        `dead_letters` with reason `unknown_service` or `stopped`), or `MailboxFull`
+        (the caller still holds the message: run the fallback).
+        """
+        runtime = self._require_runtime()
+        try:
+            ref = runtime.lookup(name).ref
+            ref.tell(message)
+        except UnknownService as exc:
+            self.dead_letters.add(DeadLetter(name, message, "unknown_service", error=str(exc),
+                                             context=current_context()))
+            raise
+        except ServiceStopped as exc:
+            self.dead_letters.add(DeadLetter(name, message, "stopped", error=str(exc),
+                                             context=current_context()))
+            raise
 
     def start_child(self, spec: ChildSpec | SupervisorSpec, *, parent: str | None = None,
                     timeout: float | None = None) -> ServiceRef[Any]:

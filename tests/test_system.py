@@ -161,3 +161,19 @@ def test_standalone_actor_owns_its_mailbox():
     assert ref.ask(21, timeout=5) == 42
     assert ref.actor_inbox.stats().capacity == 3
     assert ref.stop(timeout=5) is True
+
+
+def test_tell_by_name_dead_letters_what_cannot_be_delivered():
+    probe = Probe()
+    system = ActorSystem([ChildSpec("a", Worker, args=(probe,))])
+    with system:
+        system.tell("a", "hello")
+        probe.wait_for("handled", "a:hello")
+        with pytest.raises(UnknownService):
+            system.tell("nobody", {"order": 1})
+        system.service("a").stop()
+        with pytest.raises(ServiceStopped):
+            system.tell("a", "too late")
+        letters = [(d.service, d.reason, d.message) for d in system.dead_letters.list()]
+    assert ("nobody", "unknown_service", {"order": 1}) in letters
+    assert ("a", "stopped", "too late") in letters

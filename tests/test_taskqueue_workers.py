@@ -91,9 +91,11 @@ def test_delayed_task_waits_and_max_attempts_dead_letters_then_replay(tmp_path):
         tasks = TaskQueueService.start(system, store,
                                        [QueueSpec("q", deliver, poll_interval=0.02)])
         start = time.monotonic()
-        tasks.enqueue("q", {"kind": "later"}, delay=0.3)
+        tasks.enqueue("q", {"kind": "later"}, at=time.time() + 0.3)
         assert delivered.wait(5)
-        assert calls[0][1] - start >= 0.3
+        assert calls[0][1] - start >= 0.29  # wall clock and monotonic clock differ by rounding
+        with pytest.raises(ConfigError, match="either delay or at"):
+            tasks.enqueue("q", {}, delay=1.0, at=time.time())
         flaky = tasks.enqueue("q", {"kind": "flaky"})
         never = tasks.enqueue("q", {"kind": "never"})
         assert tasks.wait_for("q", lambda m: m.stats.dead_lettered == 2, 10)

@@ -252,6 +252,7 @@ class TaskQueueService:
         self.store = store
         self.name = name
         self.tasks = TaskQueue(store, clock=clock, rng=rng)
+        self._clock = clock
         runtime = system._require_runtime()
         self._pools: dict[str, _Pool] = {
             spec.queue: _Pool(spec, self.tasks, system.service, runtime.scheduler.call_later)
@@ -283,13 +284,21 @@ class TaskQueueService:
             pool.nudge()
         return service
 
-    def enqueue(self, queue: str, payload: Any, *, delay: float = 0.0, priority: int = 0) -> str:
-        """Persist a task (returns once committed) and wake the queue's workers."""
-        return self.enqueue_many(queue, [payload], delay=delay, priority=priority)[0]
+    def enqueue(self, queue: str, payload: Any, *, delay: float = 0.0, at: float | None = None,
+                priority: int = 0) -> str:
+        """Persist a task (returns once committed) and wake the queue's workers.
+
+        `delay` (seconds from now) or `at` (a `time.time()` value) postpones it.
+        """
+        return self.enqueue_many(queue, [payload], delay=delay, at=at, priority=priority)[0]
 
     def enqueue_many(self, queue: str, payloads: Sequence[Any], *, delay: float = 0.0,
-                     priority: int = 0) -> list[str]:
+                     at: float | None = None, priority: int = 0) -> list[str]:
         """Persist several tasks in one commit (all or none) and wake the workers."""
+        require(delay >= 0, "delay", delay, "seconds >= 0")
+        if at is not None:
+            require(delay == 0, "at", at, "either delay or at, not both")
+            delay = max(0.0, at - self._clock())
         pool = self._pools.get(queue)
         if pool is None:
             raise StanchionError(
