@@ -4,6 +4,14 @@ A saga is declared as data (`SagaDefinition`, `SagaStep`). See docs/saga.md.
 """
 
 from actors.saga._definition import SagaDefinition, SagaStep, UnknownSagaService
+from actors.saga._log import (
+    DuplicateSaga,
+    MemorySagaLog,
+    SagaDataNotSerializable,
+    SagaLog,
+    SagaLogClosed,
+    SqliteSagaLog,
+)
 from actors.saga._machine import (
     ENDS,
     Action,
@@ -23,15 +31,21 @@ from actors.saga._machine import (
 __all__ = [
     "ENDS",
     "Action",
+    "DuplicateSaga",
     "FailureReason",
     "Finished",
+    "MemorySagaLog",
     "RetryLater",
     "Saga",
+    "SagaDataNotSerializable",
     "SagaDefinition",
+    "SagaLog",
+    "SagaLogClosed",
     "SagaMachine",
     "SagaStatus",
     "SagaStep",
     "SendCommand",
+    "SqliteSagaLog",
     "StepRecord",
     "StepStatus",
     "Stuck",

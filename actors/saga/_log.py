@@ -1,0 +1,297 @@
+"""The saga log: every saga's state, written before each command and after each reply.
+
+Writes are asynchronous with a completion callback, so one coordinator thread
+can keep many sagas moving while their writes share commits: the coordinator
+appends the new state and sends the next command only in the callback, once
+the state is durable. `MemorySagaLog` (tests) runs callbacks at once;
+`SqliteSagaLog` commits in batches on a writer thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import structlog
+
+from actors._errors import StanchionError, require
+from actors._sqlite import use_wal
+from actors.saga._machine import ENDS, Saga, SagaStatus
+from actors.taskqueue import PayloadNotSerializable, encode_payload
+
+_log = structlog.get_logger("stanchion.saga")
+
+Done = Callable[[BaseException | None], None]
+"""Called once the write is durable (`None`) or failed (the error)."""
+
+
+class SagaDataNotSerializable(StanchionError, TypeError):
+    """A saga's data is not plain JSON; the saga was not created."""
+
+    def __init__(self, saga_id: str, cause: PayloadNotSerializable) -> None:
+        self.saga_id = saga_id
+        super().__init__(f"saga {saga_id!r} was not started: its data must be plain JSON "
+                         f"(the log is JSON, never pickle): {cause}")
+
+
+class DuplicateSaga(StanchionError):
+    """A saga with this id already exists; the new one was not created."""
+
+    def __init__(self, saga_id: str) -> None:
+        self.saga_id = saga_id
+        super().__init__(f"a saga with id {saga_id!r} already exists; use a new id, or query "
+                         "the existing saga's status")
+
+
+class SagaLogClosed(StanchionError):
+    """The saga log is closed."""
+
+
+def encode(saga: Saga) -> str:
+    """The saga as JSON text; `SagaDataNotSerializable` if its data is not plain JSON."""
+    try:
+        return encode_payload(saga.to_json())
+    except PayloadNotSerializable as exc:
+        raise SagaDataNotSerializable(saga.id, exc) from exc
+
+
+class SagaLog(Protocol):
+    """Where sagas are kept; every backend (memory, SQLite, later Redis) honours this."""
+
+    def create(self, saga: Saga, done: Done) -> None:
+        """Store a new saga; `done(DuplicateSaga)` if its id exists. Encode first with `encode`."""
+        ...
+
+    def save(self, saga: Saga, done: Done | None = None) -> None:
+        """Store the saga's new state; `done(None)` once it is durable."""
+        ...
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything written so far is durable."""
+        ...
+
+    def get(self, saga_id: str) -> Saga | None:
+        """The saga's last durable state."""
+        ...
+
+    def by_status(self, status: SagaStatus | None = None, limit: int = 1000) -> list[Saga]:
+        """Sagas by state, oldest first."""
+        ...
+
+    def unfinished(self) -> list[Saga]:
+        """Sagas that are neither completed, compensated nor compensation_failed."""
+        ...
+
+    def close(self) -> None:
+        """Finish pending writes and release the storage."""
+        ...
+
+
+class MemorySagaLog:
+    """Keeps sagas in memory (tests, and embedders who do not need durability)."""
+
+    def __init__(self) -> None:
+        self._sagas: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def create(self, saga: Saga, done: Done) -> None:
+        text = encode(saga)
+        with self._lock:
+            self._check_open()
+            duplicate = saga.id in self._sagas
+            if not duplicate:
+                self._sagas[saga.id] = text
+        done(DuplicateSaga(saga.id) if duplicate else None)
+
+    def save(self, saga: Saga, done: Done | None = None) -> None:
+        text = encode(saga)
+        with self._lock:
+            self._check_open()
+            self._sagas[saga.id] = text
+        if done is not None:
+            done(None)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        return True
+
+    def get(self, saga_id: str) -> Saga | None:
+        with self._lock:
+            text = self._sagas.get(saga_id)
+        return Saga.from_json(json.loads(text)) if text is not None else None
+
+    def by_status(self, status: SagaStatus | None = None, limit: int = 1000) -> list[Saga]:
+        with self._lock:
+            texts = list(self._sagas.values())
+        sagas = [Saga.from_json(json.loads(t)) for t in texts]
+        chosen = [s for s in sagas if status is None or s.status is status]
+        return sorted(chosen, key=lambda s: s.created_at)[:limit]
+
+    def unfinished(self) -> list[Saga]:
+        return [s for s in self.by_status(limit=10**9) if s.status not in ENDS]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SagaLogClosed("the saga log is closed")
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS sagas (id TEXT PRIMARY KEY, definition TEXT NOT NULL, "
+    "status TEXT NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL, "
+    "updated_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS sagas_by_status ON sagas (status, created_at)",
+)
+_INSERT = ("INSERT INTO sagas (id, definition, status, state, created_at, updated_at) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
+_UPSERT = (_INSERT + " ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+           "state = excluded.state, updated_at = excluded.updated_at")
+
+_Op = tuple[Literal["create", "save"], tuple[Any, ...], Done | None]
+
+
+class SqliteSagaLog:
+    """Sagas in one SQLite file (WAL); writes from any thread share commits.
+
+    Args:
+        path: the database file (created if missing).
+        synchronous: "NORMAL" (default: a committed write survives a crash of the
+            process, even SIGKILL) or "FULL" (survives power loss too, slower).
+        max_batch: most writes per transaction.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 max_batch: int = 1000) -> None:
+        require(synchronous in ("NORMAL", "FULL"), "synchronous", synchronous,
+                "'NORMAL' or 'FULL'")
+        require(isinstance(max_batch, int) and max_batch >= 1, "max_batch", max_batch,
+                "an integer >= 1")
+        self.path = Path(path)
+        self._max_batch = max_batch
+        self._writer = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+        use_wal(self._writer, synchronous)
+        for statement in _SCHEMA:
+            self._writer.execute(statement)
+        self._reader_lock = threading.Lock()
+        self._reader = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self._pending: list[_Op] = []
+        self._cond = threading.Condition()
+        self._submitted = 0
+        self._committed = 0
+        self._closed = False
+        self.transactions = 0
+        self._thread = threading.Thread(target=self._run, name="saga-log-writer", daemon=True)
+        self._thread.start()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create(self, saga: Saga, done: Done) -> None:
+        text = encode(saga)
+        self._submit(("create", (saga.id, saga.definition, str(saga.status), text,
+                                 saga.created_at, saga.updated_at), done))
+
+    def save(self, saga: Saga, done: Done | None = None) -> None:
+        text = encode(saga)
+        self._submit(("save", (saga.id, saga.definition, str(saga.status), text,
+                               saga.created_at, saga.updated_at), done))
+
+    def _submit(self, op: _Op) -> None:
+        with self._cond:
+            if self._closed:
+                raise SagaLogClosed("the saga log is closed")
+            self._pending.append(op)
+            self._submitted += 1
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        with self._cond:
+            target = self._submitted
+            return self._cond.wait_for(lambda: self._committed >= target, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._closed)
+                if not self._pending and self._closed:
+                    return
+                batch = self._pending[:self._max_batch]
+                del self._pending[:self._max_batch]
+            results = self._commit(batch)
+            with self._cond:
+                self._committed += len(batch)
+                self._cond.notify_all()
+            for (_, _, done), error in zip(batch, results, strict=True):
+                if done is not None:
+                    try:
+                        done(error)
+                    except Exception as exc:  # noqa: BLE001 - one callback must not stop the log
+                        _log.error("saga.log_callback_failed", error=repr(exc))
+
+    def _commit(self, batch: list[_Op]) -> list[BaseException | None]:
+        conn = self._writer
+        results: list[BaseException | None] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for kind, args, _ in batch:
+                if kind == "create":
+                    try:
+                        conn.execute("SAVEPOINT one")
+                        conn.execute(_INSERT, args)
+                        conn.execute("RELEASE one")
+                        results.append(None)
+                    except sqlite3.IntegrityError:
+                        conn.execute("ROLLBACK TO one")
+                        conn.execute("RELEASE one")
+                        results.append(DuplicateSaga(args[0]))
+                else:
+                    conn.execute(_UPSERT, args)
+                    results.append(None)
+            conn.execute("COMMIT")
+            self.transactions += 1
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = StanchionError(f"the saga log could not write to {self.path}: {exc}; "
+                                   "check disk space and permissions")
+            return [error] * len(batch)
+        return results
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[Saga]:
+        with self._reader_lock:
+            rows = self._reader.execute(sql, args).fetchall()
+        return [Saga.from_json(json.loads(row[0])) for row in rows]
+
+    def get(self, saga_id: str) -> Saga | None:
+        found = self._rows("SELECT state FROM sagas WHERE id = ?", (saga_id,))
+        return found[0] if found else None
+
+    def by_status(self, status: SagaStatus | None = None, limit: int = 1000) -> list[Saga]:
+        if status is None:
+            return self._rows("SELECT state FROM sagas ORDER BY created_at LIMIT ?", (limit,))
+        return self._rows("SELECT state FROM sagas WHERE status = ? ORDER BY created_at "
+                          "LIMIT ?", (str(status), limit))
+
+    def unfinished(self) -> list[Saga]:
+        return self._rows("SELECT state FROM sagas WHERE status IN (?, ?) ORDER BY created_at",
+                          (str(SagaStatus.RUNNING), str(SagaStatus.COMPENSATING)))
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(30)
+        self._writer.close()
+        with self._reader_lock:
+            self._reader.close()

@@ -1,0 +1,102 @@
+"""The saga log, memory and SQLite alike: create, save, query, reopen, refuse bad data."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from actors.saga import (
+    DuplicateSaga,
+    FailureReason,
+    MemorySagaLog,
+    SagaDataNotSerializable,
+    SagaDefinition,
+    SagaLog,
+    SagaMachine,
+    SagaStatus,
+    SagaStep,
+    SqliteSagaLog,
+)
+
+PAY = SagaDefinition("pay", [SagaStep("reserve", "inventory", "reserve", "release"),
+                             SagaStep("charge", "payments", "charge", "refund")])
+
+
+class Outcome:
+    """Collects a write's completion for the test thread."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def __call__(self, error: BaseException | None) -> None:
+        self.error = error
+        self.done.set()
+
+    def wait(self) -> BaseException | None:
+        assert self.done.wait(10)
+        return self.error
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def log(request, tmp_path: Path):
+    store: SagaLog = (MemorySagaLog() if request.param == "memory"
+                      else SqliteSagaLog(tmp_path / "sagas.sqlite3"))
+    yield store
+    store.close()
+
+
+def test_create_save_get_and_query_by_state(log):
+    machine = SagaMachine(PAY, clock=lambda: 1.0)
+    saga, _ = machine.start("s1", {"sku": "a", "amount": 3})
+    created = Outcome()
+    log.create(saga, created)
+    assert created.wait() is None
+    machine.step_succeeded(saga, "reserve", {"reservation": "r-1"})
+    saved = Outcome()
+    log.save(saga, saved)
+    assert saved.wait() is None
+    stored = log.get("s1")
+    assert stored == saga
+    assert stored.record("reserve").status == "succeeded"
+    other, _ = machine.start("s2", {"amount": 1})
+    log.create(other, Outcome())
+    machine.step_failed(other, "reserve", FailureReason.REJECTED, "out of stock")
+    log.save(other)
+    assert log.flush()
+    assert [s.id for s in log.by_status(SagaStatus.RUNNING)] == ["s1"]
+    assert [s.id for s in log.by_status(SagaStatus.COMPENSATED)] == ["s2"]
+    assert [s.id for s in log.unfinished()] == ["s1"]
+    assert log.get("missing") is None
+
+
+def test_duplicate_ids_and_non_json_data_are_refused(log):
+    machine = SagaMachine(PAY, clock=lambda: 1.0)
+    saga, _ = machine.start("s1", {"amount": 1})
+    first, second = Outcome(), Outcome()
+    log.create(saga, first)
+    log.create(saga, second)
+    assert first.wait() is None
+    assert isinstance(second.wait(), DuplicateSaga)
+    bad, _ = machine.start("s2", {"when": {1, 2}})
+    with pytest.raises(SagaDataNotSerializable, match="must be plain JSON"):
+        log.create(bad, Outcome())
+    assert log.get("s2") is None
+
+
+def test_sqlite_log_survives_reopening_and_batches_writes(tmp_path: Path):
+    path = tmp_path / "sagas.sqlite3"
+    log = SqliteSagaLog(path)
+    machine = SagaMachine(PAY, clock=lambda: 1.0)
+    for n in range(500):
+        saga, _ = machine.start(f"s{n}", {"n": n})
+        log.create(saga, lambda error: None)
+    assert log.flush()
+    assert log.transactions < 500  # many creates shared a commit
+    log.close()
+    reopened = SqliteSagaLog(path)
+    assert len(reopened.unfinished()) == 500
+    assert reopened.get("s42").data == {"n": 42}
+    reopened.close()
