@@ -3,6 +3,21 @@
 A saga is declared as data (`SagaDefinition`, `SagaStep`). See docs/saga.md.
 """
 
+from actors.saga._checkout import (
+    CHECKOUT,
+    CheckoutBooks,
+    CheckoutLedger,
+    CheckoutService,
+    Effect,
+    Inventory,
+    Orders,
+    Payments,
+    Shipping,
+    check_books,
+    checkout_definition,
+    checkout_services,
+)
+from actors.saga._coordinator import SagaCoordinator
 from actors.saga._definition import SagaDefinition, SagaStep, UnknownSagaService
 from actors.saga._log import (
     DuplicateSaga,
@@ -27,16 +42,28 @@ from actors.saga._machine import (
     Stuck,
     idempotency_key,
 )
+from actors.saga._messages import SagaCommand, StepRejected
+from actors.saga._sagas import Sagas
 
 __all__ = [
+    "CHECKOUT",
     "ENDS",
     "Action",
+    "CheckoutBooks",
+    "CheckoutLedger",
+    "CheckoutService",
     "DuplicateSaga",
+    "Effect",
     "FailureReason",
     "Finished",
+    "Inventory",
     "MemorySagaLog",
+    "Orders",
+    "Payments",
     "RetryLater",
     "Saga",
+    "SagaCommand",
+    "SagaCoordinator",
     "SagaDataNotSerializable",
     "SagaDefinition",
     "SagaLog",
@@ -44,11 +71,17 @@ __all__ = [
     "SagaMachine",
     "SagaStatus",
     "SagaStep",
+    "Sagas",
     "SendCommand",
+    "Shipping",
     "SqliteSagaLog",
     "StepRecord",
+    "StepRejected",
     "StepStatus",
     "Stuck",
     "UnknownSagaService",
+    "check_books",
+    "checkout_definition",
+    "checkout_services",
     "idempotency_key",
 ]

@@ -52,11 +52,24 @@ class SagaLogClosed(StanchionError):
 
 
 def encode(saga: Saga) -> str:
-    """The saga as JSON text; `SagaDataNotSerializable` if its data is not plain JSON."""
+    """The saga as JSON text; `SagaDataNotSerializable` if its data is not plain JSON.
+
+    The saga's own fields are plain by construction, and its data is checked
+    where it enters (`Sagas.start_saga`, and each step's reply before it is
+    merged), so the full walk that names the offending value runs only when
+    encoding fails.
+    """
+    state = saga.to_json()
     try:
-        return encode_payload(saga.to_json())
-    except PayloadNotSerializable as exc:
-        raise SagaDataNotSerializable(saga.id, exc) from exc
+        return _ENCODER.encode(state)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            return encode_payload(state)
+        except PayloadNotSerializable as exc:
+            raise SagaDataNotSerializable(saga.id, exc) from exc
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class SagaLog(Protocol):

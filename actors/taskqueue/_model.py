@@ -37,7 +37,7 @@ def encode_payload(payload: Any) -> str:
         ...
         actors.taskqueue._errors.PayloadNotSerializable: task payload is not JSON: $.seen ...
     """
-    if not _is_plain_json(payload):
+    if not is_plain_json(payload):
         _check_json(payload, "$", 0)  # raises, naming the offending value
     try:
         return _ENCODER.encode(payload)
@@ -50,7 +50,7 @@ _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 _MAX_NODES = 1_000_000
 
 
-def _is_plain_json(payload: Any) -> bool:
+def is_plain_json(payload: Any) -> bool:
     """The fast check: exact JSON types only, no recursion, no paths."""
     stack = [payload]
     nodes = 0

@@ -1,0 +1,341 @@
+"""The saga coordinator actor: drives many sagas at once on one thread, durably.
+
+For each event (a saga started, a service replied, a step timed out, a retry
+came due) the coordinator asks the pure `SagaMachine` what to do, writes the
+saga's new state to the log, and only once that write is durable performs
+the actions: sending a command or a compensation to a service (an `ask`
+whose reply comes back as a message), scheduling a retry on the timer
+thread, or finishing. No thread is held per saga and no handler waits on a
+service, so a slow step in one saga never delays another.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pykka._envelope import Envelope
+
+from actors import _context
+from actors._errors import (
+    AskTimeout,
+    ConfigError,
+    MailboxFull,
+    ServiceStopped,
+    StanchionError,
+    UnknownService,
+)
+from actors._future import ReplyFuture
+from actors._mailbox import ControlMessage
+from actors._ref import ServiceRef
+from actors._scheduler import Scheduler
+from actors._service import ServiceActor
+from actors.saga._definition import SagaDefinition
+from actors.saga._log import DuplicateSaga, SagaLog
+from actors.saga._machine import (
+    Action,
+    FailureReason,
+    Finished,
+    RetryLater,
+    Saga,
+    SagaMachine,
+    SendCommand,
+    Stuck,
+)
+from actors.saga._messages import SagaCommand, StepRejected
+from actors.taskqueue._model import is_plain_json
+
+if TYPE_CHECKING:
+    from actors.bus import EventBus
+
+_log = structlog.get_logger("stanchion.saga")
+
+
+class StartSaga:
+    """Start a saga (a normal message: a full coordinator mailbox rejects it at once)."""
+
+    __slots__ = ("data", "definition", "reply", "saga_id")
+
+    def __init__(self, definition: str, saga_id: str, data: Mapping[str, Any],
+                 reply: ReplyFuture[str]) -> None:
+        self.definition, self.saga_id, self.data, self.reply = definition, saga_id, data, reply
+
+
+class _Reply(ControlMessage):
+    """A service's answer to one attempt (control lane: never refused for capacity)."""
+
+    __slots__ = ("attempt", "compensate", "error", "reason", "reply", "saga_id", "step")
+
+    def __init__(self, action: SendCommand, *, reply: Any = None,
+                 reason: FailureReason | None = None, error: str | None = None) -> None:
+        self.saga_id, self.step = action.saga_id, action.step
+        self.attempt, self.compensate = action.attempt, action.compensate
+        self.reply, self.reason, self.error = reply, reason, error
+
+
+class _RetryDue(ControlMessage):
+    __slots__ = ("saga_id", "step")
+
+    def __init__(self, saga_id: str, step: str) -> None:
+        self.saga_id, self.step = saga_id, step
+
+
+class OperatorRetry(ControlMessage):
+    """An operator retries a stuck saga's compensations."""
+
+    __slots__ = ("reply", "saga_id")
+
+    def __init__(self, saga_id: str, reply: ReplyFuture[bool]) -> None:
+        self.saga_id, self.reply = saga_id, reply
+
+
+class _Forget(ControlMessage):
+    __slots__ = ("saga_id",)
+
+    def __init__(self, saga_id: str) -> None:
+        self.saga_id = saga_id
+
+
+def _mergeable(reply: Any) -> bool:
+    return reply is None or (type(reply) is dict and is_plain_json(reply))
+
+
+class SagaCoordinator(ServiceActor):
+    """Runs sagas of the given definitions; started by `Sagas.start`."""
+
+    mailbox_size = 10_000
+
+    def __init__(self, definitions: Sequence[SagaDefinition], log: SagaLog, *,
+                 resolve: Callable[[str], ServiceRef[Any]], scheduler: Scheduler,
+                 rng: random.Random, clock: Callable[[], float],
+                 bus: EventBus | None = None,
+                 on_finished: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self.machines = {d.name: SagaMachine(d, rng=rng, clock=clock) for d in definitions}
+        self.log = log
+        self.resolve = resolve
+        self.refs: dict[str, ServiceRef[Any]] = {}
+        self.scheduler = scheduler
+        self.bus = bus
+        self.active: dict[str, Saga] = {}
+        # (saga, step, compensate) -> the attempt whose answer we wait for; an
+        # answer to any other attempt is late (its timeout already decided) and dropped.
+        self.in_flight: dict[tuple[str, str, bool], int] = {}
+        self.on_finished: Callable[[str], None] = on_finished or (lambda _saga_id: None)
+
+    def on_start(self) -> None:
+        recovered = 0
+        for saga in self.log.unfinished():
+            machine = self.machines.get(saga.definition)
+            if machine is None:
+                _log.error("saga.unknown_definition", saga_id=saga.id,
+                           definition=saga.definition, known=sorted(self.machines))
+                continue
+            self.active[saga.id] = saga
+            with _context.bind_context(saga_id=saga.id):
+                _log.info("saga.recovered", definition=saga.definition,
+                          status=str(saga.status))
+            self._persist(saga, machine.recover(saga))
+            recovered += 1
+        if recovered:
+            _log.info("saga.recovery_finished", count=recovered)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Reply):
+            self._on_reply(message)
+        elif isinstance(message, StartSaga):
+            self._on_start_saga(message)
+        elif isinstance(message, _RetryDue):
+            saga = self.active.get(message.saga_id)
+            if saga is not None:
+                self._persist(saga, self.machines[saga.definition].retry_due(saga, message.step))
+        elif isinstance(message, OperatorRetry):
+            self._on_operator_retry(message)
+        elif isinstance(message, _Forget):
+            saga = self.active.pop(message.saga_id, None)
+            if saga is not None:
+                self._forget_in_flight(saga)
+        else:
+            return super().on_receive(message)
+        return None
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_start_saga(self, msg: StartSaga) -> None:
+        machine = self.machines.get(msg.definition)
+        if machine is None:
+            msg.reply.set_exception(ConfigError("definition", msg.definition,
+                                                f"one of {sorted(self.machines)}"))
+            return
+        if msg.saga_id in self.active:
+            msg.reply.set_exception(DuplicateSaga(msg.saga_id))
+            return
+        saga, actions = machine.start(msg.saga_id, msg.data)
+        self.active[saga.id] = saga
+        self._expect(saga.id, actions)
+
+        def created(error: BaseException | None) -> None:
+            if error is not None:  # a duplicate id, or the log failed: no saga created
+                self._post(_Forget(saga.id))
+                msg.reply.set_exception(error)
+                return
+            msg.reply.set(saga.id)
+            with _context.bind_context(saga_id=saga.id):
+                _log.info("saga.started", definition=saga.definition)
+            self._publish("saga.started", saga.id, definition=saga.definition)
+            self._perform(saga.id, actions)
+
+        try:
+            self.log.create(saga, created)
+        except StanchionError as exc:  # data that is not JSON, a closed log: no saga created
+            self.active.pop(saga.id, None)
+            self._forget_in_flight(saga)
+            msg.reply.set_exception(exc)
+
+    def _on_reply(self, msg: _Reply) -> None:
+        key = (msg.saga_id, msg.step, msg.compensate)
+        if self.in_flight.get(key) != msg.attempt:
+            return
+        del self.in_flight[key]
+        saga = self.active.get(msg.saga_id)
+        if saga is None:
+            return
+        machine = self.machines[saga.definition]
+        if msg.compensate:
+            if msg.reason is None:
+                actions = machine.compensation_succeeded(saga, msg.step)
+            else:
+                with _context.bind_context(saga_id=saga.id):
+                    _log.warning("saga.compensation_failed", step=msg.step,
+                                 reason=str(msg.reason), error=msg.error)
+                actions = machine.compensation_failed(saga, msg.step, msg.error)
+        elif msg.reason is None and not _mergeable(msg.reply):
+            # The log is JSON: a reply that is not cannot join the saga's data.
+            error = f"the reply {msg.reply!r} is not a JSON object (a dict of JSON values)"
+            with _context.bind_context(saga_id=saga.id):
+                _log.error("saga.step_failed", step=msg.step, reason="error", error=error)
+            actions = machine.step_failed(saga, msg.step, FailureReason.ERROR, error)
+        elif msg.reason is None:
+            actions = machine.step_succeeded(saga, msg.step, msg.reply)
+        else:
+            with _context.bind_context(saga_id=saga.id):
+                _log.warning("saga.step_failed", step=msg.step, reason=str(msg.reason),
+                             error=msg.error)
+            actions = machine.step_failed(saga, msg.step, msg.reason, msg.error)
+        self._persist(saga, actions)
+
+    def _on_operator_retry(self, msg: OperatorRetry) -> None:
+        saga = self.active.get(msg.saga_id) or self.log.get(msg.saga_id)
+        if saga is None or saga.definition not in self.machines:
+            msg.reply.set(False)
+            return
+        actions = self.machines[saga.definition].operator_retry(saga)
+        if not actions:
+            msg.reply.set(False)
+            return
+        with _context.bind_context(saga_id=saga.id):
+            _log.info("saga.retried_by_operator")
+        self.active[saga.id] = saga
+        self._persist(saga, actions)
+        msg.reply.set(True)
+
+    # -- performing --------------------------------------------------------------------------
+
+    def _expect(self, saga_id: str, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendCommand):
+                self.in_flight[(saga_id, action.step, action.compensate)] = action.attempt
+            elif isinstance(action, Finished):
+                self.active.pop(saga_id, None)
+
+    def _forget_in_flight(self, saga: Saga) -> None:
+        for record in saga.steps:
+            self.in_flight.pop((saga.id, record.name, False), None)
+            self.in_flight.pop((saga.id, record.name, True), None)
+
+    def _persist(self, saga: Saga, actions: list[Action]) -> None:
+        """Write the saga's state; perform the actions once the write is durable."""
+        if not actions:
+            return
+        self._expect(saga.id, actions)
+        saga_id = saga.id
+
+        def written(error: BaseException | None) -> None:
+            if error is not None:
+                # The saga stays as last written; a restart's recovery resumes it.
+                _log.error("saga.log_write_failed", saga_id=saga_id, error=repr(error))
+                return
+            self._perform(saga_id, actions)
+
+        self.log.save(saga, written)
+
+    def _perform(self, saga_id: str, actions: list[Action]) -> None:
+        """Runs on the log's writer thread (or inline): sends and timers only, no state."""
+        with _context.bind_context(saga_id=saga_id):
+            for action in actions:
+                if isinstance(action, SendCommand):
+                    self._send(action)
+                elif isinstance(action, RetryLater):
+                    self.scheduler.call_later(action.delay, self._retry_due(action))
+                elif isinstance(action, Stuck):
+                    _log.error("saga.stuck", step=action.step, error=action.error)
+                    self._publish("saga.stuck", saga_id, step=action.step, error=action.error)
+                elif isinstance(action, Finished):
+                    _log.info(f"saga.{action.status}", status=str(action.status))
+                    self._publish(f"saga.{action.status}", saga_id)
+                    self.on_finished(saga_id)
+
+    def _retry_due(self, action: RetryLater) -> Callable[[], None]:
+        return lambda: self._post(_RetryDue(action.saga_id, action.step))
+
+    def _ref(self, service: str) -> ServiceRef[Any]:
+        ref = self.refs.get(service)
+        if ref is None:
+            ref = self.refs[service] = self.resolve(service)
+        return ref
+
+    def _send(self, action: SendCommand) -> None:
+        command = SagaCommand(action.saga_id, action.step, action.command, action.data,
+                              action.idempotency_key, action.compensate)
+        try:
+            future = self._ref(action.service).ask(command, block=False)
+        except MailboxFull as exc:
+            self._post(_Reply(action, reason=FailureReason.MAILBOX_FULL, error=str(exc)))
+            return
+        except (ServiceStopped, UnknownService) as exc:
+            self._post(_Reply(action, reason=FailureReason.UNAVAILABLE, error=str(exc)))
+            return
+        timer = self.scheduler.call_later(action.timeout, lambda: self._post(_Reply(
+            action, reason=FailureReason.TIMEOUT,
+            error=f"no reply within {action.timeout:g}s")))
+
+        def replied() -> None:
+            timer.cancel()
+            try:
+                value = future.get(timeout=0)
+            except StepRejected as exc:
+                self._post(_Reply(action, reason=FailureReason.REJECTED, error=str(exc)))
+            except AskTimeout:
+                self._post(_Reply(action, reason=FailureReason.TIMEOUT, error="no reply"))
+            except Exception as exc:  # noqa: BLE001 - the service's error is the step's outcome
+                self._post(_Reply(action, reason=FailureReason.ERROR, error=repr(exc)))
+            else:
+                self._post(_Reply(action, reply=value))
+
+        if isinstance(future, ReplyFuture):
+            future.add_done_callback(replied)
+
+    def _post(self, message: ControlMessage) -> None:
+        self._binding.mailbox.put_control(Envelope(message))
+
+    def _publish(self, event: str, saga_id: str, **fields: Any) -> None:
+        if self.bus is None:
+            return
+        try:
+            self.bus.publish(event, {"saga_id": saga_id, "at": time.time(), **fields})
+        except StanchionError as exc:  # the bus is best effort here; the log is the record
+            _log.warning("saga.event_not_published", saga_id=saga_id, event_name=event,
+                         error=repr(exc))

@@ -1,0 +1,163 @@
+"""`Sagas`: start, query and retry sagas run by a supervised coordinator actor."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from actors._errors import ConfigError, require
+from actors._future import ReplyFuture
+from actors.saga._coordinator import OperatorRetry, SagaCoordinator, StartSaga
+from actors.saga._definition import SagaDefinition
+from actors.saga._log import SagaDataNotSerializable, SagaLog
+from actors.saga._machine import Saga, SagaStatus
+from actors.taskqueue._errors import PayloadNotSerializable
+from actors.taskqueue._model import encode_payload
+
+if TYPE_CHECKING:
+    from actors.bus import EventBus
+    from supervisor import ActorSystem
+
+
+class Sagas:
+    """Runs sagas in an `ActorSystem`: one coordinator actor, a log, your definitions.
+
+    Example:
+        >>> from actors.saga import CHECKOUT, MemorySagaLog, checkout_services
+        >>> from supervisor import ActorSystem
+        >>> with ActorSystem(checkout_services()) as system:
+        ...     sagas = Sagas.start(system, [CHECKOUT], MemorySagaLog())
+        ...     saga_id = sagas.start_saga("checkout", {"sku": "book", "amount": 20})
+        ...     sagas.wait(saga_id, timeout=5).status
+        <SagaStatus.COMPLETED: 'completed'>
+    """
+
+    def __init__(self, system: ActorSystem, log: SagaLog, name: str,
+                 definitions: Sequence[SagaDefinition]) -> None:
+        self.system = system
+        self.log = log
+        self.name = name
+        self.definitions = {d.name: d for d in definitions}
+        self._finished = threading.Condition()
+        self._finished_count = 0
+
+    @classmethod
+    def start(cls, system: ActorSystem, definitions: Sequence[SagaDefinition], log: SagaLog,
+              *, name: str = "sagas", bus: EventBus | None = None,
+              rng: random.Random | None = None,
+              clock: Callable[[], float] = time.time,
+              mailbox_size: int | None = None) -> Sagas:
+        """Start the coordinator, which first recovers the log's unfinished sagas.
+
+        `mailbox_size` bounds the sagas waiting to start (default
+        `SagaCoordinator.mailbox_size`, 10,000); past it `start_saga` raises
+        `MailboxFull` at once. Replies from services never wait behind it.
+        Raises `ConfigError` for no definitions or duplicate names, and
+        `UnknownSagaService` if a step names a service the system lacks.
+        """
+        from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
+
+        definitions = list(definitions)
+        for definition in definitions:
+            require(isinstance(definition, SagaDefinition), "definitions", definition,
+                    "SagaDefinition instances")
+        names = [d.name for d in definitions]
+        require(bool(names) and len(set(names)) == len(names), "definitions", names,
+                "at least one definition, with unique names")
+        runtime = system._require_runtime()
+        for definition in definitions:
+            definition.validate_services(runtime.names())
+        sagas = cls(system, log, name, definitions)
+        system.start_child(ChildSpec(name, SagaCoordinator, args=(tuple(definitions), log),
+                                     kwargs={"resolve": system.service,
+                                             "scheduler": runtime.scheduler,
+                                             "rng": rng or random.Random(), "clock": clock,
+                                             "bus": bus, "on_finished": sagas._notify},
+                                     mailbox_size=mailbox_size))
+        return sagas
+
+    def _notify(self, _saga_id: str) -> None:
+        with self._finished:
+            self._finished_count += 1
+            self._finished.notify_all()
+
+    def start_saga(self, definition: str, data: Mapping[str, Any], *,
+                   saga_id: str | None = None, timeout: float = 10.0) -> str:
+        """Start a saga; returns its id once it is durably created.
+
+        Raises, with no saga created: `ConfigError` (unknown definition, bad
+        id or timeout), `SagaDataNotSerializable` (data that is not plain
+        JSON), `DuplicateSaga`, `MailboxFull` (the coordinator is saturated:
+        try later), `AskTimeout`.
+        """
+        reply: ReplyFuture[str] = self.start_saga_async(definition, data, saga_id=saga_id,
+                                                        timeout=timeout)
+        result: str = reply.get()
+        return result
+
+    def start_saga_async(self, definition: str, data: Mapping[str, Any], *,
+                         saga_id: str | None = None,
+                         timeout: float = 10.0) -> ReplyFuture[str]:
+        """`start_saga` without waiting: a future of the id (awaitable from asyncio)."""
+        if definition not in self.definitions:
+            raise ConfigError("definition", definition, f"one of {sorted(self.definitions)}")
+        require(saga_id is None or (isinstance(saga_id, str) and bool(saga_id.strip())),
+                "saga_id", saga_id, "a non-empty string, or None for a generated id")
+        require(isinstance(timeout, int | float) and timeout > 0 and not math.isnan(timeout),
+                "timeout", timeout, "seconds > 0")
+        chosen = saga_id or uuid.uuid4().hex
+        if not isinstance(data, Mapping):
+            raise ConfigError("data", data, "a mapping of JSON values")
+        try:
+            encode_payload(dict(data))
+        except PayloadNotSerializable as exc:
+            raise SagaDataNotSerializable(chosen, exc) from exc
+        reply: ReplyFuture[str] = ReplyFuture(timeout, self.name)
+        self.system.service(self.name).tell(StartSaga(definition, chosen, dict(data), reply))
+        return reply
+
+    def status(self, saga_id: str) -> Saga | None:
+        """The saga's state, steps, attempts and timestamps, as last written to the log."""
+        return self.log.get(saga_id)
+
+    def by_status(self, status: SagaStatus | None = None, limit: int = 1000) -> list[Saga]:
+        """Sagas in a state, oldest first: e.g. `SagaStatus.COMPENSATION_FAILED` for operators."""
+        return self.log.by_status(status, limit)
+
+    def stuck(self, limit: int = 1000) -> list[Saga]:
+        """Sagas whose compensations kept failing: they wait for an operator's `retry`."""
+        return self.by_status(SagaStatus.COMPENSATION_FAILED, limit)
+
+    def retry(self, saga_id: str, timeout: float = 10.0) -> bool:
+        """An operator retries a stuck saga's compensations; `False` if it is not stuck."""
+        reply: ReplyFuture[bool] = ReplyFuture(timeout, self.name)
+        self.system.service(self.name).tell(OperatorRetry(saga_id, reply))
+        result: bool = reply.get()
+        return result
+
+    def wait(self, saga_id: str, timeout: float = 30.0) -> Saga:
+        """Wait until the saga reaches an end; returns its final state."""
+        deadline = time.monotonic() + timeout
+        with self._finished:
+            while True:
+                saga = self.log.get(saga_id)
+                if saga is not None and saga.finished:
+                    return saga
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"saga {saga_id!r} did not finish within {timeout:g}s "
+                                       f"(last state: {saga.status if saga else 'unknown'})")
+                # Finishing notifies under this lock, so no wake-up is lost between
+                # the read above and this wait.
+                self._finished.wait(min(remaining, 1.0))
+
+    def wait_all(self, saga_ids: Sequence[str], timeout: float = 60.0) -> list[Saga]:
+        """Wait until every saga reaches an end; their final states, in order."""
+        deadline = time.monotonic() + timeout
+        return [self.wait(saga_id, max(0.001, deadline - time.monotonic()))
+                for saga_id in saga_ids]
