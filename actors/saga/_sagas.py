@@ -38,25 +38,29 @@ class Sagas:
     """
 
     def __init__(self, system: ActorSystem, log: SagaLog, name: str,
-                 definitions: Sequence[SagaDefinition]) -> None:
+                 definitions: Sequence[SagaDefinition],
+                 on_finished: Callable[[str], None] | None = None) -> None:
         self.system = system
         self.log = log
         self.name = name
         self.definitions = {d.name: d for d in definitions}
         self._finished = threading.Condition()
         self._finished_count = 0
+        self._on_finished = on_finished
 
     @classmethod
     def start(cls, system: ActorSystem, definitions: Sequence[SagaDefinition], log: SagaLog,
               *, name: str = "sagas", bus: EventBus | None = None,
               rng: random.Random | None = None,
               clock: Callable[[], float] = time.time,
-              mailbox_size: int | None = None) -> Sagas:
+              mailbox_size: int | None = None,
+              on_finished: Callable[[str], None] | None = None) -> Sagas:
         """Start the coordinator, which first recovers the log's unfinished sagas.
 
-        `mailbox_size` bounds the sagas waiting to start (default
-        `SagaCoordinator.mailbox_size`, 10,000); past it `start_saga` raises
-        `MailboxFull` at once. Replies from services never wait behind it.
+        `on_finished(saga_id)` is called once a saga's end is durable (on the
+        log's writer thread: keep it short). `mailbox_size` bounds the sagas
+        waiting to start (default `SagaCoordinator.mailbox_size`, 10,000); past
+        it `start_saga` raises `MailboxFull` at once. Replies from services never wait behind it.
         Raises `ConfigError` for no definitions or duplicate names, and
         `UnknownSagaService` if a step names a service the system lacks.
         """
@@ -72,7 +76,7 @@ class Sagas:
         runtime = system._require_runtime()
         for definition in definitions:
             definition.validate_services(runtime.names())
-        sagas = cls(system, log, name, definitions)
+        sagas = cls(system, log, name, definitions, on_finished)
         system.start_child(ChildSpec(name, SagaCoordinator, args=(tuple(definitions), log),
                                      kwargs={"resolve": system.service,
                                              "scheduler": runtime.scheduler,
@@ -81,7 +85,9 @@ class Sagas:
                                      mailbox_size=mailbox_size))
         return sagas
 
-    def _notify(self, _saga_id: str) -> None:
+    def _notify(self, saga_id: str) -> None:
+        if self._on_finished is not None:
+            self._on_finished(saga_id)
         with self._finished:
             self._finished_count += 1
             self._finished.notify_all()
