@@ -209,7 +209,7 @@ class SagaCoordinator(ServiceActor):
                 actions = machine.compensation_succeeded(saga, msg.step)
             else:
                 with _context.bind_context(saga_id=saga.id):
-                    _log.warning("saga.compensation_failed", step=msg.step,
+                    _log.warning("saga.compensation_attempt_failed", step=msg.step,
                                  reason=str(msg.reason), error=msg.error)
                 actions = machine.compensation_failed(saga, msg.step, msg.error)
         elif msg.reason is None and not _mergeable(msg.reply):
