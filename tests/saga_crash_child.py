@@ -1,8 +1,9 @@
 """Child process for the saga SIGKILL test: recover, start checkouts, drive them.
 
-    python -m tests.saga_crash_child WORKDIR SEED COUNT
+    python -m tests.saga_crash_child WORKDIR SEED COUNT [REDIS_URL]
 
-Opens the saga log and the services' ledger in WORKDIR (SQLite), starts the
+Opens the saga log (SQLite in WORKDIR, or Redis at REDIS_URL) and the
+services' ledger in WORKDIR (SQLite), starts the
 coordinator (which recovers unfinished sagas; prints "recovered N"), prints
 "ready", then starts COUNT checkouts with seeded scripted faults, printing
 "S <id>" once each is durably created. With COUNT 0 it settles instead: it
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from actors import configure_logging
+from actors.redis import RedisSagaLog
 from actors.retry import RetryPolicy
 from actors.saga import (
     CHECKOUT,
     CheckoutLedger,
     SagaDefinition,
+    SagaLog,
     Sagas,
     SagaStatus,
     SagaStep,
@@ -57,7 +60,7 @@ def scripted(rng: random.Random) -> dict[str, Any]:
     return {"amount": rng.randint(1, 100), "quantity": rng.randint(1, 3), "faults": faults}
 
 
-def settle(sagas: Sagas, log: SqliteSagaLog) -> None:
+def settle(sagas: Sagas, log: SagaLog) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         unfinished = log.unfinished()
@@ -75,7 +78,8 @@ def main() -> None:
     configure_logging(level="error")  # stdout carries the reports, and nothing else
     workdir, seed, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     ledger = CheckoutLedger(workdir / "ledger.sqlite3")
-    log = SqliteSagaLog(workdir / "sagas.sqlite3")
+    log: SagaLog = (RedisSagaLog(sys.argv[4], prefix="crash") if len(sys.argv) > 4
+                    else SqliteSagaLog(workdir / "sagas.sqlite3"))
     out = threading.Lock()
 
     def report(line: str) -> None:

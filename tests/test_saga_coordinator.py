@@ -3,7 +3,9 @@ operators, bad input, many sagas at once, recovery, events and logs."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 
 from actors import ConfigError, MailboxFull, ServiceActor, capture_logs
 from actors.bus import EventBus
+from actors.redis import RedisSagaLog
 from actors.retry import RetryPolicy
 from actors.saga import (
     CHECKOUT,
@@ -20,6 +23,7 @@ from actors.saga import (
     SagaCommand,
     SagaDataNotSerializable,
     SagaDefinition,
+    SagaLog,
     Sagas,
     SagaStatus,
     SagaStep,
@@ -30,13 +34,36 @@ from actors.saga import (
     checkout_services,
 )
 from supervisor import ActorSystem, ChildSpec
+from tests.redis_server import redis_server
 from tests.saga_helpers import FAST_RETRY, FAST_UNDO, Gate, fast_checkout, order, running_shop
 
 STEPS = ["create_order", "reserve_inventory", "process_payment", "schedule_shipping"]
+_prefixes = itertools.count()
 
 
-def test_a_checkout_completes_and_its_status_shows_every_step() -> None:
-    with running_shop(MemorySagaLog()) as shop:
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def saga_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SagaLog]:
+    """The same behaviour on every backend of the saga log."""
+    log: SagaLog
+    if request.param == "memory":
+        log = MemorySagaLog()
+    elif request.param == "sqlite":
+        log = SqliteSagaLog(tmp_path / "sagas.sqlite3")
+    else:
+        log = RedisSagaLog(request.getfixturevalue("redis_url"),
+                           prefix=f"coordinator{next(_prefixes)}")
+    yield log
+    log.close()
+
+
+def test_a_checkout_completes_and_its_status_shows_every_step(saga_log: SagaLog) -> None:
+    with running_shop(saga_log) as shop:
         saga_id = shop.sagas.start_saga("checkout", order(amount=25), saga_id="c-1")
         saga = shop.sagas.wait(saga_id, timeout=10)
     assert saga.status is SagaStatus.COMPLETED
@@ -51,8 +78,8 @@ def test_a_checkout_completes_and_its_status_shows_every_step() -> None:
     assert [s.id for s in shop.sagas.by_status(SagaStatus.COMPLETED)] == ["c-1"]
 
 
-def test_a_refused_payment_compensates_the_done_steps_in_reverse_order() -> None:
-    with running_shop(MemorySagaLog()) as shop:
+def test_a_refused_payment_compensates_the_done_steps_in_reverse_order(saga_log: SagaLog) -> None:
+    with running_shop(saga_log) as shop:
         saga_id = shop.sagas.start_saga(
             "checkout", order(process_payment={"do": {"kind": "reject"}}))
         saga = shop.sagas.wait(saga_id, timeout=10)
@@ -68,8 +95,8 @@ def test_a_refused_payment_compensates_the_done_steps_in_reverse_order() -> None
     assert check_books(shop.ledger, [saga]).ok
 
 
-def test_a_failing_step_is_retried_and_then_succeeds() -> None:
-    with running_shop(MemorySagaLog()) as shop:
+def test_a_failing_step_is_retried_and_then_succeeds(saga_log: SagaLog) -> None:
+    with running_shop(saga_log) as shop:
         saga_id = shop.sagas.start_saga(
             "checkout", order(reserve_inventory={"do": {"kind": "error", "times": 2}}))
         saga = shop.sagas.wait(saga_id, timeout=10)
@@ -379,3 +406,48 @@ def test_lifecycle_events_reach_the_bus_and_every_log_line_has_the_saga_id() -> 
     assert {e["event"] for e in saga_lines} >= {"saga.started", "saga.step_failed",
                                                 "saga.completed"}
     assert all(e.get("saga_id") == saga_id for e in saga_lines)
+
+
+class WatchedRedisLog(RedisSagaLog):
+    """Signals the first failed write, so the test knows the outage was felt."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failed = threading.Event()
+
+    def save(self, saga: Any, done: Any = None) -> None:
+        def watched(error: BaseException | None) -> None:
+            if error is not None:
+                self.failed.set()
+            if done is not None:
+                done(error)
+
+        super().save(saga, watched)
+
+
+def test_a_saga_waits_out_a_redis_outage_and_then_completes(tmp_path: Path) -> None:
+    gate = Gate()
+    hold = SagaDefinition("checkout", [
+        SagaStep(s.name, "tiny" if s.name == "schedule_shipping" else s.service, s.command,
+                 s.compensation, retry=FAST_RETRY, compensation_retry=FAST_UNDO)
+        for s in CHECKOUT.steps])
+    with redis_server(tmp_path / "redis", appendonly=True) as server:
+        log = WatchedRedisLog(server.url, socket_timeout=0.3, retries=1)
+        try:
+            with running_shop(log, definitions=[hold],
+                              extra=[ChildSpec("tiny", Hung, args=(gate,))]) as shop:
+                saga_id = shop.sagas.start_saga("checkout", order())
+                assert gate.entered.wait(5)
+                server.stop()
+                with capture_logs() as logs:
+                    gate.release.set()  # shipping answers; writing that down fails
+                    assert log.failed.wait(10)
+                    server.restart()
+                    saga = shop.sagas.wait(saga_id, timeout=30)
+            assert saga.status is SagaStatus.COMPLETED
+            failures = [e for e in logs if e["event"] == "saga.log_write_failed"]
+            assert failures
+            assert failures[0]["saga_id"] == saga_id
+            assert "RedisUnavailable" in failures[0]["error"]
+        finally:
+            log.close()

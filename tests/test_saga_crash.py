@@ -1,7 +1,7 @@
 """A crash mid-saga is recovered: SIGKILL at random moments, several times.
 
-A child process runs checkouts against the SQLite saga log and the services'
-SQLite ledger; the test kills it with SIGKILL at seeded random moments, starts
+A child process runs checkouts against the saga log (SQLite, or Redis) and
+the services' SQLite ledger; the test kills it with SIGKILL at seeded random moments, starts
 it again on the same files (the new coordinator recovers the unfinished
 sagas), and finally lets it settle. Every saga reported as started must then
 be in the log and ended, and the books must balance.
@@ -15,11 +15,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from actors.saga import ENDS, CheckoutLedger, SqliteSagaLog, check_books
+from actors.redis import RedisSagaLog
+from actors.saga import ENDS, CheckoutLedger, SagaLog, SqliteSagaLog, check_books
+from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +30,10 @@ ROUNDS = 5
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _child(workdir: Path, seed: int, count: int) -> subprocess.Popen[str]:
+def _child(workdir: Path, seed: int, count: int, url: str | None) -> subprocess.Popen[str]:
+    extra = [url] if url else []
     return subprocess.Popen([sys.executable, "-m", "tests.saga_crash_child", str(workdir),
-                             str(seed), str(count)], cwd=ROOT, stdout=subprocess.PIPE,
+                             str(seed), str(count), *extra], cwd=ROOT, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
@@ -42,11 +46,26 @@ def _read_until(child: subprocess.Popen[str], marker: str, lines: list[str]) -> 
     raise AssertionError(f"the child exited (code {child.wait()}) before printing {marker!r}")
 
 
-def test_sagas_survive_repeated_sigkill_and_end_consistent(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "redis"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """None for the SQLite log in the work directory, or a fresh Redis server's URL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with redis_server(tmp_path / "redis", appendonly=True) as server:
+        yield server.url
+
+
+def _open_log(tmp_path: Path, url: str | None) -> SagaLog:
+    return RedisSagaLog(url, prefix="crash") if url else SqliteSagaLog(tmp_path / "sagas.sqlite3")
+
+
+def test_sagas_survive_repeated_sigkill_and_end_consistent(tmp_path: Path,
+                                                           log_url: str | None) -> None:
     rng = random.Random(20261125)
     lines: list[str] = []
     for round_ in range(ROUNDS):
-        child = _child(tmp_path, seed=round_, count=300)
+        child = _child(tmp_path, seed=round_, count=300, url=log_url)
         try:
             _read_until(child, "ready", lines)
             time.sleep(rng.uniform(0.1, 0.8))  # a random moment to die, not a wait for anything
@@ -57,7 +76,9 @@ def test_sagas_survive_repeated_sigkill_and_end_consistent(tmp_path: Path) -> No
             child.kill()
             child.wait(10)
         assert child.returncode == -signal.SIGKILL
-    settler = _child(tmp_path, seed=ROUNDS, count=0)
+    # The settling coordinator is yet another process: recovery does not depend on
+    # anything the killed ones held in memory.
+    settler = _child(tmp_path, seed=ROUNDS, count=0, url=log_url)
     try:
         _read_until(settler, "settled", lines)
         assert settler.wait(60) == 0
@@ -67,10 +88,9 @@ def test_sagas_survive_repeated_sigkill_and_end_consistent(tmp_path: Path) -> No
 
     started = {line.split()[1] for line in lines if line.startswith("S ")}
     recovered = sum(int(line.split()[1]) for line in lines if line.startswith("recovered"))
-    print(f"started {len(started)}, recovered {recovered}")
     assert len(started) > 100, "the child did not get far enough to test anything"
     assert recovered > 0, "no kill landed mid-saga; nothing was recovered"
-    log = SqliteSagaLog(tmp_path / "sagas.sqlite3")
+    log = _open_log(tmp_path, log_url)
     ledger = CheckoutLedger(tmp_path / "ledger.sqlite3")
     try:
         sagas = log.by_status(limit=10**6)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from actors.redis import RedisSagaLog, RedisUnavailable
 from actors.saga import (
     DuplicateSaga,
     FailureReason,
@@ -19,6 +22,7 @@ from actors.saga import (
     SagaStep,
     SqliteSagaLog,
 )
+from tests.redis_server import redis_server
 
 PAY = SagaDefinition("pay", [SagaStep("reserve", "inventory", "reserve", "release"),
                              SagaStep("charge", "payments", "charge", "refund")])
@@ -40,10 +44,25 @@ class Outcome:
         return self.error
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def log(request, tmp_path: Path):
-    store: SagaLog = (MemorySagaLog() if request.param == "memory"
-                      else SqliteSagaLog(tmp_path / "sagas.sqlite3"))
+    store: SagaLog
+    if request.param == "memory":
+        store = MemorySagaLog()
+    elif request.param == "sqlite":
+        store = SqliteSagaLog(tmp_path / "sagas.sqlite3")
+    else:  # a fresh key space per test on the module's server
+        store = RedisSagaLog(request.getfixturevalue("redis_url"),
+                             prefix=f"sagatest{next(_prefixes)}")
     yield store
     store.close()
 
@@ -100,3 +119,32 @@ def test_sqlite_log_survives_reopening_and_batches_writes(tmp_path: Path):
     assert len(reopened.unfinished()) == 500
     assert reopened.get("s42").data == {"n": 42}
     reopened.close()
+
+
+def test_redis_log_survives_reopening_and_pipelines_writes(redis_url: str) -> None:
+    log = RedisSagaLog(redis_url, prefix="reopen")
+    machine = SagaMachine(PAY, clock=lambda: 1.0)
+    for n in range(500):
+        saga, _ = machine.start(f"s{n}", {"n": n})
+        log.create(saga, lambda error: None)
+    assert log.flush()
+    assert log.transactions < 500  # many writes shared a pipeline
+    log.close()
+    reopened = RedisSagaLog(redis_url, prefix="reopen")
+    assert len(reopened.unfinished()) == 500
+    assert reopened.get("s42").data == {"n": 42}
+    reopened.close()
+
+
+def test_redis_writes_fail_with_a_clear_error_while_redis_is_down(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis") as server:
+        log = RedisSagaLog(server.url, prefix="down", socket_timeout=0.5, retries=1)
+        server.stop()
+        saga, _ = SagaMachine(PAY, clock=lambda: 1.0).start("s1", {})
+        outcome = Outcome()
+        log.create(saga, outcome)
+        error = outcome.wait()
+        assert isinstance(error, RedisUnavailable)
+        assert "is unavailable during saga log write" in str(error)
+        assert "check that redis-server is running" in str(error)
+        log.close()

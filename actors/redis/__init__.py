@@ -2,12 +2,14 @@
 
 `RedisTaskStore` implements the task queue's `TaskStore` on Redis Streams with
 a consumer group; `RedisGroupRegistry` shares the event bus's durable
-subscriber groups between processes. Needs the `redis` package (`pip install stanchion[redis]`).
-See docs/scaling.md.
+subscriber groups between processes; `RedisSagaLog` keeps the saga log, so a
+coordinator on another process can recover the sagas. Needs the `redis`
+package (`pip install stanchion[redis]`). See docs/scaling.md.
 """
 
 from actors.redis._errors import RedisUnavailable
 from actors.redis._registry import RedisGroupRegistry
+from actors.redis._saga_log import RedisSagaLog
 from actors.redis._taskstore import RedisTaskStore
 
-__all__ = ["RedisGroupRegistry", "RedisTaskStore", "RedisUnavailable"]
+__all__ = ["RedisGroupRegistry", "RedisSagaLog", "RedisTaskStore", "RedisUnavailable"]

@@ -28,10 +28,9 @@ from typing import Any, TypeVar
 
 import redis
 import redis.exceptions
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from actors._errors import require
+from actors.redis._client import connect
 from actors.redis._errors import RedisUnavailable
 from actors.taskqueue import (
     ClaimedTask,
@@ -270,22 +269,10 @@ class RedisTaskStore:
         socket_timeout: float = 5.0,
         retries: int = 3,
     ) -> None:
-        require(isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://")),
-                "url", url, "a redis://host:port/db URL")
-        require(retries >= 0, "retries", retries, "an integer >= 0")
         self._config = config or TaskQueueConfig()
         self.url = url
         self._prefix = prefix
-        self._client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            encoding_errors="replace",  # a corrupt payload is quarantined, not a crash
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
-            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-            health_check_interval=30,
-        )
+        self._client = connect(url, socket_timeout=socket_timeout, retries=retries)
         self._scripts = {
             name: self._client.register_script(source)
             for name, source in (("enqueue", _ENQUEUE), ("claim", _CLAIM), ("ack", _ACK),

@@ -3,6 +3,7 @@
 A saga is declared as data (`SagaDefinition`, `SagaStep`). See docs/saga.md.
 """
 
+from actors.saga._batching import SagaLogClosed
 from actors.saga._checkout import (
     CHECKOUT,
     CheckoutBooks,
@@ -24,7 +25,6 @@ from actors.saga._log import (
     MemorySagaLog,
     SagaDataNotSerializable,
     SagaLog,
-    SagaLogClosed,
     SqliteSagaLog,
 )
 from actors.saga._machine import (

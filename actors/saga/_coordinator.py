@@ -92,6 +92,13 @@ class OperatorRetry(ControlMessage):
         self.saga_id, self.reply = saga_id, reply
 
 
+class _WriteAgain(ControlMessage):
+    __slots__ = ("actions", "failures", "saga")
+
+    def __init__(self, saga: Saga, actions: list[Action], failures: int) -> None:
+        self.saga, self.actions, self.failures = saga, actions, failures
+
+
 class _Forget(ControlMessage):
     __slots__ = ("saga_id",)
 
@@ -154,6 +161,8 @@ class SagaCoordinator(ServiceActor):
                 self._persist(saga, self.machines[saga.definition].retry_due(saga, message.step))
         elif isinstance(message, OperatorRetry):
             self._on_operator_retry(message)
+        elif isinstance(message, _WriteAgain):
+            self._write(message.saga, message.actions, message.failures)
         elif isinstance(message, _Forget):
             saga = self.active.pop(message.saga_id, None)
             if saga is not None:
@@ -261,14 +270,20 @@ class SagaCoordinator(ServiceActor):
         if not actions:
             return
         self._expect(saga.id, actions)
-        saga_id = saga.id
+        self._write(saga, actions, 0)
 
+    def _write(self, saga: Saga, actions: list[Action], failures: int) -> None:
         def written(error: BaseException | None) -> None:
-            if error is not None:
-                # The saga stays as last written; a restart's recovery resumes it.
-                _log.error("saga.log_write_failed", saga_id=saga_id, error=repr(error))
+            if error is None:
+                self._perform(saga.id, actions)
                 return
-            self._perform(saga_id, actions)
+            # Nothing was sent, so the saga waits as it is; write it again after a
+            # backoff (the log may be back), and a restart's recovery resumes it anyway.
+            delay = min(30.0, 0.1 * 2 ** failures)
+            _log.error("saga.log_write_failed", saga_id=saga.id, error=repr(error),
+                       retry_in_s=delay)
+            self.scheduler.call_later(delay, lambda: self._post(
+                _WriteAgain(saga, actions, failures + 1)))
 
         self.log.save(saga, written)
 

@@ -12,21 +12,19 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from actors._errors import StanchionError, require
 from actors._sqlite import use_wal
+from actors.saga._batching import Done, Op, SagaLogClosed, WriteBatcher, row
 from actors.saga._machine import ENDS, Saga, SagaStatus
 from actors.taskqueue import PayloadNotSerializable, encode_payload
 
 _log = structlog.get_logger("stanchion.saga")
 
-Done = Callable[[BaseException | None], None]
-"""Called once the write is durable (`None`) or failed (the error)."""
 
 
 class SagaDataNotSerializable(StanchionError, TypeError):
@@ -45,10 +43,6 @@ class DuplicateSaga(StanchionError):
         self.saga_id = saga_id
         super().__init__(f"a saga with id {saga_id!r} already exists; use a new id, or query "
                          "the existing saga's status")
-
-
-class SagaLogClosed(StanchionError):
-    """The saga log is closed."""
 
 
 def encode(saga: Saga) -> str:
@@ -167,8 +161,6 @@ _INSERT = ("INSERT INTO sagas (id, definition, status, state, created_at, update
 _UPSERT = (_INSERT + " ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
            "state = excluded.state, updated_at = excluded.updated_at")
 
-_Op = tuple[Literal["create", "save"], tuple[Any, ...], Done | None]
-
 
 class SqliteSagaLog:
     """Sagas in one SQLite file (WAL); writes from any thread share commits.
@@ -187,7 +179,6 @@ class SqliteSagaLog:
         require(isinstance(max_batch, int) and max_batch >= 1, "max_batch", max_batch,
                 "an integer >= 1")
         self.path = Path(path)
-        self._max_batch = max_batch
         self._writer = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
         use_wal(self._writer, synchronous)
@@ -195,60 +186,21 @@ class SqliteSagaLog:
             self._writer.execute(statement)
         self._reader_lock = threading.Lock()
         self._reader = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        self._pending: list[_Op] = []
-        self._cond = threading.Condition()
-        self._submitted = 0
-        self._committed = 0
-        self._closed = False
         self.transactions = 0
-        self._thread = threading.Thread(target=self._run, name="saga-log-writer", daemon=True)
-        self._thread.start()
+        self._writes = WriteBatcher(self._commit, max_batch=max_batch, name="saga-log-writer")
 
     # -- writes ------------------------------------------------------------------------------
 
     def create(self, saga: Saga, done: Done) -> None:
-        text = encode(saga)
-        self._submit(("create", (saga.id, saga.definition, str(saga.status), text,
-                                 saga.created_at, saga.updated_at), done))
+        self._writes.submit(("create", row(saga, encode(saga)), done))
 
     def save(self, saga: Saga, done: Done | None = None) -> None:
-        text = encode(saga)
-        self._submit(("save", (saga.id, saga.definition, str(saga.status), text,
-                               saga.created_at, saga.updated_at), done))
-
-    def _submit(self, op: _Op) -> None:
-        with self._cond:
-            if self._closed:
-                raise SagaLogClosed("the saga log is closed")
-            self._pending.append(op)
-            self._submitted += 1
-            self._cond.notify_all()
+        self._writes.submit(("save", row(saga, encode(saga)), done))
 
     def flush(self, timeout: float = 30.0) -> bool:
-        with self._cond:
-            target = self._submitted
-            return self._cond.wait_for(lambda: self._committed >= target, timeout)
+        return self._writes.flush(timeout)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._closed)
-                if not self._pending and self._closed:
-                    return
-                batch = self._pending[:self._max_batch]
-                del self._pending[:self._max_batch]
-            results = self._commit(batch)
-            with self._cond:
-                self._committed += len(batch)
-                self._cond.notify_all()
-            for (_, _, done), error in zip(batch, results, strict=True):
-                if done is not None:
-                    try:
-                        done(error)
-                    except Exception as exc:  # noqa: BLE001 - one callback must not stop the log
-                        _log.error("saga.log_callback_failed", error=repr(exc))
-
-    def _commit(self, batch: list[_Op]) -> list[BaseException | None]:
+    def _commit(self, batch: list[Op]) -> list[BaseException | None]:
         conn = self._writer
         results: list[BaseException | None] = []
         try:
@@ -299,12 +251,7 @@ class SqliteSagaLog:
                           (str(SagaStatus.RUNNING), str(SagaStatus.COMPENSATING)))
 
     def close(self) -> None:
-        with self._cond:
-            if self._closed:
-                return
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join(30)
+        self._writes.close()
         self._writer.close()
         with self._reader_lock:
             self._reader.close()
