@@ -7,6 +7,7 @@ from actors._context import bind_context, current_context
 from actors._deadletters import DeadLetter, DeadLetterStore
 from actors._errors import (
     AskTimeout,
+    CircuitOpen,
     ConfigError,
     MailboxFull,
     ServiceCrashed,
@@ -24,6 +25,7 @@ from actors._service import ServiceActor
 
 __all__ = [
     "AskTimeout",
+    "CircuitOpen",
     "ConfigError",
     "DeadLetter",
     "DeadLetterStore",

@@ -1,0 +1,519 @@
+"""The circuit breaker's state machine: a plain thread-safe class, no threads, no messages.
+
+Admission reads an immutable phase object that the breaker publishes on every
+transition; while closed (or disabled) that read is the whole cost, and while
+open the caller only compares the clock with the phase's deadline before being
+refused. Only outcomes, half-open probes and transitions take the lock.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Final, ParamSpec, TypeVar
+
+import structlog
+
+from actors._errors import CircuitOpen, ConfigError
+from actors.breaker._config import BreakerConfig
+from actors.breaker._window import CountWindow, TimeWindow
+
+_log = structlog.get_logger("stanchion.breaker")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class BreakerState(enum.Enum):
+    """Where a breaker is; the value is what logs, events and metrics show."""
+
+    CLOSED = "closed"
+    """Calls pass; outcomes are judged over the sliding window."""
+    OPEN = "open"
+    """Calls are refused with `CircuitOpen` until the wait is over."""
+    HALF_OPEN = "half_open"
+    """A few probe calls pass; their outcomes close or re-open the breaker."""
+    FORCED_OPEN = "forced_open"
+    """An operator refuses every call until `reset()`."""
+    DISABLED = "disabled"
+    """An operator lets every call through, judged by nothing, until `reset()`."""
+
+
+CLOSED: Final = BreakerState.CLOSED
+OPEN: Final = BreakerState.OPEN
+HALF_OPEN: Final = BreakerState.HALF_OPEN
+FORCED_OPEN: Final = BreakerState.FORCED_OPEN
+DISABLED: Final = BreakerState.DISABLED
+
+_EVENT_NAMES: Final = {
+    CLOSED: "breaker.closed",
+    OPEN: "breaker.opened",
+    HALF_OPEN: "breaker.half_opened",
+    FORCED_OPEN: "breaker.forced_open",
+    DISABLED: "breaker.disabled",
+}
+
+
+class Permit:
+    """Proof that a call was admitted; hand it back to `on_success`, `on_error` or `release`.
+
+    A permit belongs to the phase (one stay in one state) that admitted it: an
+    outcome reported after the breaker has moved on is not counted against
+    the new phase. Permits are shared, immutable and never allocated per call.
+    """
+
+    __slots__ = ("deadline", "state")
+
+    def __init__(self, state: BreakerState, deadline: float) -> None:
+        self.state = state
+        self.deadline = deadline  # open: when probes may start; half-open: when to give up
+
+    def __repr__(self) -> str:
+        return f"<Permit {self.state.value}>"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTransition:
+    """One change of state, as logged and published on the bus.
+
+    `event` is the log/bus event name (`breaker.opened`...). `failure_rate` and
+    `slow_rate` are percentages over `calls` (the closed window, or the
+    half-open probes) that led to it. `wait` is the open period's length (0
+    unless `to_state` is open); `trips` counts every transition to open so far.
+    """
+
+    breaker: str
+    event: str
+    from_state: str
+    to_state: str
+    reason: str
+    failure_rate: float
+    slow_rate: float
+    calls: int
+    wait: float
+    trips: int
+    seq: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The transition as a JSON-ready dict (the bus payload)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerMetrics:
+    """A snapshot of a breaker, read without a message round trip.
+
+    Attributes:
+        breaker: the breaker's name.
+        state: where it is now.
+        calls, failed, slow: calls judged in the current window (closed and
+            open: the closed window; half-open: the probes so far).
+        failure_rate, slow_rate: percentages of `calls` (0 with no calls).
+        not_permitted: callers refused with `CircuitOpen` since the start.
+        succeeded, failed_total: outcomes recorded since the start (disabled
+            and stale outcomes included).
+        ignored: errors classified as not the provider's fault.
+        released: permits handed back without an outcome (e.g. the target's
+            mailbox was full, so the provider was never called).
+        trips: transitions to open since the start.
+        consecutive_trips: trips since the last clean close (drives the wait).
+        wait: seconds of the current or last open period (0 if never opened).
+        retry_after: seconds until probes are let through (0 unless open).
+    """
+
+    breaker: str
+    state: BreakerState
+    calls: int
+    failed: int
+    slow: int
+    failure_rate: float
+    slow_rate: float
+    not_permitted: int
+    succeeded: int
+    failed_total: int
+    ignored: int
+    released: int
+    trips: int
+    consecutive_trips: int
+    wait: float
+    retry_after: float
+
+
+Listener = Callable[[BreakerTransition], object]
+
+
+class CircuitBreaker:
+    """A circuit breaker (closed, open, half-open, forced-open, disabled) on the caller's thread.
+
+    `acquire()` admits a call or raises `CircuitOpen` at once; report the
+    outcome with `on_success`/`on_error` (or use `call`). Transitions are
+    logged (`breaker.opened`...) and handed to listeners. `clock` (seconds,
+    monotonic) and `rng` (jitter) are injected so tests need no sleeps.
+
+    Example:
+        >>> from actors import CircuitOpen
+        >>> now = [0.0]
+        >>> breaker = CircuitBreaker("sms", BreakerConfig(
+        ...     window_size=4, minimum_calls=2, wait_in_open=5.0, wait_jitter=0.0),
+        ...     clock=lambda: now[0])
+        >>> for _ in range(2):
+        ...     breaker.on_error(breaker.acquire(), 0.1, ConnectionError("refused"))
+        >>> breaker.state
+        <BreakerState.OPEN: 'open'>
+        >>> try:
+        ...     breaker.acquire()
+        ... except CircuitOpen as error:
+        ...     print(error.retry_after)
+        5.0
+        >>> now[0] = 5.0
+        >>> breaker.call(lambda: "sent"), breaker.state
+        ('sent', <BreakerState.HALF_OPEN: 'half_open'>)
+    """
+
+    def __init__(self, name: str, config: BreakerConfig | None = None, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError("name", name, "a non-empty string naming the breaker")
+        config = config if config is not None else BreakerConfig()
+        if not isinstance(config, BreakerConfig):
+            raise ConfigError("config", config, "a BreakerConfig")
+        self.name = name
+        self.config = config
+        self.clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._lock = threading.Lock()
+        self._window: CountWindow | TimeWindow = (
+            CountWindow(config.window_size) if config.window_type == "count"
+            else TimeWindow(config.window_size))
+        self._timed_window = config.window_type == "time"
+        self._slow_after = config.slow_call_duration
+        self._fail_pct = config.failure_rate_threshold
+        self._slow_pct = config.slow_call_rate_threshold
+        self._min_calls = config.minimum_calls
+        self._listeners: list[Listener] = []
+        self._phase = Permit(CLOSED, 0.0)
+        # Half-open probes: admitted (in flight or done), and the outcomes so far.
+        self._probes_admitted = self._probe_calls = self._probe_failures = self._probe_slow = 0
+        self._not_permitted = self._succeeded = self._failed = self._ignored = 0
+        self._released = self._stale = 0
+        self._trips = self._consecutive_trips = 0
+        self._wait = self._ceiling = 0.0
+        self._seq = 0
+
+    # -- admission (caller's thread) -------------------------------------------------------
+
+    def acquire(self) -> Permit:
+        """Admit one call, or raise `CircuitOpen` at once (open, forced open, probes all out).
+
+        Every permit must be handed back exactly once: `on_success`,
+        `on_error`, or `release` if the call was never made.
+        """
+        phase = self._phase
+        state = phase.state
+        if state is CLOSED or state is DISABLED:
+            return phase
+        if state is OPEN:
+            now = self.clock()
+            if now < phase.deadline:
+                with self._lock:
+                    self._not_permitted += 1
+                raise CircuitOpen(self.name, phase.deadline - now)
+        return self._acquire_slow(phase)
+
+    def _acquire_slow(self, phase: Permit) -> Permit:
+        events: list[BreakerTransition] = []
+        try:
+            with self._lock:
+                now = self.clock()
+                current = self._phase
+                if current.state is OPEN and now >= current.deadline:
+                    self._enter_half_open(now, events)
+                    current = self._phase
+                elif current.state is HALF_OPEN and now >= current.deadline:
+                    self._trip(now, "probes did not finish within max_wait_in_half_open",
+                               events)
+                    current = self._phase
+                state = current.state
+                if state is CLOSED or state is DISABLED:
+                    return current
+                if state is HALF_OPEN:
+                    if self._probes_admitted < self.config.permitted_calls_in_half_open:
+                        self._probes_admitted += 1
+                        return current
+                    self._not_permitted += 1
+                    retry = min(self._slow_after, current.deadline - now)
+                    raise CircuitOpen(self.name, max(0.0, retry), "half_open")
+                self._not_permitted += 1
+                if state is OPEN:
+                    raise CircuitOpen(self.name, current.deadline - now)
+                raise CircuitOpen(self.name, self.config.wait_in_open, "forced_open")
+        finally:
+            if events:
+                self._emit(events)
+
+    # -- outcomes (caller's thread, or whichever thread saw the call end) --------------------
+
+    def on_success(self, permit: Permit, duration: float) -> None:
+        """Record a call that succeeded after `duration` seconds (slow if past the threshold)."""
+        self._record(permit, False, duration > self._slow_after, None)
+
+    def on_error(self, permit: Permit, duration: float, exc: BaseException) -> None:
+        """Record a call that raised `exc` after `duration` seconds.
+
+        Errors that are not the provider's fault (see
+        `BreakerConfig.counts_as_failure`) release the permit and count nothing.
+        """
+        if self.config.counts_as_failure(exc):
+            self._record(permit, True, duration > self._slow_after, None)
+        else:
+            self._give_back(permit, ignored=True)
+
+    def release(self, permit: Permit) -> None:
+        """Hand back a permit whose call was never made; nothing is judged."""
+        self._give_back(permit, ignored=False)
+
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `fn(*args, **kwargs)` through the breaker, timing it with the clock.
+
+        Raises `CircuitOpen` without calling `fn` when the breaker refuses;
+        otherwise returns `fn`'s result or re-raises its error after recording it.
+        """
+        permit = self.acquire()
+        clock = self.clock
+        start = clock()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            end = clock()
+            if self.config.counts_as_failure(exc):
+                self._record(permit, True, end - start > self._slow_after, end)
+            else:
+                self._give_back(permit, ignored=True)
+            raise
+        end = clock()
+        self._record(permit, False, end - start > self._slow_after, end)
+        return result
+
+    def _record(self, permit: Permit, failed: bool, slow: bool, now: float | None) -> None:
+        events: list[BreakerTransition] | None = None
+        with self._lock:
+            if failed:
+                self._failed += 1
+            else:
+                self._succeeded += 1
+            if permit is not self._phase:
+                self._stale += 1
+                return
+            state = permit.state
+            if state is CLOSED:
+                window = self._window
+                if now is None and self._timed_window:
+                    now = self.clock()
+                window.record(failed=failed, slow=slow, now=0.0 if now is None else now)
+                calls = window.calls
+                if calls >= self._min_calls and (
+                        window.failures * 100.0 >= self._fail_pct * calls
+                        or window.slow * 100.0 >= self._slow_pct * calls):
+                    events = []
+                    self._trip(self.clock() if now is None else now,
+                               self._why(window.failures, window.slow, calls), events)
+            elif state is HALF_OPEN:
+                self._probe_calls += 1
+                self._probe_failures += failed
+                self._probe_slow += slow
+                permitted = self.config.permitted_calls_in_half_open
+                # Judged over all permitted probes; open early once no later
+                # success could bring the rate back under a threshold.
+                if (self._probe_failures * 100.0 >= self._fail_pct * permitted
+                        or self._probe_slow * 100.0 >= self._slow_pct * permitted):
+                    events = []
+                    self._trip(self.clock() if now is None else now,
+                               self._why(self._probe_failures, self._probe_slow, permitted),
+                               events)
+                elif self._probe_calls >= permitted:
+                    events = []
+                    self._enter_closed("probes succeeded", events)
+        if events:
+            self._emit(events)
+
+    def _give_back(self, permit: Permit, *, ignored: bool) -> None:
+        with self._lock:
+            if ignored:
+                self._ignored += 1
+            else:
+                self._released += 1
+            if permit is self._phase and permit.state is HALF_OPEN:
+                self._probes_admitted -= 1
+
+    def _why(self, failures: int, slow: int, calls: int) -> str:
+        if failures * 100.0 >= self._fail_pct * calls:
+            return (f"failure rate {100.0 * failures / calls:.1f}% >= "
+                    f"{self._fail_pct:g}% over {calls} calls")
+        return (f"slow-call rate {100.0 * slow / calls:.1f}% >= "
+                f"{self._slow_pct:g}% over {calls} calls")
+
+    # -- transitions (under the lock; events emitted after it is released) -------------------
+
+    def _publish(self, to: Permit, reason: str, wait: float,
+                 events: list[BreakerTransition]) -> None:
+        before = self._phase.state
+        if before is HALF_OPEN:
+            calls, failures, slow = self._probe_calls, self._probe_failures, self._probe_slow
+        else:
+            window = self._window
+            calls, failures, slow = window.calls, window.failures, window.slow
+        self._phase = to
+        self._seq += 1
+        events.append(BreakerTransition(
+            breaker=self.name, event=_EVENT_NAMES[to.state], from_state=before.value,
+            to_state=to.state.value, reason=reason,
+            failure_rate=round(100.0 * failures / calls, 2) if calls else 0.0,
+            slow_rate=round(100.0 * slow / calls, 2) if calls else 0.0,
+            calls=calls, wait=round(wait, 3), trips=self._trips, seq=self._seq))
+
+    def _trip(self, now: float, reason: str, events: list[BreakerTransition]) -> None:
+        config = self.config
+        self._trips += 1
+        self._consecutive_trips += 1
+        # Grown one step per consecutive trip and clamped each time, so it never overflows.
+        ceiling = (config.wait_in_open if self._consecutive_trips == 1
+                   else min(config.max_wait_in_open, self._ceiling * config.wait_multiplier))
+        self._ceiling = ceiling
+        wait = ceiling * (1.0 - config.wait_jitter * self._rng.random())
+        self._wait = wait
+        self._publish(Permit(OPEN, now + wait), reason, wait, events)
+
+    def _enter_half_open(self, now: float, events: list[BreakerTransition]) -> None:
+        limit = self.config.max_wait_in_half_open
+        deadline = now + limit if limit > 0 else float("inf")
+        self._publish(Permit(HALF_OPEN, deadline), "wait in open elapsed", 0.0, events)
+        self._probes_admitted = self._probe_calls = self._probe_failures = self._probe_slow = 0
+
+    def _enter_closed(self, reason: str, events: list[BreakerTransition]) -> None:
+        self._consecutive_trips = 0
+        self._publish(Permit(CLOSED, 0.0), reason, 0.0, events)
+        self._window.reset()
+
+    def _emit(self, events: list[BreakerTransition]) -> None:
+        for event in events:
+            log = _log.warning if event.to_state in ("open", "forced_open") else _log.info
+            log(event.event, breaker=event.breaker, from_state=event.from_state,
+                to_state=event.to_state, reason=event.reason,
+                failure_rate=event.failure_rate, slow_rate=event.slow_rate,
+                calls=event.calls, wait=event.wait, trips=event.trips, seq=event.seq)
+            for listener in tuple(self._listeners):
+                try:
+                    listener(event)
+                except Exception as exc:  # noqa: BLE001 - a listener must not fail the caller
+                    _log.error("breaker.listener_failed", breaker=self.name,
+                               listener=repr(listener), error=repr(exc))
+
+    # -- time-driven transitions, operators, observation -------------------------------------
+
+    def poll(self) -> BreakerState:
+        """Apply the transitions that time alone causes (open to half-open, half-open timeout).
+
+        `acquire` does this itself; call it to see the state move without a call.
+        """
+        phase = self._phase
+        if phase.state is OPEN or phase.state is HALF_OPEN:
+            now = self.clock()
+            if now >= phase.deadline:
+                events: list[BreakerTransition] = []
+                with self._lock:
+                    current = self._phase
+                    if current.state is OPEN and now >= current.deadline:
+                        self._enter_half_open(now, events)
+                    elif current.state is HALF_OPEN and now >= current.deadline:
+                        self._trip(now, "probes did not finish within max_wait_in_half_open",
+                                   events)
+                self._emit(events)
+        return self._phase.state
+
+    @property
+    def state(self) -> BreakerState:
+        """The current state, after any transition that time alone causes."""
+        return self.poll()
+
+    def force_open(self, reason: str = "operator") -> None:
+        """Refuse every call until `reset()` (logged as `breaker.forced_open`)."""
+        self._operator(FORCED_OPEN, reason)
+
+    def disable(self, reason: str = "operator") -> None:
+        """Let every call through, unjudged, until `reset()` (logged as `breaker.disabled`)."""
+        self._operator(DISABLED, reason)
+
+    def reset(self, reason: str = "operator") -> None:
+        """Close with an empty window and the first wait; counters since the start are kept.
+
+        Logged as `breaker.reset`.
+        """
+        events: list[BreakerTransition] = []
+        with self._lock:
+            self._consecutive_trips = 0
+            self._publish(Permit(CLOSED, 0.0), reason, 0.0, events)
+            self._window.reset()
+        events[0] = _replace_event(events[0], "breaker.reset")
+        self._emit(events)
+
+    def _operator(self, state: BreakerState, reason: str) -> None:
+        events: list[BreakerTransition] = []
+        with self._lock:
+            if self._phase.state is state:
+                return
+            self._publish(Permit(state, float("inf")), reason, 0.0, events)
+        self._emit(events)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(transition)` after each transition, on the thread that caused it.
+
+        Keep it quick (hand the event to an actor); an exception it raises is
+        logged as `breaker.listener_failed` and otherwise ignored.
+        """
+        if not callable(listener):
+            raise ConfigError("listener", listener, "a callable taking a BreakerTransition")
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling `listener` (no error if it was not added)."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def metrics(self) -> BreakerMetrics:
+        """A consistent snapshot of state and counters, taken under the lock."""
+        self.poll()
+        with self._lock:
+            phase = self._phase
+            if phase.state is HALF_OPEN:
+                calls, failed, slow = self._probe_calls, self._probe_failures, self._probe_slow
+            else:
+                window = self._window
+                if self._timed_window:
+                    window.advance(self.clock())
+                calls, failed, slow = window.calls, window.failures, window.slow
+            retry_after = (max(0.0, phase.deadline - self.clock())
+                           if phase.state is OPEN else 0.0)
+            return BreakerMetrics(
+                breaker=self.name, state=phase.state, calls=calls, failed=failed, slow=slow,
+                failure_rate=100.0 * failed / calls if calls else 0.0,
+                slow_rate=100.0 * slow / calls if calls else 0.0,
+                not_permitted=self._not_permitted, succeeded=self._succeeded,
+                failed_total=self._failed, ignored=self._ignored, released=self._released,
+                trips=self._trips, consecutive_trips=self._consecutive_trips,
+                wait=self._wait, retry_after=retry_after)
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreaker {self.name!r} {self._phase.state.value}>"
+
+
+def _replace_event(event: BreakerTransition, name: str) -> BreakerTransition:
+    fields = event.as_dict()
+    fields["event"] = name
+    return BreakerTransition(**fields)
