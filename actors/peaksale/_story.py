@@ -1,0 +1,113 @@
+"""The peak-sale story's shared context: configuration, backends, phases, counters."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actors._errors import require
+from actors.retry import RetryPolicy
+from actors.saga import MemorySagaLog, SagaLog, SqliteSagaLog
+from actors.taskqueue import MemoryTaskStore, SqliteTaskStore, TaskQueueConfig, TaskStore
+
+SCENARIOS = ("all", "bulkhead", "breaker", "saga", "bus", "queue")
+
+
+@dataclass(frozen=True, slots=True)
+class StoryConfig:
+    """What `demo.py` runs.
+
+    Args:
+        scenario: one of `SCENARIOS`; "all" tells the whole story.
+        duration: seconds the whole story should take (each phase gets a share).
+        seed: same seed, same story: every random choice draws from it.
+        workdir: where SQLite files live.
+        backend: "sqlite" (default), "memory", or a redis:// URL for the task
+            queue, the durable bus subscribers and the saga log.
+    """
+
+    scenario: str = "all"
+    duration: float = 40.0
+    seed: int = 7
+    workdir: Path = Path("stanchion-demo")
+    backend: str = "sqlite"
+
+    def __post_init__(self) -> None:
+        require(self.scenario in SCENARIOS, "scenario", self.scenario, f"one of {SCENARIOS}")
+        require(isinstance(self.duration, int | float) and 5 <= self.duration <= 3600,
+                "duration", self.duration, "seconds from 5 to 3600")
+        require(self.backend in ("sqlite", "memory") or self.backend.startswith("redis://"),
+                "backend", self.backend, "'sqlite', 'memory' or a redis://host:port/db URL")
+
+    def runs(self, phase: str) -> bool:
+        return self.scenario in ("all", phase)
+
+
+@dataclass
+class Story:
+    """What the phases share while the story runs; `counters` feed the live view."""
+
+    config: StoryConfig
+    rng: random.Random
+    phase: str = "starting"
+    started: float = field(default_factory=time.monotonic)
+    counters: dict[str, Any] = field(default_factory=dict)
+    breaker_states: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    #: a key prefix unique to this run, so runs sharing one Redis do not meet
+    run_id: str = field(default_factory=lambda: f"demo-{uuid.uuid4().hex[:8]}")
+
+    def enter(self, phase: str) -> None:
+        with self.lock:
+            self.phase = phase
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def share(self, fraction: float) -> float:
+        """A phase's length: a fraction of the story's duration."""
+        return max(1.0, self.config.duration * fraction)
+
+    def task_store(self, name: str) -> TaskStore:
+        """A task store on the configured backend; retries back off from 50 ms to 0.5 s."""
+        retry = RetryPolicy(max_attempts=None, base_delay=0.05, max_delay=0.5)
+        backend = self.config.backend
+        if backend == "memory":
+            return MemoryTaskStore(TaskQueueConfig(retry=retry))
+        if backend.startswith("redis://"):
+            from actors.redis import RedisTaskStore  # noqa: PLC0415 - optional dependency
+
+            redis_store = RedisTaskStore(backend, TaskQueueConfig(retry=retry),
+                                         prefix=f"{self.run_id}-{name}")
+            self.closers.append(redis_store.close)
+            return redis_store
+        store = SqliteTaskStore(TaskQueueConfig(
+            sqlite_path=self.config.workdir / f"{name}.sqlite3", retry=retry))
+        self.closers.append(store.close)
+        return store
+
+    def saga_log(self) -> SagaLog:
+        backend = self.config.backend
+        log: SagaLog
+        if backend == "memory":
+            log = MemorySagaLog()
+        elif backend.startswith("redis://"):
+            from actors.redis import RedisSagaLog  # noqa: PLC0415 - optional dependency
+
+            log = RedisSagaLog(backend, prefix=self.run_id)
+        else:
+            log = SqliteSagaLog(self.config.workdir / "sagas.sqlite3")
+        self.closers.append(log.close)
+        return log
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+        self.closers.clear()
