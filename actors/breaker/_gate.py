@@ -95,6 +95,7 @@ class GateActor(ServiceActor):
     """The gate's actor: operator commands, half-open deadlines, events on the bus."""
 
     mailbox_size = 100
+    max_message_crashes = 1  # a stray tell is dead-lettered after one restart, not retried
 
     def __init__(self, gate: BreakerGate) -> None:
         super().__init__()
