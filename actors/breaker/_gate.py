@@ -2,10 +2,11 @@
 
 A call through the gate never passes through the gate actor's mailbox: the
 caller's thread asks the breaker (a lock-free read while closed or open),
-then sends straight to the target's mailbox, and the outcome is recorded
-when the reply future completes. The gate actor owns the rest: operator
-commands, half-open deadlines, and publishing transitions on the bus off the
-caller's path.
+then sends straight to the target's mailbox. The outcome is recorded when
+the reply arrives: by the waiting caller (blocking form), or by a callback
+on the reply future, with a timer for the timeout (`block=False`). The gate
+actor owns the rest: operator commands, half-open deadlines, and publishing
+transitions on the bus off the caller's path.
 """
 
 from __future__ import annotations
@@ -276,14 +277,19 @@ class BreakerGate:
         except BaseException as exc:
             breaker.on_error(permit, breaker.clock() - start, exc)
             raise
-        call = _Call(breaker, permit, start, reply, timeout)
         if block:
-            reply.add_done_callback(call.completed)
+            # The caller waits anyway: record on its thread, no callback or timer needed.
             try:
-                return reply.get(timeout=timeout)
-            except AskTimeout as exc:
-                call.expired(exc)
+                value = reply.get(timeout=timeout)
+            except (ServiceCrashed, ServiceStopped):
+                breaker.release(permit)  # our service failed, not the provider
                 raise
+            except BaseException as exc:  # AskTimeout included: a failure
+                breaker.on_error(permit, breaker.clock() - start, exc)
+                raise
+            breaker.on_success(permit, breaker.clock() - start)
+            return value
+        call = _Call(breaker, permit, start, reply, timeout)
         out: ReplyFuture[Any] = ReplyFuture(timeout, self.target.name)
         call.out = out
         call.timer = self._scheduler.call_later(
