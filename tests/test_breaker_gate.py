@@ -273,3 +273,14 @@ def test_bad_gate_arguments(system):
     with pytest.raises(ConfigError, match="window_size"):
         BreakerGate.start(system, "sms-breaker", target="sms",
                           config=BreakerConfig(window_size=-1))
+
+
+def test_a_stopped_gate_actor_still_gates_calls_on_the_callers_thread(system):
+    gate = BreakerGate.start(system, "sms-breaker", target="sms", config=TRIP_FAST)
+    assert gate.stop(timeout=5.0)
+    assert gate.ask("hello", timeout=2.0) == "hello"
+    trip(gate)
+    with pytest.raises(CircuitOpen):
+        gate.ask("hello")
+    with pytest.raises(ServiceStopped):
+        gate.force_open()
