@@ -29,7 +29,12 @@ R = TypeVar("R")
 
 
 class BreakerState(enum.Enum):
-    """Where a breaker is; the value is what logs, events and metrics show."""
+    """Where a breaker is; the value is what logs, events and metrics show.
+
+    Example:
+        >>> BreakerState("half_open"), BreakerState.FORCED_OPEN.value
+        (<BreakerState.HALF_OPEN: 'half_open'>, 'forced_open')
+    """
 
     CLOSED = "closed"
     """Calls pass; outcomes are judged over the sliding window."""
@@ -64,6 +69,13 @@ class Permit:
     A permit belongs to the phase (one stay in one state) that admitted it: an
     outcome reported after the breaker has moved on is not counted against
     the new phase. Permits are shared, immutable and never allocated per call.
+
+    Example:
+        >>> breaker = CircuitBreaker("sms")
+        >>> permit = breaker.acquire()
+        >>> permit, permit is breaker.acquire()
+        (<Permit closed>, True)
+        >>> breaker.release(permit)
     """
 
     __slots__ = ("deadline", "state")
@@ -84,6 +96,14 @@ class BreakerTransition:
     `slow_rate` are percentages over `calls` (the closed window, or the
     half-open probes) that led to it. `wait` is the open period's length (0
     unless `to_state` is open); `trips` counts every transition to open so far.
+
+    Example:
+        >>> seen = []
+        >>> breaker = CircuitBreaker("sms")
+        >>> breaker.add_listener(seen.append)
+        >>> breaker.force_open("maintenance")
+        >>> seen[0].event, seen[0].from_state, seen[0].to_state, seen[0].reason
+        ('breaker.forced_open', 'closed', 'forced_open', 'maintenance')
     """
 
     breaker: str
@@ -123,6 +143,13 @@ class BreakerMetrics:
         consecutive_trips: trips since the last clean close (drives the wait).
         wait: seconds of the current or last open period (0 if never opened).
         retry_after: seconds until probes are let through (0 unless open).
+
+    Example:
+        >>> breaker = CircuitBreaker("sms")
+        >>> breaker.on_error(breaker.acquire(), 0.2, ConnectionError("refused"))
+        >>> metrics = breaker.metrics()
+        >>> metrics.state, metrics.calls, metrics.failed, metrics.failure_rate
+        (<BreakerState.CLOSED: 'closed'>, 1, 1, 100.0)
     """
 
     breaker: str

@@ -93,7 +93,22 @@ class NotACommand(StanchionError, TypeError):
 
 
 class GateActor(ServiceActor):
-    """The gate's actor: operator commands, half-open deadlines, events on the bus."""
+    """The gate's actor: operator commands, half-open deadlines, events on the bus.
+
+    Started by `BreakerGate.start`; send it `ForceOpen`, `Disable`, `Reset` or
+    `GetMetrics` (each replies with the breaker's metrics).
+
+    Example:
+        >>> from supervisor import ActorSystem, ChildSpec
+        >>> class Echo(ServiceActor):
+        ...     def on_receive(self, message):
+        ...         return message
+        >>> with ActorSystem([ChildSpec("sms", Echo)]) as system:
+        ...     gate = BreakerGate.start(system, "sms-breaker", target="sms")
+        ...     admin = system.service("sms-breaker")
+        ...     admin.ask(ForceOpen("maintenance")).state.value
+        'forced_open'
+    """
 
     mailbox_size = 100
     max_message_crashes = 1  # a stray tell is dead-lettered after one restart, not retried
