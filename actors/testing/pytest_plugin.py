@@ -1,4 +1,4 @@
-"""pytest fixtures for embedders: a started-and-stopped actor system, captured logs, faults.
+"""pytest fixtures for embedders: an actor system, captured logs, faults, a fake SMS provider.
 
 Registered through the `pytest11` entry point, so installing stanchion makes
 them available in any test suite.
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from actors._logging import capture_logs
+from actors.sms import FakeSmsProvider
 from actors.testing._faults import FaultScript
 from supervisor import ActorSystem, ChildSpec, SupervisorSpec
 
@@ -65,3 +66,27 @@ def stanchion_faults() -> Iterator[Callable[[str], FaultScript]]:
     yield make
     for script in scripts:
         script.release()
+
+
+@pytest.fixture
+def fake_sms_provider() -> Iterator[FakeSmsProvider]:
+    """A started `FakeSmsProvider` on 127.0.0.1 (seed 0, no faults); stopped after the test.
+
+    Point an `SmsClient` (or a `NotificationService`) at `base_url`, turn its
+    knobs (`outage`, `set_latency`, `set_error_rate`, `set_quota`, `reject`)
+    during the test, and assert on what it received (`requests`, `delivered`,
+    `texts_to`, `counters`).
+
+    Example (in your tests)::
+
+        def test_code_is_texted(fake_sms_provider):
+            send_login_code(fake_sms_provider.base_url, "+15551234567")
+            [text] = fake_sms_provider.texts_to("+15551234567")
+            assert "code" in text.body
+    """
+    provider = FakeSmsProvider(seed=0)
+    provider.start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
