@@ -56,6 +56,7 @@ from actors.taskqueue._workers import (
     QueueMetrics,
     QueueSpec,
     QueueWorker,
+    RetryAfter,
     TaskQueueService,
 )
 
@@ -77,6 +78,7 @@ __all__ = [
     "QueueSpec",
     "QueueStats",
     "QueueWorker",
+    "RetryAfter",
     "RetryAt",
     "SqliteTaskStore",
     "Task",

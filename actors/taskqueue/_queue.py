@@ -87,14 +87,17 @@ class TaskQueue:
             _events.log.debug("task.acked", queue=claimed[0].task.queue, count=sum(results))
         return results
 
-    def fail(self, claimed: ClaimedTask, error: str) -> Decision | None:
+    def fail(self, claimed: ClaimedTask, error: str, *, retry_after: float = 0.0
+             ) -> Decision | None:
         """Record a failed attempt: schedule a retry, or dead-letter when attempts ran out.
 
-        Returns the decision taken, or None if the lease was lost (another worker
-        holds the task now, and its outcome decides).
+        `retry_after` (seconds) is the earliest the destination accepts a retry;
+        the backoff delay is raised to it. Returns the decision taken, or None
+        if the lease was lost (another worker holds the task now, and its
+        outcome decides).
         """
         task = claimed.task
-        decision = self.schedule.after_failure(task.attempts)
+        decision = self.schedule.after_failure(task.attempts, retry_after)
         if isinstance(decision, RetryAt):
             if not self.store.retry(claimed.lease, decision.not_before, error):
                 _lease_lost(claimed, "retry")

@@ -83,10 +83,23 @@ class TaskSchedule:
         require(delay >= 0, "delay", delay, "seconds >= 0")
         return self._clock() + delay
 
-    def after_failure(self, attempts_made: int) -> Decision:
-        """What to do with a task whose attempt number `attempts_made` (1-based) failed."""
+    def after_failure(self, attempts_made: int, retry_after: float = 0.0) -> Decision:
+        """What to do with a task whose attempt number `attempts_made` (1-based) failed.
+
+        `retry_after` is a floor the destination asked for (an HTTP
+        `Retry-After`, a breaker's wait): the backoff delay is raised to it,
+        never lowered.
+
+        Example:
+            >>> import random
+            >>> schedule = TaskSchedule(RetryPolicy(base_delay=1.0, jitter="none"),
+            ...                         clock=lambda: 0.0, rng=random.Random(0))
+            >>> schedule.after_failure(1, retry_after=30.0), schedule.after_failure(1, 0.5)
+            (RetryAt(not_before=30.0, delay=30.0), RetryAt(not_before=1.0, delay=1.0))
+        """
         require(attempts_made >= 1, "attempts_made", attempts_made, "an integer >= 1")
+        require(retry_after >= 0, "retry_after", retry_after, "seconds >= 0")
         if attempts_exhausted(self.policy, attempts_made):
             return GiveUp("max_attempts", attempts_made)
-        delay = self.policy.delay(attempts_made, self._rng)
+        delay = max(self.policy.delay(attempts_made, self._rng), retry_after)
         return RetryAt(self._clock() + delay, delay)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from actors._errors import StanchionError, require
+from actors._errors import ConfigError, StanchionError, require
 from actors._mailbox import Disposable
 from actors._ref import ServiceRef
 from actors._scheduler import TimerHandle
@@ -53,6 +53,27 @@ _POLL = Poll()
 
 class PermanentDeliveryError(StanchionError):
     """Raise from a delivery to dead-letter the task at once (it can never succeed)."""
+
+
+class RetryAfter(StanchionError):
+    """Raise from a delivery to retry the task no sooner than `delay` seconds from now.
+
+    For a destination that said when to come back (an HTTP `Retry-After`, an
+    open circuit breaker's `retry_after`): the queue's backoff delay is raised
+    to `delay`, never lowered, and the attempt counts as any failed one.
+
+    Example:
+        >>> RetryAfter(30.0, "HTTP 429").delay
+        30.0
+    """
+
+    def __init__(self, delay: float, reason: str = "") -> None:
+        if not (isinstance(delay, int | float) and delay >= 0 and delay != float("inf")):
+            raise ConfigError("delay", delay, "finite seconds >= 0")
+        self.delay = float(delay)
+        self.reason = reason
+        suffix = f" ({reason})" if reason else ""
+        super().__init__(f"retry no sooner than {self.delay:g}s{suffix}")
 
 
 @dataclass(frozen=True)
@@ -168,6 +189,8 @@ class QueueWorker(ServiceActor):
         for claimed, error in failures:
             if isinstance(error, PermanentDeliveryError):
                 self.pool.tasks.reject(claimed, repr(error))
+            elif isinstance(error, RetryAfter):
+                self.pool.tasks.fail(claimed, repr(error), retry_after=error.delay)
             else:
                 self.pool.tasks.fail(claimed, repr(error))
         self.pool.count(len(done), len(failures))
