@@ -1,0 +1,13 @@
+"""Bulkheads from the caller's side: every call a timeout and a fallback, counted.
+
+The bulkhead itself is the service's bounded mailbox (`ServiceActor.mailbox_size`,
+a pool shares one): a full one refuses at once with `MailboxFull`.
+`ServiceCaller` turns each refusal, timeout or outage into the caller's
+fallback, logs it with the reason, and keeps per-service counts and
+latencies. See docs/bulkheads.md.
+"""
+
+from actors.bulkhead._caller import CallCounts, Fallback, ServiceCaller
+from actors.bulkhead._latency import LatencyRecorder
+
+__all__ = ["CallCounts", "Fallback", "LatencyRecorder", "ServiceCaller"]
