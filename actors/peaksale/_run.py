@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.bus import EventBus
+from actors.peaksale._bulkhead_phase import run_payment_slowdown
 from actors.peaksale._checkout_phase import bus_summary, run_checkouts, start_bus
 from actors.peaksale._queue_phase import run_profile_updates
 from actors.peaksale._story import Story, StoryConfig
@@ -27,6 +28,8 @@ def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, A
     try:
         with ActorSystem(checkout_services(ledger), rng=random.Random(config.seed)) as system:
             bus = start_bus(system, story) if config.runs("saga") or config.runs("bus") else None
+            if config.runs("bulkhead"):
+                summary.update(run_payment_slowdown(system, story, story.share(0.3)))
             if config.runs("saga") or config.runs("bus"):
                 story.enter("checkouts: sagas, some failing and compensating")
                 summary["sagas"] = run_checkouts(system, story, ledger, bus,
