@@ -1,4 +1,28 @@
-"""SMS through an external provider: validation, a pooled client, a fake provider for tests."""
+"""SMS through an external provider that is sometimes slow or down: stay fast, lose nothing.
+
+`NotificationService.send_sms` validates the input, keeps under the
+provider's quota with a token bucket, fails fast through a circuit breaker
+while the provider is down, and sends through a pool of `SmsSender` actors.
+It answers within its timeout: `sent`, or `queued` with a reason and a retry
+time. Queued SMS wait in a durable outbox (`TaskQueueOutbox`) and are
+delivered after recovery under their idempotency key, so the user gets one
+text. `FakeSmsProvider` is a real HTTP server with knobs for every failure,
+for tests (the `fake_sms_provider` pytest fixture) and benchmarks. See
+docs/sms.md.
+
+Example:
+    >>> from actors.sms import FakeSmsProvider, NotificationService, SmsSettings
+    >>> from supervisor import ActorSystem
+    >>> with FakeSmsProvider() as provider, ActorSystem() as system:
+    ...     sms = NotificationService.start(system, SmsSettings(provider.base_url))
+    ...     provider.outage("503")
+    ...     for _ in range(10):  # the breaker opens after 10 failed calls
+    ...         _ = sms.send_sms("+15551234567", "hi")
+    ...     outcome = sms.send_sms("+15551234567", "Your code is 1234")
+    ...     sms.stop()
+    >>> outcome.status, outcome.reason
+    ('queued', 'circuit_open')
+"""
 
 from actors.sms._client import SmsClient, SmsClientClosed, SmsReceipt, parse_retry_after
 from actors.sms._errors import (
@@ -20,15 +44,29 @@ from actors.sms._fake_provider import (
     ProviderRequest,
 )
 from actors.sms._message import MAX_BODY_CHARS, SmsMessage, normalize_phone_number
+from actors.sms._notification import (
+    NotificationService,
+    QueuedReason,
+    RateLimiter,
+    SmsMetrics,
+    SmsOutcome,
+)
+from actors.sms._outbox import SMS_RETRY_POLICY, DeliverQueued, SmsOutbox, TaskQueueOutbox
+from actors.sms._sender import NotAnSmsCommand, SendLedger, SendSms, SmsSender
+from actors.sms._settings import SmsSettings
 
 __all__ = [
     "MAX_BODY_CHARS",
+    "SMS_RETRY_POLICY",
+    "DeliverQueued",
     "DeliveredText",
     "FakeProviderError",
     "FakeSmsProvider",
     "InvalidIdempotencyKey",
     "InvalidPhoneNumber",
     "InvalidSmsBody",
+    "NotAnSmsCommand",
+    "NotificationService",
     "OutboxUnavailable",
     "ProviderCounters",
     "ProviderError",
@@ -36,11 +74,21 @@ __all__ = [
     "ProviderRejected",
     "ProviderRequest",
     "ProviderUnavailable",
+    "QueuedReason",
+    "RateLimiter",
+    "SendLedger",
+    "SendSms",
     "SmsClient",
     "SmsClientClosed",
     "SmsError",
     "SmsMessage",
+    "SmsMetrics",
+    "SmsOutbox",
+    "SmsOutcome",
     "SmsReceipt",
+    "SmsSender",
+    "SmsSettings",
+    "TaskQueueOutbox",
     "normalize_phone_number",
     "parse_retry_after",
 ]
