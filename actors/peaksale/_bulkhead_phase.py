@@ -61,7 +61,7 @@ def run_payment_slowdown(system: ActorSystem, story: Story, seconds: float) -> d
                                fallback=lambda reason, error: {"status": "degraded"})
            for name in HEALTHY}}
     story.counters["callers"] = callers
-    ingress = TokenBucket(150, 20, name="orders-ingress")
+    ingress = TokenBucket(300, 30, name="orders-ingress")
     counts = {"orders": 0, "ingress_rejected": 0, "payment_pending": 0}
     lock = threading.Lock()
 

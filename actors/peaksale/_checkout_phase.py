@@ -52,7 +52,7 @@ def start_bus(system: ActorSystem, story: Story) -> EventBus:
     bus.subscribe("saga.#", counter("analytics"), name="analytics")
     bus.subscribe("saga.completed", counter("email"), name="email")
     bus.subscribe("saga.completed", loyalty, name="loyalty")
-    story.counters["bus_seen"] = seen
+    story.counters["bus_figures"] = lambda: bus_summary(bus)
     return bus
 
 
@@ -85,8 +85,16 @@ def scripted_faults(story: Story) -> dict[str, Any]:
 def run_checkouts(system: ActorSystem, story: Story, ledger: CheckoutLedger,
                   bus: EventBus | None, *, seconds: float, rate: float) -> dict[str, Any]:
     """Start checkouts at `rate` per second for `seconds`; settle them; check the books."""
-    sagas = Sagas.start(system, [DEMO_CHECKOUT], story.saga_log(), bus=bus)
-    story.counters["sagas"] = sagas
+    log = story.saga_log()
+    outcomes: dict[str, int] = {}
+    story.counters["saga_outcomes"] = outcomes
+
+    def finished(saga_id: str) -> None:
+        saga = log.get(saga_id)
+        if saga is not None:
+            outcomes[str(saga.status)] = outcomes.get(str(saga.status), 0) + 1
+
+    sagas = Sagas.start(system, [DEMO_CHECKOUT], log, bus=bus, on_finished=finished)
     ids: list[str] = []
     interval = 1.0 / rate
     deadline = time.monotonic() + seconds

@@ -46,7 +46,13 @@ def run_profile_updates(system: ActorSystem, story: Story, seconds: float) -> di
         system, story.task_store("profiles"),
         [QueueSpec(queue_name(d), d, workers=2, poll_interval=0.05) for d in DESTINATIONS],
         name="profile-queue", rng=story.rng)
-    story.counters["queue"] = tasks
+    def figures() -> dict[str, int]:
+        metrics = [tasks.metrics(queue_name(d)) for d in DESTINATIONS]
+        return {"delivered": sum(m.delivered for m in metrics),
+                "depth": sum(m.stats.depth + m.stats.delayed + m.stats.in_flight
+                             for m in metrics)}
+
+    story.counters["queue_figures"] = figures
     outages["mail"].set()
     latest: dict[str, int] = {}
     enqueued = 0
