@@ -30,7 +30,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from actors import configure_logging
+from actors import ConfigError, configure_logging
 from actors.peaksale import SCENARIOS, LiveView, Story, StoryConfig, run_story, summary_table
 
 
@@ -53,13 +53,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="plain lines instead of the live terminal view")
     args = parser.parse_args(argv)
 
+    workdir = Path(args.workdir)
+    try:
+        config = StoryConfig(scenario=args.scenario, duration=args.duration, seed=args.seed,
+                             workdir=workdir, backend=args.backend)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    shutil.rmtree(workdir, ignore_errors=True)  # a fresh story: no sagas or tasks from last time
     log_path = Path(args.log_file)
     log_path.unlink(missing_ok=True)
     configure_logging(level="info", json_file=log_path)
-    workdir = Path(args.workdir)
-    shutil.rmtree(workdir, ignore_errors=True)  # a fresh story: no sagas or tasks from last time
-    config = StoryConfig(scenario=args.scenario, duration=args.duration, seed=args.seed,
-                         workdir=workdir, backend=args.backend)
     story = Story(config, random.Random(config.seed))
     with LiveView(story, plain=args.plain) as view:
         summary = run_story(config, story=story)

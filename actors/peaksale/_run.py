@@ -11,6 +11,7 @@ from actors.bus import EventBus
 from actors.peaksale._bulkhead_phase import run_payment_slowdown
 from actors.peaksale._checkout_phase import bus_summary, run_checkouts, start_bus
 from actors.peaksale._queue_phase import run_profile_updates
+from actors.peaksale._sms_phase import run_sms_outage
 from actors.peaksale._story import Story, StoryConfig
 from actors.saga import CheckoutLedger, checkout_services
 from supervisor import ActorSystem
@@ -30,6 +31,8 @@ def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, A
             bus = start_bus(system, story) if config.runs("saga") or config.runs("bus") else None
             if config.runs("bulkhead"):
                 summary.update(run_payment_slowdown(system, story, story.share(0.3)))
+            if config.runs("breaker"):
+                summary["breaker"] = run_sms_outage(system, story, story.share(0.3))
             if config.runs("saga") or config.runs("bus"):
                 story.enter("checkouts: sagas, some failing and compensating")
                 summary["sagas"] = run_checkouts(system, story, ledger, bus,
@@ -43,7 +46,27 @@ def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, A
     finally:
         story.close()
     summary["elapsed_s"] = round(story.elapsed(), 2)
+    summary["checks"] = checks(summary)
+    summary["ok"] = all(summary["checks"].values())
     return summary
+
+
+def checks(summary: dict[str, Any]) -> dict[str, bool]:
+    """The promises the story makes, each checked against its measured figures."""
+    found: dict[str, bool] = {}
+    if "breaker" in summary:
+        found["no_sms_lost"] = summary["breaker"]["sms_lost"] == 0
+    if "queue" in summary:
+        found["queue_converged"] = bool(summary["queue"]["converged"])
+        found["no_update_lost"] = summary["queue"]["lost"] == 0
+    if "sagas" in summary:
+        found["saga_invariants"] = bool(summary["sagas"]["invariants_ok"])
+    if "bulkhead" in summary:
+        found["pending_payments_settled"] = (summary["bulkhead"]["payment_pending"]
+                                             == summary["bulkhead"]["payment_pending_settled"])
+    if "bus" in summary:
+        found["bus_caught_up"] = summary["bus"]["backlog"] == 0
+    return found
 
 
 def settle_bus(bus: EventBus, timeout: float = 20.0) -> dict[str, Any]:
