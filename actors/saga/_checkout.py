@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from actors._errors import require
 from actors._service import ServiceActor
 from actors._sqlite import use_wal
@@ -35,6 +37,8 @@ from actors.retry import RetryPolicy
 from actors.saga._definition import SagaDefinition, SagaStep
 from actors.saga._machine import Saga, SagaStatus
 from actors.saga._messages import SagaCommand, StepRejected
+
+_log = structlog.get_logger("stanchion.checkout")
 
 CHECKOUT = SagaDefinition("checkout", [
     SagaStep("create_order", "orders", "create", "cancel"),
@@ -177,6 +181,8 @@ class CheckoutService(ServiceActor):
             time.sleep(float(fault.get("seconds", 0.1)))  # a hung dependency, nothing applied
             raise RuntimeError(f"{self.kind}: {message.command} gave up after hanging")
         effect = self.ledger.record(self._effect(message))
+        _log.info("checkout.command_applied", step=message.step, command=message.command,
+                  compensate=message.compensate, amount=effect.amount)
         if late:
             time.sleep(float(fault.get("seconds", 0.1)))  # applied, but the answer is late
         return effect.answer
