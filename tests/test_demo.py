@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_server import redis_server
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,3 +50,19 @@ def test_a_bad_option_is_refused_with_a_clear_message(tmp_path: Path) -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "duration=1.0 is invalid: expected seconds from 5 to 3600" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_story_runs_on_redis_with_one_option(tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    with redis_server(tmp_path / "redis") as server:
+        done = subprocess.run(
+            [sys.executable, "demo.py", "--duration", "8", "--plain", "--backend", server.url,
+             "--json", str(summary_path), "--log-file", str(tmp_path / "demo.jsonl"),
+             "--workdir", str(tmp_path / "data")],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["backend"] == server.url
+    assert summary["ok"] is True, summary["checks"]
+    assert not list((tmp_path / "data").glob("*.sqlite3"))  # everything durable went to Redis
