@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from actors import ConfigError
-from actors.ratelimit import RateLimited, TokenBucket
+from actors.ratelimit import RateLimit, RateLimited, TokenBucket
 
 
 class Clock:
@@ -49,6 +49,10 @@ def test_acquire_or_raise_says_which_limiter_and_when() -> None:
     with pytest.raises(RateLimited, match=r"'checkout' reached: retry after 0.500s") as caught:
         bucket.acquire_or_raise()
     assert caught.value.retry_after == pytest.approx(0.5)
+    assert caught.value.limiter == "checkout"
+    assert (bucket.granted, bucket.refused) == (1, 1)
+    clock.now += 0.5
+    bucket.acquire_or_raise()  # exactly when it said
 
 
 @pytest.mark.parametrize(("rate", "burst", "field"), [
@@ -59,10 +63,28 @@ def test_bad_settings_are_refused(rate: float, burst: int, field: str) -> None:
         TokenBucket(rate, burst)
 
 
+@pytest.mark.parametrize("name", ["", "  ", None])
+def test_a_limiter_needs_a_name(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"name=.* is invalid: expected a non-empty limiter name"):
+        TokenBucket(1, 1, name=name)
+
+
+def test_the_settings_are_a_frozen_config() -> None:
+    clock = Clock()
+    config = RateLimit(2.5, 4, name="sms")
+    bucket = TokenBucket.from_config(config, clock=clock)
+    assert (bucket.rate, bucket.burst, bucket.name, bucket.config) == (2.5, 4, "sms", config)
+    with pytest.raises(AttributeError):
+        config.burst = 5  # type: ignore[misc]
+
+
 def test_asking_for_more_than_the_burst_is_refused_clearly() -> None:
     bucket = TokenBucket(1, 2)
     with pytest.raises(ConfigError, match=r"n=3 is invalid: expected an integer from 1 to burst"):
         bucket.try_acquire(3)
+    for bad in (0, True, 1.0):
+        with pytest.raises(ConfigError, match=r"n=.* is invalid"):
+            bucket.wait_time(bad)  # type: ignore[arg-type]
 
 
 def test_concurrent_callers_never_get_more_than_the_tokens_there() -> None:
@@ -83,5 +105,17 @@ def test_concurrent_callers_never_get_more_than_the_tokens_there() -> None:
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert sum(grants) == 50
     assert len(grants) == 320
+    assert sum(grants) == 50, f"{sum(grants)} grants from a bucket of 50"
+    assert (bucket.granted, bucket.refused) == (50, 270)
+
+
+def test_fractional_refill_adds_up_without_drift() -> None:
+    clock = Clock()
+    bucket = TokenBucket(3, 3, clock=clock)
+    assert bucket.try_acquire(3)
+    for _ in range(9):  # nine steps of 1/27 s: a third of a second, one token back
+        clock.now += 1 / 27
+    assert bucket.available() == pytest.approx(1.0)
+    assert bucket.try_acquire()
+    assert bucket.available() == pytest.approx(0.0, abs=1e-9)

@@ -1,5 +1,8 @@
-"""Rate limiting: a token bucket in front of a provider's quota, or at ingress."""
+"""Rate limiting: a token bucket in front of a provider's quota, or at ingress.
 
-from actors.ratelimit._bucket import RateLimited, TokenBucket
+See docs/bulkheads.md (ingress) and docs/sms.md (the provider's quota).
+"""
 
-__all__ = ["RateLimited", "TokenBucket"]
+from actors.ratelimit._bucket import RateLimit, RateLimited, TokenBucket
+
+__all__ = ["RateLimit", "RateLimited", "TokenBucket"]

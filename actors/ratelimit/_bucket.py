@@ -6,12 +6,24 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from actors._errors import StanchionError, require
 
 
 class RateLimited(StanchionError):
-    """The rate limiter refused a call; try again after `retry_after` seconds."""
+    """The rate limiter refused a call; try again after `retry_after` seconds.
+
+    Nothing was started: the refusal happens before any service is touched.
+
+    Example:
+        >>> error = RateLimited("checkout", 0.25)
+        >>> error.limiter, error.retry_after
+        ('checkout', 0.25)
+        >>> print(error)  # doctest: +NORMALIZE_WHITESPACE
+        rate limit 'checkout' reached: retry after 0.250s, or run your fallback
+        (the request was not started)
+    """
 
     def __init__(self, limiter: str, retry_after: float) -> None:
         self.limiter = limiter
@@ -23,11 +35,50 @@ class RateLimited(StanchionError):
         return (RateLimited, (self.limiter, self.retry_after))
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket's settings, validated at construction.
+
+    Args:
+        rate_per_second: tokens added per second (the steady rate), a finite number > 0.
+        burst: the most tokens saved up while idle (the largest burst), an integer >= 1.
+            The bucket starts full.
+        name: names the limiter in `RateLimited` errors and log events.
+
+    Example:
+        >>> RateLimit(100, 20, name="checkout").burst
+        20
+        >>> RateLimit(0, 1)
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: rate_per_second=0 is invalid: expected a finite number > 0
+    """
+
+    rate_per_second: float
+    burst: int
+    name: str = "ingress"
+
+    def __post_init__(self) -> None:
+        require(_is_number(self.rate_per_second) and math.isfinite(self.rate_per_second)
+                and self.rate_per_second > 0,
+                "rate_per_second", self.rate_per_second, "a finite number > 0")
+        require(isinstance(self.burst, int) and not isinstance(self.burst, bool)
+                and self.burst >= 1, "burst", self.burst, "an integer >= 1")
+        require(isinstance(self.name, str) and bool(self.name.strip()), "name", self.name,
+                "a non-empty limiter name")
+
+
 class TokenBucket:
     """`rate_per_second` tokens flow in, up to `burst` saved; each call takes some.
 
     Never blocks: `try_acquire` answers at once, `wait_time` says how long until
-    enough tokens would be there.
+    enough tokens would be there, `acquire_or_raise` raises `RateLimited` with
+    that wait. Thread-safe: concurrent callers never get more tokens than there
+    are. A clock that goes backwards adds nothing.
 
     Example:
         >>> now = [0.0]
@@ -43,11 +94,7 @@ class TokenBucket:
 
     def __init__(self, rate_per_second: float, burst: int, *, name: str = "ingress",
                  clock: Callable[[], float] = time.monotonic) -> None:
-        require(isinstance(rate_per_second, int | float) and not isinstance(rate_per_second, bool)
-                and math.isfinite(rate_per_second) and rate_per_second > 0,
-                "rate_per_second", rate_per_second, "a finite number > 0")
-        require(isinstance(burst, int) and not isinstance(burst, bool) and burst >= 1,
-                "burst", burst, "an integer >= 1")
+        self.config = RateLimit(rate_per_second, burst, name)
         self.rate = float(rate_per_second)
         self.burst = burst
         self.name = name
@@ -56,37 +103,51 @@ class TokenBucket:
         self._stamp = clock()
         self._lock = threading.Lock()
         self.granted = 0
+        """Calls that got their tokens."""
         self.refused = 0
+        """Calls refused for want of tokens."""
+
+    @classmethod
+    def from_config(cls, config: RateLimit, *,
+                    clock: Callable[[], float] = time.monotonic) -> TokenBucket:
+        """A bucket with `config`'s settings."""
+        return cls(config.rate_per_second, config.burst, name=config.name, clock=clock)
 
     def _refill(self) -> None:
         now = self._clock()
         if now > self._stamp:
             self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = max(self._stamp, now)
+            self._stamp = now
 
     def _check(self, n: int) -> None:
         require(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= self.burst, "n", n,
-                f"an integer from 1 to burst ({self.burst})")
+                f"an integer from 1 to burst ({self.burst}): a request larger than the "
+                "burst could never be granted")
 
-    def try_acquire(self, n: int = 1) -> bool:
-        """Take `n` tokens if there are enough; `False` (and nothing taken) if not."""
+    def _take(self, n: int) -> float:
+        """Take `n` tokens and return 0, or take nothing and return the wait."""
         self._check(n)
         with self._lock:
             self._refill()
             if self._tokens >= n:
                 self._tokens -= n
                 self.granted += 1
-                return True
+                return 0.0
             self.refused += 1
-            return False
+            return (n - self._tokens) / self.rate
+
+    def try_acquire(self, n: int = 1) -> bool:
+        """Take `n` tokens if there are enough; `False` (and nothing taken) if not."""
+        return self._take(n) == 0.0
 
     def acquire_or_raise(self, n: int = 1) -> None:
-        """Take `n` tokens, or raise `RateLimited` with when to come back."""
-        if not self.try_acquire(n):
-            raise RateLimited(self.name, self.wait_time(n))
+        """Take `n` tokens, or raise `RateLimited` saying when to come back."""
+        wait = self._take(n)
+        if wait > 0.0:
+            raise RateLimited(self.name, wait)
 
     def wait_time(self, n: int = 1) -> float:
-        """Seconds until `n` tokens would be available (0 if they are now)."""
+        """Seconds until `n` tokens would be available (0 if they are now); takes nothing."""
         self._check(n)
         with self._lock:
             self._refill()
