@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 import structlog
 
-from actors._errors import AskTimeout, CircuitOpen, MailboxFull, ServiceStopped, StanchionError
+from actors._errors import (
+    AskTimeout,
+    CircuitOpen,
+    ConfigError,
+    MailboxFull,
+    ServiceStopped,
+    StanchionError,
+)
 from actors._future import ReplyFuture
 from actors._logging import Sensitive
 from actors.breaker import BreakerGate, BreakerMetrics, BreakerState
@@ -203,7 +210,7 @@ class NotificationService:
         from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
         if not isinstance(settings, SmsSettings):
-            raise StanchionError(f"settings must be an SmsSettings, not {type(settings).__name__}")
+            raise ConfigError("settings", settings, "an actors.sms.SmsSettings")
         rng = rng if rng is not None else random.Random()
         if limiter is None:
             limiter = TokenBucket(settings.rate_per_second, settings.burst, name=name, clock=clock)
