@@ -4,10 +4,13 @@ The bulkhead itself is the service's bounded mailbox (`ServiceActor.mailbox_size
 a pool shares one): a full one refuses at once with `MailboxFull`.
 `ServiceCaller` turns each refusal, timeout or outage into the caller's
 fallback, logs it with the reason, and keeps per-service counts and
-latencies. See docs/bulkheads.md.
+latencies; `Ingress` refuses excess requests with `RateLimited` before any
+service is touched. See docs/bulkheads.md.
 """
 
-from actors.bulkhead._caller import CallCounts, Fallback, ServiceCaller
-from actors.bulkhead._latency import LatencyRecorder
+from actors.bulkhead._caller import CallCounts, Fallback, Reason, ServiceCaller
+from actors.bulkhead._ingress import Ingress, IngressCounts
+from actors.bulkhead._latency import LatencyRecorder, LatencySnapshot
 
-__all__ = ["CallCounts", "Fallback", "LatencyRecorder", "ServiceCaller"]
+__all__ = ["CallCounts", "Fallback", "Ingress", "IngressCounts", "LatencyRecorder",
+           "LatencySnapshot", "Reason", "ServiceCaller"]

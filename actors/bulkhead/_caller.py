@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import structlog
 
+from actors._context import bind_context
 from actors._errors import (
     AskTimeout,
     MailboxFull,
@@ -19,20 +22,37 @@ from actors._errors import (
     require,
 )
 from actors._ref import ServiceRef
-from actors.bulkhead._latency import LatencyRecorder
+from actors.bulkhead._latency import LatencyRecorder, LatencySnapshot
 from actors.ratelimit import RateLimited, TokenBucket
 
 _log = structlog.get_logger("stanchion.bulkhead")
 
 T = TypeVar("T")
 
+Reason = Literal["rejected", "timed_out", "unavailable", "rate_limited"]
+"""Why a call fell back (see `ServiceCaller`)."""
+
 #: fallback(reason, error) -> the value the caller gets instead
 Fallback = Callable[[str, BaseException], T]
+
+_UNAVAILABLE = (ServiceStopped, ServiceCrashed, UnknownService)
 
 
 @dataclass(frozen=True, slots=True)
 class CallCounts:
-    """A service's call outcomes as seen by its callers."""
+    """A service's call outcomes as seen by its callers, and the latency of the accepted ones.
+
+    `offered` is every call made; `accepted + rejected + timed_out + unavailable
+    + rate_limited + failed == offered` always holds. `fallbacks` counts the
+    fallbacks run (every outcome but accepted and failed). `p50_ms`/`p99_ms`
+    cover the accepted calls since the caller's last `latency.reset()`.
+
+    Example:
+        >>> c = CallCounts("payment", accepted=7, rejected=2, timed_out=1, unavailable=0,
+        ...                rate_limited=0, failed=0, fallbacks=3, p50_ms=1.1, p99_ms=2.5)
+        >>> c.offered
+        10
+    """
 
     service: str
     accepted: int
@@ -47,6 +67,7 @@ class CallCounts:
 
     @property
     def offered(self) -> int:
+        """Every call made through the caller, whatever its outcome."""
         return (self.accepted + self.rejected + self.timed_out + self.unavailable
                 + self.rate_limited + self.failed)
 
@@ -56,10 +77,20 @@ class ServiceCaller(Generic[T]):
 
     Reasons for a fallback: `rejected` (the service's bulkhead, its bounded
     mailbox, is full: refused at once), `timed_out` (no reply within
-    `timeout`), `unavailable` (stopped, crashed, unknown), `rate_limited` (the
-    optional ingress bucket said no, before the service was touched). An
-    exception raised by the handler itself is not hidden: it is counted as
-    `failed` and re-raised.
+    `timeout`), `unavailable` (stopped, crashed with the call queued, or
+    unknown), `rate_limited` (the optional `limiter` said no, before the
+    service was touched). Each is logged as `call.<reason>` with the service,
+    the reason and the correlation ids bound in the caller's context, then the
+    fallback's value is returned. An exception raised by the handler itself is
+    not hidden: it is counted as `failed` and re-raised.
+
+    Args:
+        ref: the service, as returned by `system.service(name)`.
+        timeout: seconds a call may wait for the answer (finite, > 0).
+        fallback: `(reason, error) -> value` returned instead of the answer.
+        limiter: an optional `TokenBucket` applied before each call.
+        clock: seconds, monotonic; for the latencies and `waited_ms`.
+        latency_window: accepted-call latencies kept for the percentiles.
 
     Example:
         >>> from actors import ServiceActor
@@ -76,61 +107,117 @@ class ServiceCaller(Generic[T]):
 
     def __init__(self, ref: ServiceRef[Any], *, timeout: float, fallback: Fallback[T],
                  limiter: TokenBucket | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
-        require(isinstance(timeout, int | float) and timeout > 0, "timeout", timeout,
-                "seconds > 0: every call has a deadline")
+                 clock: Callable[[], float] = time.perf_counter,
+                 latency_window: int = 10_000) -> None:
+        require(isinstance(ref, ServiceRef), "ref", ref,
+                "a ServiceRef: look the service up with system.service(name)")
+        require(isinstance(timeout, int | float) and not isinstance(timeout, bool)
+                and math.isfinite(timeout) and timeout > 0, "timeout", timeout,
+                "finite seconds > 0: every call has a deadline")
         require(callable(fallback), "fallback", fallback, "a callable (reason, error) -> value")
+        require(limiter is None or isinstance(limiter, TokenBucket), "limiter", limiter,
+                "None or an actors.ratelimit.TokenBucket")
         self.ref = ref
+        self.service = ref.name
         self.timeout = float(timeout)
         self.fallback = fallback
         self.limiter = limiter
-        self.latency = LatencyRecorder()
+        self.latency = LatencyRecorder(latency_window)
         self._clock = clock
         self._lock = threading.Lock()
         self._counts = {"accepted": 0, "rejected": 0, "timed_out": 0, "unavailable": 0,
                         "rate_limited": 0, "failed": 0, "fallbacks": 0}
 
-    def call(self, message: Any) -> Any:
-        """The service's answer, or the fallback's value; never waits past `timeout`."""
-        start = self._clock()
-        if self.limiter is not None and not self.limiter.try_acquire():
-            return self._fall_back("rate_limited", _limited(self.limiter), start)
-        try:
-            answer = self.ref.ask(message, timeout=self.timeout)
-        except MailboxFull as exc:
-            return self._fall_back("rejected", exc, start)
-        except AskTimeout as exc:
-            return self._fall_back("timed_out", exc, start)
-        except (ServiceStopped, ServiceCrashed, UnknownService) as exc:
-            return self._fall_back("unavailable", exc, start)
-        except Exception:
-            self._count("failed")
-            raise
-        self.latency.record(self._clock() - start)
-        self._count("accepted")
-        return answer
+    def call(self, message: Any, *, correlation_id: str | None = None) -> Any:
+        """The service's answer, or the fallback's value; never waits past `timeout`.
 
-    def _fall_back(self, reason: str, error: BaseException, start: float) -> T:
-        self._count(reason)
-        self._count("fallbacks")
+        `correlation_id`, if given, is bound for the call: the service's log
+        lines and this caller's `call.*` events carry it.
+        """
+        with _bound(correlation_id):
+            start = self._clock()
+            if self.limiter is not None and not self.limiter.try_acquire():
+                return self._fall_back("rate_limited", _limited(self.limiter), start)
+            try:
+                answer = self.ref.ask(message, timeout=self.timeout)
+            except MailboxFull as exc:
+                return self._fall_back("rejected", exc, start)
+            except AskTimeout as exc:
+                return self._fall_back("timed_out", exc, start)
+            except _UNAVAILABLE as exc:
+                return self._fall_back("unavailable", exc, start)
+            except Exception:
+                self._count("failed")
+                raise
+            self.latency.record(self._clock() - start)
+            self._count("accepted")
+            return answer
+
+    async def call_async(self, message: Any, *, correlation_id: str | None = None) -> Any:
+        """`call` for asyncio code: awaits the answer without blocking the event loop."""
+        with _bound(correlation_id):
+            start = self._clock()
+            if self.limiter is not None and not self.limiter.try_acquire():
+                return self._fall_back("rate_limited", _limited(self.limiter), start)
+            try:
+                answer = await self.ref.ask_async(message, timeout=self.timeout)
+            except MailboxFull as exc:
+                return self._fall_back("rejected", exc, start)
+            except AskTimeout as exc:
+                return self._fall_back("timed_out", exc, start)
+            except _UNAVAILABLE as exc:
+                return self._fall_back("unavailable", exc, start)
+            except Exception:
+                self._count("failed")
+                raise
+            self.latency.record(self._clock() - start)
+            self._count("accepted")
+            return answer
+
+    def _fall_back(self, reason: Reason, error: BaseException, start: float) -> T:
+        self._count(reason, "fallbacks")
+        waited_ms = round((self._clock() - start) * 1000, 3)
+        # Refusals by our own limiter are expected traffic shaping, not trouble.
         level = _log.info if reason == "rate_limited" else _log.warning
-        level(f"call.{reason}", service=self.ref.name, error=str(error),
-              waited_ms=round((self._clock() - start) * 1000, 3))
-        return self.fallback(reason, error)
+        level(f"call.{reason}", service=self.service, reason=reason, error=str(error),
+              waited_ms=waited_ms, timeout_s=self.timeout)
+        fallback_start = self._clock()
+        try:
+            value = self.fallback(reason, error)
+        except Exception as exc:
+            _log.error("call.fallback_failed", service=self.service, reason=reason,
+                       error=repr(exc))
+            raise
+        _log.debug("call.fell_back", service=self.service, reason=reason,
+                   fallback_ms=round((self._clock() - fallback_start) * 1000, 3))
+        return value
 
-    def _count(self, key: str) -> None:
+    def _count(self, *keys: str) -> None:
+        # One step, so that a reader never sees a refusal without its fallback.
         with self._lock:
-            self._counts[key] += 1
+            for key in keys:
+                self._counts[key] += 1
 
     def counts(self) -> CallCounts:
-        """The outcomes so far and the accepted calls' p50/p99 since the last `reset_latency`."""
+        """The outcomes so far, and the accepted calls' p50/p99 since the last `latency.reset()`."""
         with self._lock:
             counts = dict(self._counts)
-        p50, p99 = self.latency.percentile(50), self.latency.percentile(99)
-        return CallCounts(self.ref.name, **counts,
-                          p50_ms=None if p50 is None else p50 * 1000,
-                          p99_ms=None if p99 is None else p99 * 1000)
+        latency = self.latency.snapshot()
+        return CallCounts(self.service, **counts, p50_ms=latency.p50_ms, p99_ms=latency.p99_ms)
+
+    def latency_snapshot(self) -> LatencySnapshot:
+        """The accepted calls' latency since the last `latency.reset()`."""
+        return self.latency.snapshot()
 
 
-def _limited(limiter: TokenBucket) -> BaseException:
+@contextlib.contextmanager
+def _bound(correlation_id: str | None) -> Iterator[None]:
+    if correlation_id is None:
+        yield
+        return
+    with bind_context(correlation_id=correlation_id):
+        yield
+
+
+def _limited(limiter: TokenBucket) -> RateLimited:
     return RateLimited(limiter.name, limiter.wait_time())
