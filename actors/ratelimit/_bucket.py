@@ -126,7 +126,8 @@ class TokenBucket:
 
     def _take(self, n: int) -> float:
         """Take `n` tokens and return 0, or take nothing and return the wait."""
-        self._check(n)
+        if n.__class__ is not int or not 1 <= n <= self.burst:  # the hot path skips the call
+            self._check(n)
         with self._lock:
             self._refill()
             if self._tokens >= n:
