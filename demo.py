@@ -31,7 +31,8 @@ import sys
 from pathlib import Path
 
 from actors import ConfigError, configure_logging
-from actors.peaksale import SCENARIOS, LiveView, Story, StoryConfig, run_story, summary_table
+from actors.demo import LiveView, summary_table
+from actors.peaksale import SCENARIOS, Story, StoryConfig, run_story, snapshot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     log_path.unlink(missing_ok=True)
     configure_logging(level="info", json_file=log_path)
     story = Story(config, random.Random(config.seed))
-    with LiveView(story, plain=args.plain) as view:
+    with LiveView(lambda: snapshot(story), plain=args.plain) as view:
         summary = run_story(config, story=story)
-    view.show(summary_table(summary))
+    view.show(summary_table(summary, title="summary (every figure measured)"))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
         print(f"summary JSON: {args.json}")

@@ -6,8 +6,7 @@ phase by phase, with every figure of the summary measured. See docs/demo.md.
 """
 
 from actors.peaksale._run import run_story
+from actors.peaksale._snapshot import snapshot
 from actors.peaksale._story import SCENARIOS, Story, StoryConfig
-from actors.peaksale._view import LiveView, render, snapshot, summary_table
 
-__all__ = ["SCENARIOS", "LiveView", "Story", "StoryConfig", "render", "run_story", "snapshot",
-           "summary_table"]
+__all__ = ["SCENARIOS", "Story", "StoryConfig", "run_story", "snapshot"]

@@ -46,23 +46,24 @@ def run_profile_updates(system: ActorSystem, story: Story, seconds: float) -> di
         system, story.task_store("profiles"),
         [QueueSpec(queue_name(d), d, workers=2, poll_interval=0.05) for d in DESTINATIONS],
         name="profile-queue", rng=story.rng)
+    sent = [0]  # tasks enqueued so far (read by the live view)
+
     def figures() -> dict[str, int]:
         metrics = [tasks.metrics(queue_name(d)) for d in DESTINATIONS]
-        return {"delivered": sum(m.delivered for m in metrics),
+        return {"enqueued": sent[0], "delivered": sum(m.delivered for m in metrics),
                 "depth": sum(m.stats.depth + m.stats.delayed + m.stats.in_flight
                              for m in metrics)}
 
     story.counters["queue_figures"] = figures
     outages["mail"].set()
     latest: dict[str, int] = {}
-    enqueued = 0
     users = [f"user-{n}" for n in range(50)]
     deadline = time.monotonic() + seconds * 0.7
     while time.monotonic() < deadline:
         user = story.rng.choice(users)
         latest[user] = latest.get(user, 0) + 1
         update = ProfileUpdate(user, latest[user], {"name": f"{user} v{latest[user]}"})
-        enqueued += len(propagate(tasks, update, DESTINATIONS))
+        sent[0] += len(propagate(tasks, update, DESTINATIONS))
         time.sleep(0.01)  # pacing the offered load
     mail = tasks.metrics(queue_name("mail")).stats
     backlog_while_down = mail.depth + mail.delayed + mail.in_flight
@@ -73,6 +74,6 @@ def run_profile_updates(system: ActorSystem, story: Story, seconds: float) -> di
     lost = sum(1 for d in DESTINATIONS for user, version in latest.items()
                if replicas[d].get(user) != version)
     delivered = sum(tasks.metrics(queue_name(d)).delivered for d in DESTINATIONS)
-    return {"enqueued": enqueued, "delivered": delivered, "drained": drained,
+    return {"enqueued": sent[0], "delivered": delivered, "drained": drained,
             "mail_backlog_while_down": backlog_while_down, "users": len(latest),
             "converged": drained and lost == 0, "lost": lost}

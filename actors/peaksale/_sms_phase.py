@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from actors.breaker import BreakerConfig
+from actors.demo import BreakerView
 from actors.peaksale._story import Story
 from actors.sms import FakeSmsProvider, NotificationService, SmsOutcome, SmsSettings
 from actors.sms._errors import ProviderRejected
@@ -34,6 +35,13 @@ def run_sms_outage(system: ActorSystem, story: Story, seconds: float) -> dict[st
                 "fallbacks": sum(m.queued.values())}
 
     story.counters["sms"] = live_counts
+
+    def breaker_view() -> BreakerView:
+        m = sms.metrics()
+        return BreakerView(sms.gate.breaker.state.value, provider_calls=len(provider.requests()),
+                           rejected_fast=m.queued.get("circuit_open", 0))
+
+    story.counters["breaker_view"] = breaker_view
     accepted: set[str] = set()
     latencies: list[tuple[float, SmsOutcome, float]] = []  # (when, outcome, seconds)
     lock = threading.Lock()
