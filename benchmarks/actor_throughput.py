@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import os
 import platform
 import statistics
 import tempfile
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: benchmarks/queue.py shadows stdlib queue
 import pykka
 import structlog
 
@@ -140,11 +139,6 @@ def rejection_latencies(samples: int) -> list[float]:
     return latencies
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
@@ -164,18 +158,17 @@ def main() -> None:
         for name in ("ours", "pykka"):
             results[name]["tell_per_s"].append(tell_throughput(classes[name], args.messages))
             latencies = ask_latencies(classes[name], args.asks)
-            results[name]["ask_p50_us"].append(percentile(latencies, 0.50))
-            results[name]["ask_p99_us"].append(percentile(latencies, 0.99))
+            results[name]["ask_p50_us"].append(_bench.percentile(latencies, 0.50))
+            results[name]["ask_p99_us"].append(_bench.percentile(latencies, 0.99))
 
     rejections = rejection_latencies(2_000)
     medians = {
         name: {metric: round(statistics.median(values), 2) for metric, values in metrics.items()}
         for name, metrics in results.items()
     }
-    cpus = sorted(os.sched_getaffinity(0))
     report = {
         "benchmark": "actor_throughput",
-        "placement": {"cpus": cpus, "pinned": len(cpus) == 1},
+        "placement": _bench.placement(),
         "versions": {
             "python": platform.python_version(),
             "pykka": importlib.metadata.version("pykka"),
@@ -194,8 +187,8 @@ def main() -> None:
                 medians["ours"]["ask_p99_us"] / medians["pykka"]["ask_p99_us"], 3),
         },
         "mailbox_full_rejection_us": {
-            "p50": round(percentile(rejections, 0.50), 2),
-            "p99": round(percentile(rejections, 0.99), 2),
+            "p50": round(_bench.percentile(rejections, 0.50), 2),
+            "p99": round(_bench.percentile(rejections, 0.99), 2),
             "samples": len(rejections),
             "note": "time for tell() to raise MailboxFull, rejection logged to a JSON file",
         },

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import tempfile
@@ -29,7 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: benchmarks/queue.py shadows stdlib queue
 import pybreaker
 
 from actors import CircuitOpen, ServiceActor, configure_logging
@@ -102,11 +101,6 @@ def refusal_samples(attempt: Callable[[], None], error: type[Exception],
     return out
 
 
-def percentile(values: list[int] | list[float], q: float) -> float:
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
-
-
 # -- 3. through the gate -------------------------------------------------------------------
 
 
@@ -129,14 +123,6 @@ def ask_samples(ask: Callable[[Any], Any], samples: int) -> list[int]:
 
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
-
-
-def placement() -> str:
-    cpus = sorted(os.sched_getaffinity(0))
-    total = os.cpu_count() or len(cpus)
-    if len(cpus) < total:
-        return f"pinned to cpu {','.join(map(str, cpus))} of {total}"
-    return f"unpinned ({total} cpus)"
 
 
 def main() -> None:
@@ -194,18 +180,18 @@ def main() -> None:
             closed["ours_call"].append(per_call_ns(ours_call_loop(ours), args.calls) - bare)
 
             samples = refusal_samples(ours_refuse, CircuitOpen, args.samples)
-            refusals["ours_p50"].append(percentile(samples, 0.50))
-            refusals["ours_p99"].append(percentile(samples, 0.99))
+            refusals["ours_p50"].append(_bench.percentile(samples, 0.50))
+            refusals["ours_p99"].append(_bench.percentile(samples, 0.99))
             samples = refusal_samples(theirs_refuse, pybreaker.CircuitBreakerError, args.samples)
-            refusals["pybreaker_p50"].append(percentile(samples, 0.50))
-            refusals["pybreaker_p99"].append(percentile(samples, 0.99))
+            refusals["pybreaker_p50"].append(_bench.percentile(samples, 0.50))
+            refusals["pybreaker_p99"].append(_bench.percentile(samples, 0.99))
 
             samples = ask_samples(gate_ask, args.asks)
-            gate_rounds["gate_p50"].append(percentile(samples, 0.50))
-            gate_rounds["gate_p99"].append(percentile(samples, 0.99))
+            gate_rounds["gate_p50"].append(_bench.percentile(samples, 0.50))
+            gate_rounds["gate_p99"].append(_bench.percentile(samples, 0.99))
             samples = ask_samples(direct_ask, args.asks)
-            gate_rounds["direct_p50"].append(percentile(samples, 0.50))
-            gate_rounds["direct_p99"].append(percentile(samples, 0.99))
+            gate_rounds["direct_p50"].append(_bench.percentile(samples, 0.50))
+            gate_rounds["direct_p99"].append(_bench.percentile(samples, 0.99))
         gate_state = gate.metrics()
         if gate_state.state is not BreakerState.CLOSED or gate_state.failed_total:
             raise RuntimeError(f"the gate should have stayed closed: {gate_state}")
@@ -216,7 +202,7 @@ def main() -> None:
     gate_us = {k: median([v / us for v in vs]) for k, vs in gate_rounds.items()}
     result = {
         "benchmark": "breaker",
-        "placement": placement(),
+        "placement": _bench.placement(),
         "rounds": args.rounds,
         "calls_per_round": args.calls,
         "refusals_per_round": args.samples,

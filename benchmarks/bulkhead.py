@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import tempfile
@@ -35,7 +34,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: benchmarks/queue.py shadows stdlib queue
 
 from actors import MailboxFull, ServiceActor, ServiceRef, configure_logging
 from actors.bulkhead import ServiceCaller
@@ -89,11 +88,6 @@ def samples_us(call: Callable[[Any], Any], n: int) -> list[float]:
         call(i)
         out[i] = (clock() - start) / 1000
     return out
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 def median(values: list[float]) -> float:
@@ -166,14 +160,6 @@ def isolation_round(calls: int) -> dict[str, float]:
             "payment_rejected": payment.rejected, "payment_timed_out": payment.timed_out}
 
 
-def placement() -> str:
-    cpus = sorted(os.sched_getaffinity(0))
-    total = os.cpu_count() or len(cpus)
-    if len(cpus) < total:
-        return f"pinned to cpu {','.join(map(str, cpus))} of {total}"
-    return f"unpinned ({total} cpus)"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
@@ -215,8 +201,8 @@ def main() -> None:
                                          ("ours", ours_full.call, refused),
                                          ("bare", bare_full, refused)):
                     s = samples_us(call, args.asks)
-                    into[f"{name}_p50"].append(pct(s, 0.50))
-                    into[f"{name}_p99"].append(pct(s, 0.99))
+                    into[f"{name}_p50"].append(_bench.percentile(s, 0.50))
+                    into[f"{name}_p99"].append(_bench.percentile(s, 0.99))
                 bucket["try_acquire_ns"].append(per_op_ns(bucket_loop, args.ops))
                 bucket["lock_ns"].append(per_op_ns(lock_loop, args.ops))
         finally:
@@ -231,7 +217,7 @@ def main() -> None:
     iso = {k: median([r[k] for r in isolation]) for k in isolation[0]}
     result = {
         "benchmark": "bulkhead",
-        "placement": placement(),
+        "placement": _bench.placement(),
         "rounds": args.rounds,
         "asks_per_round": args.asks,
         "versions": {"python": platform.python_version(), "pykka": version("pykka"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import tempfile
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: benchmarks/queue.py shadows stdlib queue
 
 from actors import configure_logging
 from actors.bus import EventBus, EventBusConfig
@@ -78,10 +77,9 @@ def main() -> None:
         healthy.append(one_round(args.events, args.subscribers, slow=False))
         with_slow.append(one_round(args.events, args.subscribers, slow=True))
     h, s = statistics.median(healthy), statistics.median(with_slow)
-    cpus = sorted(os.sched_getaffinity(0))
     print(json.dumps({
         "benchmark": "bus",
-        "placement": {"cpus": cpus, "pinned": len(cpus) == 1},
+        "placement": _bench.placement(),
         "python": platform.python_version(),
         "events_per_round": args.events,
         "subscribers": args.subscribers,

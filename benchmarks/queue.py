@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-import _no_shadow  # noqa: F401 - first: this file's name shadows stdlib queue
+import _bench  # first: this file's name shadows stdlib queue
 from huey import SqliteHuey
 
 from actors import configure_logging
@@ -171,7 +170,6 @@ def main() -> None:
             results["ours_sqlite"].append(ours(args.tasks, directory))
             results["huey_sqlite"].append(theirs(args.tasks, directory))
     medians = {name: round(statistics.median(values), 1) for name, values in results.items()}
-    cpus = sorted(os.sched_getaffinity(0))
     redis_report: dict[str, object] | str
     try:
         redis_report = ("skipped (--no-redis)" if args.no_redis
@@ -180,7 +178,7 @@ def main() -> None:
         redis_report = f"skipped: {exc}"
     print(json.dumps({
         "benchmark": "queue_end_to_end",
-        "placement": {"cpus": cpus, "pinned": len(cpus) == 1},
+        "placement": _bench.placement(),
         "versions": {"python": platform.python_version(),
                      "huey": importlib.metadata.version("huey")},
         "tasks_per_round": args.tasks,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import sqlite3
 import statistics
@@ -35,7 +34,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
-import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: benchmarks/queue.py shadows stdlib queue
 from huey import SqliteHuey
 
 from actors.taskqueue import NewTask, SqliteTaskStore, TaskQueueConfig
@@ -202,8 +201,7 @@ def main() -> None:
         "ratios_vs_huey": {
             name: round(median(name) / peer, 2) for name in runs if name != "huey_sqlite"
         },
-        "placement": {"cpus": sorted(os.sched_getaffinity(0)), "pinned": len(
-            os.sched_getaffinity(0)) < (os.cpu_count() or 1)},
+        "placement": _bench.placement(),
         "huey_synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(huey_sync),
         "versions": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                      "huey": version("huey"), "stanchion": version("stanchion")},

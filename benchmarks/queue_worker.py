@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
 
 from actors import configure_logging
 from actors.redis import RedisTaskStore

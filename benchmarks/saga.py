@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import tempfile
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: benchmarks/queue.py shadows stdlib queue
 
 from actors import configure_logging
 from actors.saga import (
@@ -112,7 +111,7 @@ def main() -> None:
         "sagas_per_round": args.sagas,
         "in_flight_window": args.window,
         "rounds": args.rounds,
-        "placement": f"cpus={sorted(os.sched_getaffinity(0))}",
+        "placement": _bench.placement(),
         "python": platform.python_version(),
     }
     for kind in KINDS:

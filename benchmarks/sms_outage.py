@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import random
 import statistics
@@ -40,20 +39,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import _no_shadow  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: benchmarks/queue.py shadows stdlib queue
 
 from actors import configure_logging
 from actors.breaker import BreakerConfig
 from actors.sms import SMS_RETRY_POLICY, FakeSmsProvider, NotificationService, SmsSettings
 from actors.taskqueue import SqliteTaskStore, TaskQueueConfig
 from supervisor import ActorSystem
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def one_round(args: argparse.Namespace, workdir: Path, seed: int) -> dict[str, Any]:
@@ -124,10 +116,10 @@ def one_round(args: argparse.Namespace, workdir: Path, seed: int) -> dict[str, A
         "offered_during_outage": len(offered),
         "reached_provider_during_outage": len(during),
         "reached_ratio_pct": 100.0 * len(during) / max(1, len(offered)),
-        "fail_fast_p50_ms": 1000 * percentile(fail_fast, 0.50),
-        "fail_fast_p99_ms": 1000 * percentile(fail_fast, 0.99),
-        "sent_p50_ms": 1000 * percentile(sent_latency, 0.50),
-        "sent_p99_ms": 1000 * percentile(sent_latency, 0.99),
+        "fail_fast_p50_ms": 1000 * _bench.percentile(fail_fast, 0.50),
+        "fail_fast_p99_ms": 1000 * _bench.percentile(fail_fast, 0.99),
+        "sent_p50_ms": 1000 * _bench.percentile(sent_latency, 0.50),
+        "sent_p99_ms": 1000 * _bench.percentile(sent_latency, 0.99),
         "slowest_answer_ms": 1000 * max(r[1] for r in results),
         "queued": sum(1 for r in results if r[2] == "queued"),
         "sms_lost": len(accepted - set(delivered)),
@@ -157,11 +149,9 @@ def main() -> None:
     keys = [k for k, v in rounds[0].items() if isinstance(v, int | float)
             and not isinstance(v, bool)]
     medians = {k: round(statistics.median(r[k] for r in rounds), 3) for k in keys}
-    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     print(json.dumps({
         "benchmark": "sms_outage",
-        "placement": "pinned" if len(affinity) == 1 else "unpinned",
-        "cpus": affinity,
+        "placement": _bench.placement(),
         "settings": {"rate": args.rate, "threads": args.threads, "before_s": args.before,
                      "outage_s": args.outage, "after_s": args.after,
                      "wait_in_open": args.wait, "max_wait_in_open": args.max_wait,

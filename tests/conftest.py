@@ -1,4 +1,4 @@
-"""Shared fixtures: every test starts from a clean logging configuration and leaves no threads."""
+"""Shared fixtures: captured events, a Redis server per module, no leaked threads."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from actors import capture_logs
+from tests.redis_server import redis_server
 
 
 @pytest.fixture
@@ -15,6 +16,16 @@ def events() -> Iterator[list[dict[str, object]]]:
     """Structured events written during the test, fully processed."""
     with capture_logs() as captured:
         yield captured
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of the test module's own on 127.0.0.1 (skipped, or failed in CI, without one).
+
+    Tests sharing it keep apart by key prefix.
+    """
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @pytest.fixture

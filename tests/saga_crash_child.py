@@ -26,21 +26,18 @@ from actors.retry import RetryPolicy
 from actors.saga import (
     CHECKOUT,
     CheckoutLedger,
-    SagaDefinition,
     SagaLog,
     Sagas,
     SagaStatus,
-    SagaStep,
     SqliteSagaLog,
+    checkout_definition,
     checkout_services,
 )
 from supervisor import ActorSystem
 
-DEFINITION = SagaDefinition("checkout", [
-    SagaStep(s.name, s.service, s.command, s.compensation, timeout=0.2,
-             retry=RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.05),
-             compensation_retry=RetryPolicy(max_attempts=4, base_delay=0.005, max_delay=0.05))
-    for s in CHECKOUT.steps])
+DEFINITION = checkout_definition(
+    timeout=0.2, retry=RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.05),
+    compensation_retry=RetryPolicy(max_attempts=4, base_delay=0.005, max_delay=0.05))
 
 
 def scripted(rng: random.Random) -> dict[str, Any]:

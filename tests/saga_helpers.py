@@ -32,7 +32,6 @@ class Shop:
     system: ActorSystem
     sagas: Sagas
     ledger: CheckoutLedger
-    log: SagaLog
 
 
 @contextmanager
@@ -43,7 +42,7 @@ def running_shop(log: SagaLog, *, ledger: CheckoutLedger | None = None,
     specs = checkout_services(books) + list(extra or [])
     with ActorSystem(specs) as system:
         sagas = Sagas.start(system, definitions or [fast_checkout()], log, **options)
-        yield Shop(system, sagas, books, log)
+        yield Shop(system, sagas, books)
 
 
 def order(amount: int = 20, quantity: int = 1, **faults: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from actors import configure_logging
 from actors.retry import RetryPolicy
 from actors.taskqueue import QueueSpec, SqliteTaskStore, Task, TaskQueueConfig, TaskQueueService
 from supervisor import ActorSystem
+from tests.destination_db import apply, open_destination
 
 DESTINATIONS = ("billing", "search", "mail")
 CHUNK = 50
@@ -39,26 +40,15 @@ class Destination:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.local = threading.local()
-        conn = self.conn()
-        conn.executescript(
-            "CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, version INTEGER);"
-            "CREATE TABLE IF NOT EXISTS applied (task_id TEXT PRIMARY KEY);")
+        self.conn()
 
     def conn(self) -> sqlite3.Connection:
         if not hasattr(self.local, "conn"):
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self.local.conn = conn
+            self.local.conn = open_destination(self.path)
         return self.local.conn  # type: ignore[no-any-return]
 
     def __call__(self, task: Task) -> None:
-        conn = self.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO profiles VALUES (?, ?) ON CONFLICT(user_id) DO UPDATE "
-                     "SET version = excluded.version WHERE excluded.version > profiles.version",
-                     (task.payload["user_id"], task.payload["version"]))
-        conn.execute("INSERT OR IGNORE INTO applied VALUES (?)", (task.id,))
-        conn.execute("COMMIT")
+        apply(self.conn(), task.id, task.payload["user_id"], task.payload["version"])
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ the parent can follow progress and kill it with work in hand.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -19,30 +18,7 @@ from pathlib import Path
 from actors import configure_logging
 from actors.redis import RedisTaskStore
 from actors.taskqueue import TaskQueue, TaskQueueConfig
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS applied (task_id TEXT PRIMARY KEY);
-"""
-
-
-def destination(dest_dir: Path, queue: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(dest_dir / f"{queue}.sqlite3", timeout=30, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(SCHEMA)
-    return conn
-
-
-def apply(conn: sqlite3.Connection, task_id: str, user_id: str, version: int) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute(
-        "INSERT INTO profiles (user_id, version) VALUES (?, ?) "
-        "ON CONFLICT(user_id) DO UPDATE SET version = excluded.version "
-        "WHERE excluded.version > profiles.version",
-        (user_id, version),
-    )
-    conn.execute("INSERT OR IGNORE INTO applied (task_id) VALUES (?)", (task_id,))
-    conn.execute("COMMIT")
+from tests.destination_db import apply, open_destination
 
 
 def main() -> None:
@@ -50,7 +26,7 @@ def main() -> None:
     configure_logging(level="warning")  # stdout carries the progress lines only
     store = RedisTaskStore(url, TaskQueueConfig(visibility_timeout=1.0))
     tasks = TaskQueue(store)
-    conns = {q: destination(Path(dest_dir), q) for q in queues}
+    conns = {q: open_destination(Path(dest_dir) / f"{q}.sqlite3") for q in queues}
     print("ready", flush=True)
     while True:
         worked = 0

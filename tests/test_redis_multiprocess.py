@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import pytest
 
 from actors.redis import RedisTaskStore
 from actors.taskqueue import NewTask, TaskQueueConfig
+from tests.destination_db import read_destination
 from tests.redis_server import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,9 +65,7 @@ def test_three_workers_one_killed_every_task_delivered_and_converged(tmp_path: P
 
     applied: set[str] = set()
     for dest in DESTINATIONS:
-        with sqlite3.connect(dest_dir / f"{dest}.sqlite3") as conn:
-            applied |= {row[0] for row in conn.execute("SELECT task_id FROM applied")}
-            profiles = dict(conn.execute("SELECT user_id, version FROM profiles").fetchall())
-        conn.close()
+        done, profiles = read_destination(dest_dir / f"{dest}.sqlite3")
+        applied |= done
         assert profiles == {f"u{u}": versions for u in range(users)}, f"{dest} did not converge"
     assert set(ids) <= applied, f"{len(set(ids) - applied)} tasks never delivered"

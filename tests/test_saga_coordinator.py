@@ -31,6 +31,7 @@ from actors.saga import (
     StepStatus,
     UnknownSagaService,
     check_books,
+    checkout_definition,
     checkout_services,
 )
 from supervisor import ActorSystem, ChildSpec
@@ -39,12 +40,6 @@ from tests.saga_helpers import FAST_RETRY, FAST_UNDO, Gate, fast_checkout, order
 
 STEPS = ["create_order", "reserve_inventory", "process_payment", "schedule_shipping"]
 _prefixes = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -120,10 +115,8 @@ def _impatient() -> SagaDefinition:
     """One attempt per step with a 50 ms timeout; compensations patient enough to
     outlast a 100 ms hang of the service they queue behind."""
     undo = RetryPolicy(max_attempts=6, base_delay=0.05, max_delay=0.2, jitter="none")
-    return SagaDefinition("checkout", [
-        SagaStep(s.name, s.service, s.command, s.compensation, timeout=0.05,
-                 retry=RetryPolicy(max_attempts=1), compensation_retry=undo)
-        for s in CHECKOUT.steps])
+    return checkout_definition(timeout=0.05, retry=RetryPolicy(max_attempts=1),
+                               compensation_retry=undo)
 
 
 @pytest.mark.parametrize("applied", [True, False])

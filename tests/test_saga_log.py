@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,12 +41,6 @@ class Outcome:
     def wait(self) -> BaseException | None:
         assert self.done.wait(10)
         return self.error
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
 
 
 _prefixes = itertools.count()
@@ -105,32 +98,23 @@ def test_duplicate_ids_and_non_json_data_are_refused(log):
     assert log.get("s2") is None
 
 
-def test_sqlite_log_survives_reopening_and_batches_writes(tmp_path: Path):
-    path = tmp_path / "sagas.sqlite3"
-    log = SqliteSagaLog(path)
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_a_durable_log_survives_reopening_and_batches_writes(
+        backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    def open_log() -> SagaLog:
+        if backend == "sqlite":
+            return SqliteSagaLog(tmp_path / "sagas.sqlite3")
+        return RedisSagaLog(request.getfixturevalue("redis_url"), prefix="reopen")
+
+    log = open_log()
     machine = SagaMachine(PAY, clock=lambda: 1.0)
     for n in range(500):
         saga, _ = machine.start(f"s{n}", {"n": n})
         log.create(saga, lambda error: None)
     assert log.flush()
-    assert log.transactions < 500  # many creates shared a commit
+    assert log.transactions < 500  # many creates shared a commit (a pipeline on Redis)
     log.close()
-    reopened = SqliteSagaLog(path)
-    assert len(reopened.unfinished()) == 500
-    assert reopened.get("s42").data == {"n": 42}
-    reopened.close()
-
-
-def test_redis_log_survives_reopening_and_pipelines_writes(redis_url: str) -> None:
-    log = RedisSagaLog(redis_url, prefix="reopen")
-    machine = SagaMachine(PAY, clock=lambda: 1.0)
-    for n in range(500):
-        saga, _ = machine.start(f"s{n}", {"n": n})
-        log.create(saga, lambda error: None)
-    assert log.flush()
-    assert log.transactions < 500  # many writes shared a pipeline
-    log.close()
-    reopened = RedisSagaLog(redis_url, prefix="reopen")
+    reopened = open_log()
     assert len(reopened.unfinished()) == 500
     assert reopened.get("s42").data == {"n": 42}
     reopened.close()

@@ -21,8 +21,8 @@ from actors.saga import (
     MemorySagaLog,
     SagaDefinition,
     SagaStatus,
-    SagaStep,
     check_books,
+    checkout_definition,
 )
 from tests.saga_helpers import order, running_shop
 
@@ -58,9 +58,7 @@ def saga_data(draw: st.DrawFn) -> dict[str, Any]:
 def _definition() -> SagaDefinition:
     step_retry = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.004, jitter="full")
     undo_retry = RetryPolicy(max_attempts=3, base_delay=0.002, max_delay=0.01, jitter="full")
-    return SagaDefinition("checkout", [
-        SagaStep(s.name, s.service, s.command, s.compensation, timeout=0.03,
-                 retry=step_retry, compensation_retry=undo_retry) for s in CHECKOUT.steps])
+    return checkout_definition(timeout=0.03, retry=step_retry, compensation_retry=undo_retry)
 
 
 def test_every_saga_ends_and_the_books_balance_under_random_failures() -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.destination_db import read_destination
 from tests.taskqueue_crash_child import DESTINATIONS, updates
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,10 +60,8 @@ def test_sigkill_during_delivery_loses_no_accepted_task(tmp_path: Path) -> None:
     expected = {f"u{u}": VERSIONS for u in range(USERS)}
     applied: set[str] = set()
     for dest in DESTINATIONS:
-        with sqlite3.connect(tmp_path / f"{dest}.sqlite3") as conn:
-            applied |= {row[0] for row in conn.execute("SELECT task_id FROM applied")}
-            versions = dict(conn.execute("SELECT user_id, version FROM profiles").fetchall())
-        conn.close()
+        done, versions = read_destination(tmp_path / f"{dest}.sqlite3")
+        applied |= done
         assert versions == expected, f"{dest} did not converge"
     missing = set(accepted_ids) - applied
     assert not missing, f"{len(missing)} accepted tasks never delivered"

@@ -41,7 +41,6 @@ from actors.taskqueue import (
     TaskStoreError,
     TaskStoreTimeout,
 )
-from tests.redis_server import redis_server
 
 T0 = 1_000_000.0
 Q = "profile->billing"
@@ -77,12 +76,6 @@ def _corrupt_redis(store: TaskStore, task_id: str, raw: Any) -> None:
 
 
 _redis_prefixes = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

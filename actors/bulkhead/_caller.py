@@ -136,43 +136,47 @@ class ServiceCaller(Generic[T]):
         """
         with _bound(correlation_id):
             start = self._clock()
-            if self.limiter is not None and not self.limiter.try_acquire():
-                return self._fall_back("rate_limited", _limited(self.limiter), start)
+            refused = self._rate_limited()
+            if refused is not None:
+                return self._fall_back("rate_limited", refused, start)
             try:
                 answer = self.ref.ask(message, timeout=self.timeout)
-            except MailboxFull as exc:
-                return self._fall_back("rejected", exc, start)
-            except AskTimeout as exc:
-                return self._fall_back("timed_out", exc, start)
-            except _UNAVAILABLE as exc:
-                return self._fall_back("unavailable", exc, start)
-            except Exception:
-                self._count("failed")
-                raise
-            self.latency.record(self._clock() - start)
-            self._count("accepted")
-            return answer
+            except Exception as exc:  # noqa: BLE001 - _failed re-raises what is not a refusal
+                return self._failed(exc, start)
+            return self._accepted(answer, start)
 
     async def call_async(self, message: Any, *, correlation_id: str | None = None) -> Any:
         """`call` for asyncio code: awaits the answer without blocking the event loop."""
         with _bound(correlation_id):
             start = self._clock()
-            if self.limiter is not None and not self.limiter.try_acquire():
-                return self._fall_back("rate_limited", _limited(self.limiter), start)
+            refused = self._rate_limited()
+            if refused is not None:
+                return self._fall_back("rate_limited", refused, start)
             try:
                 answer = await self.ref.ask_async(message, timeout=self.timeout)
-            except MailboxFull as exc:
-                return self._fall_back("rejected", exc, start)
-            except AskTimeout as exc:
-                return self._fall_back("timed_out", exc, start)
-            except _UNAVAILABLE as exc:
-                return self._fall_back("unavailable", exc, start)
-            except Exception:
-                self._count("failed")
-                raise
-            self.latency.record(self._clock() - start)
-            self._count("accepted")
-            return answer
+            except Exception as exc:  # noqa: BLE001 - _failed re-raises what is not a refusal
+                return self._failed(exc, start)
+            return self._accepted(answer, start)
+
+    def _rate_limited(self) -> RateLimited | None:
+        """The refusal if the limiter has no token for this call, else None."""
+        limiter = self.limiter
+        if limiter is None or limiter.try_acquire():
+            return None
+        return RateLimited(limiter.name, limiter.wait_time())
+
+    def _accepted(self, answer: Any, start: float) -> Any:
+        self.latency.record(self._clock() - start)
+        self._count("accepted")
+        return answer
+
+    def _failed(self, error: Exception, start: float) -> T:
+        """The fallback for a refusal, timeout or outage; anything else is counted and re-raised."""
+        reason = _reason_of(error)
+        if reason is None:
+            self._count("failed")
+            raise error
+        return self._fall_back(reason, error, start)
 
     def _fall_back(self, reason: Reason, error: BaseException, start: float) -> T:
         self._count(reason, "fallbacks")
@@ -219,5 +223,12 @@ def _bound(correlation_id: str | None) -> Iterator[None]:
         yield
 
 
-def _limited(limiter: TokenBucket) -> RateLimited:
-    return RateLimited(limiter.name, limiter.wait_time())
+def _reason_of(error: Exception) -> Reason | None:
+    if isinstance(error, MailboxFull):
+        return "rejected"
+    if isinstance(error, AskTimeout):
+        return "timed_out"
+    if isinstance(error, _UNAVAILABLE):
+        return "unavailable"
+    return None
+

@@ -12,21 +12,18 @@ from actors.retry import RetryPolicy
 from actors.saga import (
     CHECKOUT,
     CheckoutLedger,
-    SagaDefinition,
     Sagas,
     SagaStatus,
-    SagaStep,
     check_books,
+    checkout_definition,
 )
 from supervisor import ActorSystem
 
 #: The demo's checkout: short timeouts and few compensation attempts, so a
 #: compensation that keeps failing is flagged (and retried by the operator) within the story.
-DEMO_CHECKOUT = SagaDefinition("checkout", [
-    SagaStep(s.name, s.service, s.command, s.compensation, timeout=1.0,
-             retry=RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.2),
-             compensation_retry=RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.2))
-    for s in CHECKOUT.steps])
+DEMO_CHECKOUT = checkout_definition(
+    timeout=1.0, retry=RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.2),
+    compensation_retry=RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.2))
 
 
 def start_bus(system: ActorSystem, story: Story) -> EventBus:

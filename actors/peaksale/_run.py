@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 from actors.bus import EventBus
@@ -15,8 +14,6 @@ from actors.peaksale._sms_phase import run_sms_outage
 from actors.peaksale._story import Story, StoryConfig
 from actors.saga import CheckoutLedger, checkout_services
 from supervisor import ActorSystem
-
-Phase = Callable[[ActorSystem, Story], dict[str, Any]]
 
 
 def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, Any]:

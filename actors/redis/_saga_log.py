@@ -11,8 +11,8 @@ import redis.exceptions
 from actors._errors import require
 from actors.redis._client import connect
 from actors.redis._errors import RedisUnavailable
-from actors.saga._batching import Done, Op, SagaLogClosed, WriteBatcher, row
-from actors.saga._log import DuplicateSaga, encode
+from actors.saga._batching import Op, SagaLogClosed
+from actors.saga._log import BatchedSagaLog, DuplicateSaga
 from actors.saga._machine import ENDS, Saga, SagaStatus
 
 R = TypeVar("R")
@@ -37,7 +37,7 @@ return 1
 """
 
 
-class RedisSagaLog:
+class RedisSagaLog(BatchedSagaLog):
     """Sagas in Redis: a hash of JSON states, indexed by status in sorted sets.
 
     Same contract as `SqliteSagaLog` (the `SagaLog` protocol); writes waiting
@@ -59,28 +59,13 @@ class RedisSagaLog:
     def __init__(self, url: str, *, prefix: str = "stanchion", socket_timeout: float = 5.0,
                  retries: int = 3, max_batch: int = 1000) -> None:
         require(isinstance(prefix, str) and bool(prefix), "prefix", prefix, "a non-empty string")
-        require(isinstance(max_batch, int) and max_batch >= 1, "max_batch", max_batch,
-                "an integer >= 1")
         self.url = url
         self.prefix = prefix
         self._client = connect(url, socket_timeout=socket_timeout, retries=retries)
         self._write = self._client.register_script(_WRITE)
         base = f"{prefix}:saga:"
         self._keys = [base + "state", base + "status", base + "all", base + "by:"]
-        self.transactions = 0
-        self._writes = WriteBatcher(self._commit, max_batch=max_batch,
-                                    name="saga-log-redis-writer")
-
-    # -- writes ------------------------------------------------------------------------------
-
-    def create(self, saga: Saga, done: Done) -> None:
-        self._writes.submit(("create", row(saga, encode(saga)), done))
-
-    def save(self, saga: Saga, done: Done | None = None) -> None:
-        self._writes.submit(("save", row(saga, encode(saga)), done))
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        return self._writes.flush(timeout)
+        super().__init__(max_batch=max_batch, name="saga-log-redis-writer")
 
     def _commit(self, batch: list[Op]) -> list[BaseException | None]:
         def run() -> list[object]:

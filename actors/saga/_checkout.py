@@ -48,9 +48,6 @@ CHECKOUT = SagaDefinition("checkout", [
 ])
 """The 4-step checkout: create order, reserve inventory, process payment, schedule shipping."""
 
-CHECKOUT_SERVICES = {"create_order": "orders", "reserve_inventory": "inventory",
-                     "process_payment": "payments", "schedule_shipping": "shipping"}
-
 
 def checkout_definition(*, timeout: float = 5.0, retry: RetryPolicy | None = None,
                         compensation_retry: RetryPolicy | None = None) -> SagaDefinition:
@@ -329,7 +326,7 @@ def _check_saga(books: CheckoutBooks, saga: Saga, net: Mapping[str, int]) -> Non
     if saga.status is SagaStatus.COMPLETED:
         books.completed_amount += int(saga.data.get("amount", 0))
         books.completed_quantity += int(saga.data.get("quantity", 1))
-        missing = [s for s in CHECKOUT_SERVICES.values() if net.get(s, 0) <= 0]
+        missing = [s.service for s in CHECKOUT.steps if net.get(s.service, 0) <= 0]
         if missing:
             books.problems.append(f"{saga.id} completed without effects in {missing}")
     elif saga.status is SagaStatus.COMPENSATED:

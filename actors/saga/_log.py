@@ -162,7 +162,34 @@ _UPSERT = (_INSERT + " ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
            "state = excluded.state, updated_at = excluded.updated_at")
 
 
-class SqliteSagaLog:
+class BatchedSagaLog:
+    """The write side shared by the durable logs: writes go to one writer thread in batches.
+
+    A subclass opens its storage, then calls `__init__`, and implements
+    `_commit(batch)`: apply every write of the batch at once and return, per
+    write, `None` or the error (`DuplicateSaga` for a create whose id exists).
+    """
+
+    def __init__(self, *, max_batch: int, name: str) -> None:
+        require(isinstance(max_batch, int) and max_batch >= 1, "max_batch", max_batch,
+                "an integer >= 1")
+        self.transactions = 0
+        self._writes = WriteBatcher(self._commit, max_batch=max_batch, name=name)
+
+    def create(self, saga: Saga, done: Done) -> None:
+        self._writes.submit(("create", row(saga, encode(saga)), done))
+
+    def save(self, saga: Saga, done: Done | None = None) -> None:
+        self._writes.submit(("save", row(saga, encode(saga)), done))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        return self._writes.flush(timeout)
+
+    def _commit(self, batch: list[Op]) -> list[BaseException | None]:
+        raise NotImplementedError
+
+
+class SqliteSagaLog(BatchedSagaLog):
     """Sagas in one SQLite file (WAL); writes from any thread share commits.
 
     Args:
@@ -176,8 +203,6 @@ class SqliteSagaLog:
                  max_batch: int = 1000) -> None:
         require(synchronous in ("NORMAL", "FULL"), "synchronous", synchronous,
                 "'NORMAL' or 'FULL'")
-        require(isinstance(max_batch, int) and max_batch >= 1, "max_batch", max_batch,
-                "an integer >= 1")
         self.path = Path(path)
         self._writer = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
@@ -186,19 +211,7 @@ class SqliteSagaLog:
             self._writer.execute(statement)
         self._reader_lock = threading.Lock()
         self._reader = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        self.transactions = 0
-        self._writes = WriteBatcher(self._commit, max_batch=max_batch, name="saga-log-writer")
-
-    # -- writes ------------------------------------------------------------------------------
-
-    def create(self, saga: Saga, done: Done) -> None:
-        self._writes.submit(("create", row(saga, encode(saga)), done))
-
-    def save(self, saga: Saga, done: Done | None = None) -> None:
-        self._writes.submit(("save", row(saga, encode(saga)), done))
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        return self._writes.flush(timeout)
+        super().__init__(max_batch=max_batch, name="saga-log-writer")
 
     def _commit(self, batch: list[Op]) -> list[BaseException | None]:
         conn = self._writer

@@ -45,7 +45,6 @@ class Sagas:
         self.name = name
         self.definitions = {d.name: d for d in definitions}
         self._finished = threading.Condition()
-        self._finished_count = 0
         self._on_finished = on_finished
 
     @classmethod
@@ -89,7 +88,6 @@ class Sagas:
         if self._on_finished is not None:
             self._on_finished(saga_id)
         with self._finished:
-            self._finished_count += 1
             self._finished.notify_all()
 
     def start_saga(self, definition: str, data: Mapping[str, Any], *,
