@@ -5,7 +5,22 @@ Each message says what happened and what the caller can do about it.
 
 from __future__ import annotations
 
+import reprlib
+
 import pykka
+
+_short = reprlib.Repr()
+_short.maxstring = 80
+_short.maxother = 80
+_short.maxlong = 40
+
+
+def short_repr(value: object) -> str:
+    """A bounded, never-failing repr for error messages (a 10 MB value stays one line)."""
+    try:
+        return _short.repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
+        return f"<{type(value).__name__} object>"
 
 
 class StanchionError(Exception):
@@ -23,7 +38,7 @@ class ConfigError(StanchionError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"{field}={value!r} is invalid: expected {expected}")
+        super().__init__(f"{field}={short_repr(value)} is invalid: expected {expected}")
 
 
 def require(condition: bool, field: str, value: object, expected: str) -> None:
