@@ -14,6 +14,7 @@ from actors._errors import (
     ServiceStopped,
     StanchionError,
     SystemNotRunning,
+    UnhandledMessage,
     UnknownService,
 )
 from actors._future import ReplyFuture
@@ -41,6 +42,7 @@ __all__ = [
     "StanchionError",
     "SystemNotRunning",
     "TimerHandle",
+    "UnhandledMessage",
     "UnknownService",
     "bind_context",
     "capture_logs",

@@ -12,9 +12,12 @@ from typing import Any
 
 import structlog
 
-from actors._errors import require
+from actors import _validate
 
 _log = structlog.get_logger("stanchion.deadletters")
+
+#: The most dead letters a store may retain (they are also logged, so none is lost).
+MAX_DEAD_LETTER_CAPACITY = 100_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,8 @@ class DeadLetterStore:
     """A bounded, thread-safe store of dead letters; the oldest are evicted first.
 
     Every letter is also logged as a `message.dead_lettered` event, so an
-    eviction loses the object but never the record.
+    eviction loses the object but never the record. `capacity` is an integer
+    from 1 to 100,000,000 (`ConfigError` otherwise).
 
     Example:
         >>> store = DeadLetterStore(capacity=2)
@@ -48,8 +52,8 @@ class DeadLetterStore:
     """
 
     def __init__(self, capacity: int = 10_000) -> None:
-        require(capacity >= 1, "capacity", capacity, "an integer >= 1")
-        self.capacity = capacity
+        self.capacity = _validate.integer("capacity", capacity, minimum=1,
+                                          maximum=MAX_DEAD_LETTER_CAPACITY)
         self._letters: deque[DeadLetter] = deque(maxlen=capacity)
         self._lock = threading.Condition()
         self._total = 0

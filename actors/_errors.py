@@ -108,6 +108,24 @@ class ServiceCrashed(StanchionError, pykka.ActorDeadError):
         )
 
 
+class UnhandledMessage(StanchionError):
+    """The service has no handler for this plain message (it defines no `on_receive`).
+
+    Raised to an asker; a told message is dead-lettered with reason `unhandled`.
+    Define `on_receive` on the actor class, or call its methods through `proxy()`.
+    """
+
+    def __init__(self, service: str, actor_class: str, message: object) -> None:
+        self.service = service
+        self.actor_class = actor_class
+        self.message_type = type(message).__name__
+        super().__init__(
+            f"service {service!r} ({actor_class}) has no handler for a {self.message_type} "
+            "message: define on_receive on the actor class, or call its methods through "
+            "proxy()"
+        )
+
+
 class UnknownService(StanchionError, LookupError):
     """No service of that name is registered in the actor system."""
 

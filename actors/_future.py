@@ -19,11 +19,20 @@ from typing import Any, TypeVar
 
 import pykka
 
+from actors import _validate
 from actors._errors import AskTimeout
 
 T = TypeVar("T")
 
 _NO_RESULT: Any = object()
+
+# Waits at least this long are waits without a deadline (the lock refuses longer ones).
+_FOREVER = threading.TIMEOUT_MAX
+
+
+def checked_timeout(timeout: object) -> float:
+    """A per-call timeout: seconds >= 0, or `math.inf` to wait forever; else `ConfigError`."""
+    return _validate.seconds("timeout", timeout, allow_zero=True, allow_inf=True)
 
 
 class ReplyFuture(pykka.Future[T]):
@@ -31,6 +40,9 @@ class ReplyFuture(pykka.Future[T]):
 
     def __init__(self, default_timeout: float | None = None, service: str = "") -> None:
         super().__init__()
+        if default_timeout is not None and (default_timeout.__class__ is not float
+                                            or not default_timeout >= 0.0):
+            default_timeout = checked_timeout(default_timeout)
         self._ready = threading.Lock()
         self._ready.acquire()
         self._value: Any = _NO_RESULT
@@ -40,16 +52,22 @@ class ReplyFuture(pykka.Future[T]):
         self._callbacks: list[Callable[[], object]] = []
 
     def get(self, *, timeout: float | None = None) -> Any:
-        """Wait for the reply; raise `AskTimeout` after `timeout` (default: the service's)."""
+        """Wait for the reply; raise `AskTimeout` after `timeout` (default: the service's).
+
+        `timeout` is seconds >= 0 (0: only if the reply is already there), or
+        `math.inf` to wait forever; anything else raises `ConfigError`.
+        """
         if self._get_hook is not None:
             return super().get(timeout=timeout)
         if timeout is None:
             timeout = self._default_timeout
+        elif timeout.__class__ is not float or not timeout >= 0.0:  # NaN fails the test too
+            timeout = checked_timeout(timeout)
         if self._value is _NO_RESULT and self._exc is None:
-            if timeout is None or math.isinf(timeout):
+            if timeout is None or timeout >= _FOREVER:
                 acquired = self._ready.acquire()
             else:
-                acquired = self._ready.acquire(timeout=max(0.0, timeout))
+                acquired = self._ready.acquire(timeout=timeout)
             if not acquired:
                 raise AskTimeout(self._service, timeout if timeout is not None else math.inf)
             self._ready.release()  # let any other waiter through as well

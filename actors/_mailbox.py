@@ -5,11 +5,20 @@ service (after a restart) and every member of a pool consumes the same
 mailbox, so queued messages survive a crash and one logical service is one
 bulkhead.
 
-Work messages go into a C-implemented `queue.SimpleQueue`; a lock on the send
-path makes the capacity check and the put one step, so the bound is exact and
-a full mailbox rejects at once instead of blocking. Control messages (stop and
-the runtime's own) bypass the bound in a separate lane that consumers read
-first, so a stop never waits behind a full mailbox of work.
+Work messages go into a C-implemented `queue.SimpleQueue`. The bound is a
+second `SimpleQueue` holding one token per free place: a sender takes a token
+without blocking (or is rejected at once with `MailboxFull`) and a consumer
+gives it back when it takes the message. Both are single C calls, so the bound
+is exact without a lock on the send path.
+
+Consumers read three front lanes before the work queue, in this order:
+control messages (stop and the runtime's own, which bypass the bound, so a
+stop never waits behind a full mailbox of work); messages that crashed their
+handler and are redelivered (they gave their token back when first taken);
+and tells kept, in order, after a crash failed the queued asks (each still
+holds its token, so the bound stays exact). The crash path only moves items
+and returns tokens; it never takes one, so a sender racing with it cannot make
+it fail.
 """
 
 from __future__ import annotations
@@ -19,17 +28,20 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
-from typing import Any, NoReturn
+from typing import Any
 
 import structlog
 from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
 
-from actors import _context
+from actors import _context, _validate
 from actors._deadletters import DeadLetter, DeadLetterStore
-from actors._errors import MailboxFull, ServiceStopped, require
+from actors._errors import MailboxFull, ServiceStopped
 
 _log = structlog.get_logger("stanchion.mailbox")
+
+#: The largest mailbox accepted: each place is a token allocated up front.
+MAX_MAILBOX_SIZE = 10_000_000
 
 # Exact classes that bypass the bound; a set lookup on the class is the cheapest test.
 _CONTROL_CLASSES: set[type] = {_ActorStop}
@@ -98,10 +110,8 @@ class Mailbox:
         dead_letters: DeadLetterStore,
         max_message_crashes: int = 3,
     ) -> None:
-        require(isinstance(capacity, int) and capacity >= 1, "mailbox_size", capacity,
-                "an integer >= 1")
-        require(max_message_crashes >= 1, "max_message_crashes", max_message_crashes,
-                "an integer >= 1")
+        _validate.integer("mailbox_size", capacity, minimum=1, maximum=MAX_MAILBOX_SIZE)
+        _validate.integer("max_message_crashes", max_message_crashes, minimum=1)
         self.service = service
         self.capacity = capacity
         self.dead_letters = dead_letters
@@ -118,7 +128,10 @@ class Mailbox:
         self._enqueue = self._work.put
         self._dequeue = self._work.get
         self._control: deque[Envelope[Any]] = deque()
+        # Crashed messages, redelivered first; they hold no token.
         self._redeliver: deque[Item] = deque()
+        # Tells kept in order when a crash failed the queued asks; each holds its token.
+        self._requeued: deque[Item] = deque()
         self._lock = threading.Lock()
         self._closed = False
         self._rejected = 0
@@ -138,7 +151,7 @@ class Mailbox:
         try:
             self._take_slot()
         except Empty:
-            self._reject()
+            raise self._rejection() from None
         self._enqueue((envelope, _context.capture(), 0))
         if self._closed:  # closed while we were queueing: hand it to close()'s rules
             self._drain_closed()
@@ -164,13 +177,13 @@ class Mailbox:
             self._drain_closed()
         return True
 
-    def _reject(self) -> NoReturn:
+    def _rejection(self) -> MailboxFull:
         with self._lock:
             self._rejected += 1
         depth = self.capacity
         _log.warning("mailbox.rejected", service=self.service, depth=depth,
                      capacity=self.capacity)
-        raise MailboxFull(self.service, depth, self.capacity)
+        return MailboxFull(self.service, depth, self.capacity)
 
     def put_control(self, envelope: Envelope[Any]) -> None:
         """Queue a control message ahead of all work; never rejected for capacity."""
@@ -187,7 +200,7 @@ class Mailbox:
     def take(self) -> Item:
         """Block until there is something to handle: control first, then redeliveries."""
         while True:
-            if self._control or self._redeliver:
+            if self._control or self._redeliver or self._requeued:
                 try:
                     return self._control.popleft(), _context.capture(), 0
                 except IndexError:
@@ -196,6 +209,13 @@ class Mailbox:
                     return self._redeliver.popleft()
                 except IndexError:
                     pass
+                try:
+                    requeued = self._requeued.popleft()
+                except IndexError:
+                    pass
+                else:
+                    self._free_slot(None)
+                    return requeued
             item = self._dequeue()
             if item.__class__ is tuple:
                 self._free_slot(None)
@@ -207,7 +227,7 @@ class Mailbox:
 
     def empty(self) -> bool:
         """Pykka's inbox protocol: whether nothing is queued."""
-        return self.depth == 0 and not self._control and not self._redeliver
+        return self.depth == 0 and not self._control
 
     def redeliver(self, item: Item, error: BaseException) -> None:
         """Put back a message that crashed its handler, or dead-letter it as poison.
@@ -227,7 +247,8 @@ class Mailbox:
         self.dead_letters.add(DeadLetter(self.service, envelope.message, reason,
                                          error=repr(error), context=context))
 
-    def _drain_work(self) -> list[Item]:
+    def _drain_work(self, *, free_slots: bool = True) -> list[Item]:
+        """Take every queued work item; with `free_slots=False` they keep their tokens."""
         items: list[Item] = []
         while True:
             try:
@@ -235,29 +256,33 @@ class Mailbox:
             except Empty:
                 return items
             if item.__class__ is tuple:
-                self._free_slot(None)
+                if free_slots:
+                    self._free_slot(None)
                 items.append(item)
 
     def fail_pending_asks(self, error: BaseException) -> int:
-        """Fail every queued request-reply message with `error`; keep the rest in order.
+        """Fail every queued request-reply message with `error`; keep the tells in order.
 
         Called when a single-actor service crashes: its callers learn at once
-        instead of waiting for their timeout. Returns how many asks were failed.
+        instead of waiting for their timeout. The tells move, in order and with
+        their tokens, to a lane read before the work queue, so a message sent
+        meanwhile cannot overtake them and a sender taking a freed place cannot
+        make this fail. Returns how many asks were failed.
         """
         failed: list[Envelope[Any]] = []
         with self._lock:
-            for item in self._drain_work():
+            for item in self._drain_work(free_slots=False):
                 if item[0].reply_to is not None:
                     failed.append(item[0])
+                    self._free_slot(None)
                 else:
-                    self._take_slot()  # cannot be empty: the drain just freed it
-                    self._enqueue(item)
+                    self._requeued.append(item)
             for queued in list(self._redeliver):
                 if queued[0].reply_to is not None:
                     self._redeliver.remove(queued)
                     failed.append(queued[0])
-            if self._control:
-                self._enqueue(_WAKE)
+            if self._control or self._requeued:
+                self._enqueue(_WAKE)  # a consumer blocked on the work queue looks again
         for envelope in failed:
             if envelope.reply_to is not None:
                 envelope.reply_to.set_exception(exc_info=(type(error), error, None))
@@ -281,6 +306,9 @@ class Mailbox:
         with self._lock:
             pending: list[Item] = list(self._redeliver)
             self._redeliver.clear()
+            while self._requeued:
+                pending.append(self._requeued.popleft())
+                self._free_slot(None)
             pending.extend(self._drain_work())
         error = ServiceStopped(self.service, "it was stopped with this message still queued")
         dead = 0
@@ -323,7 +351,7 @@ class Mailbox:
 
     @property
     def depth(self) -> int:
-        """How many work messages wait (exact: capacity minus free places)."""
+        """How many work messages wait: places taken, plus crashed messages awaiting redelivery."""
         return self.capacity - self._slots.qsize() + len(self._redeliver)
 
     def stats(self) -> MailboxStats:

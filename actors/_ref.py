@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar, overload
 import pykka
 from pykka._envelope import Envelope
 
-from actors._future import ReplyFuture
+from actors._future import ReplyFuture, checked_timeout
 from actors._mailbox import Mailbox, MailboxStats
 
 A = TypeVar("A", bound=pykka.Actor)
@@ -107,8 +107,12 @@ class ServiceRef(pykka.ActorRef[A]):
         Raises `MailboxFull` or `ServiceStopped` at once if the message cannot be
         queued, `AskTimeout` if no reply comes in time, and re-raises the
         handler's exception if it failed. With `block=False`, returns a future
-        whose `get()` applies the same default deadline.
+        whose `get()` applies the same default deadline. `timeout` is seconds
+        >= 0 or `math.inf` (wait forever); anything else raises `ConfigError`
+        before the message is sent.
         """
+        if timeout is not None and (timeout.__class__ is not float or not timeout >= 0.0):
+            timeout = checked_timeout(timeout)
         future: ReplyFuture[Any] = ReplyFuture(self.ask_timeout, self.name)
         self._mailbox.put(Envelope(message, reply_to=future))
         if block:
@@ -119,8 +123,11 @@ class ServiceRef(pykka.ActorRef[A]):
         """Send and await the reply from asyncio code without blocking the event loop.
 
         Same errors as `ask`: `MailboxFull`/`ServiceStopped` at once, `AskTimeout`
-        after `timeout` (default: the service's), or the handler's exception.
+        after `timeout` (default: the service's), or the handler's exception; a
+        `timeout` that is not seconds >= 0 or `math.inf` raises `ConfigError`.
         """
+        if timeout is not None:
+            timeout = checked_timeout(timeout)
         future: ReplyFuture[Any] = ReplyFuture(
             timeout if timeout is not None else self.ask_timeout, self.name)
         self._mailbox.put(Envelope(message, reply_to=future))
@@ -146,6 +153,8 @@ class ServiceRef(pykka.ActorRef[A]):
 
         Returns `True` if it was running. With `block=False`, returns a future.
         """
+        if timeout is not None:
+            timeout = checked_timeout(timeout)
         stopper = self._stopper
         result = False if stopper is None else stopper(timeout)
         if block:

@@ -6,11 +6,18 @@ keep the message that crashed it (for redelivery or dead letters) instead of
 dropping the rest of the mailbox. This relies on Pykka 4's loop hooks
 (`_actor_loop_setup/_running/_teardown`), which is why the dependency is pinned
 to Pykka 4.x.
+
+The loop itself is wrapped so that no failure in the runtime's own machinery
+(taking a message, the crash path, a watcher) can end an actor thread
+silently: it is logged as `runtime.fault`, the message in flight is put back,
+and the supervisor is told, so the service is restarted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +28,11 @@ import pykka
 import structlog
 from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr, _ActorStop
 
-from actors import _context
-from actors._deadletters import default_dead_letters
-from actors._errors import ServiceCrashed, require
+from actors import _context, _validate
+from actors._deadletters import DeadLetter, default_dead_letters
+from actors._errors import ServiceCrashed, UnhandledMessage, short_repr
 from actors._future import ReplyFuture
-from actors._mailbox import ControlMessage, Mailbox, is_control
+from actors._mailbox import MAX_MAILBOX_SIZE, ControlMessage, Item, Mailbox, is_control
 
 _log = structlog.get_logger("stanchion.actor")
 
@@ -37,6 +44,7 @@ _SPECIAL_CLASSES: frozenset[type] = frozenset(
 _thread_ids = count(1)
 
 DeathWatcher = Callable[["ServiceActor", BaseException | None], None]
+StartedHook = Callable[["ServiceActor"], None]
 
 
 class StopIncarnation(ControlMessage):
@@ -59,6 +67,7 @@ class Binding:
     pooled: bool = False
     epoch: int = 0
     watcher: DeathWatcher | None = None
+    on_started: StartedHook | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,6 +84,22 @@ def bind_next_start(binding: Binding) -> contextvars.Token[Binding | None]:
 def unbind(token: contextvars.Token[Binding | None]) -> None:
     """Undo `bind_next_start`."""
     _binding.reset(token)
+
+
+def class_settings(actor_class: type[ServiceActor]) -> tuple[int, float, int]:
+    """The class's `mailbox_size`, `ask_timeout` and `max_message_crashes`, validated.
+
+    Raises `ConfigError` naming the class attribute, so a bad setting is
+    refused when the service is started rather than deep inside its thread.
+    """
+    prefix = actor_class.__name__
+    return (
+        _validate.integer(f"{prefix}.mailbox_size", actor_class.mailbox_size, minimum=1,
+                          maximum=MAX_MAILBOX_SIZE),
+        _validate.seconds(f"{prefix}.ask_timeout", actor_class.ask_timeout),
+        _validate.integer(f"{prefix}.max_message_crashes", actor_class.max_message_crashes,
+                          minimum=1),
+    )
 
 
 class ServiceActor(pykka.ThreadingActor):
@@ -119,12 +144,11 @@ class ServiceActor(pykka.ThreadingActor):
         binding = _binding.get()
         if binding is None:
             cls = type(self)
-            require(cls.ask_timeout > 0, "ask_timeout", cls.ask_timeout, "seconds > 0")
+            mailbox_size, ask_timeout, max_crashes = class_settings(cls)
             binding = Binding(
-                mailbox=Mailbox(cls.__name__, cls.mailbox_size, default_dead_letters(),
-                                cls.max_message_crashes),
+                mailbox=Mailbox(cls.__name__, mailbox_size, default_dead_letters(), max_crashes),
                 service=cls.__name__,
-                ask_timeout=cls.ask_timeout,
+                ask_timeout=ask_timeout,
                 owns_mailbox=True,
             )
         self._binding = binding
@@ -133,8 +157,12 @@ class ServiceActor(pykka.ThreadingActor):
         self._actor_ref.actor_inbox = binding.mailbox
         self.service_name = binding.service
         self._death: BaseException | None = None
+        self._repeat_crash = False
+        self._failure_hook_ran = False
         self._stop_expected = False
+        self._abandoned = False
         self._thread: threading.Thread | None = None
+        self._counter: Any = None
 
     @staticmethod
     def _create_actor_inbox() -> Any:
@@ -158,17 +186,38 @@ class ServiceActor(pykka.ThreadingActor):
 
     # -- the loop --------------------------------------------------------------
 
+    def _actor_loop(self) -> None:
+        # Pykka's loop, unable to die silently: whatever escapes setup or the
+        # running loop is a runtime fault, and teardown (which tells the
+        # supervisor) always runs.
+        where = "setup"
+        try:
+            self._actor_loop_setup()
+            where = "running"
+            self._actor_loop_running()
+        except BaseException as exc:  # noqa: BLE001 - reported below, never silent
+            self._fault(exc, where)
+        self._actor_loop_teardown()
+
     def _actor_loop_setup(self) -> None:
         _context.set_actor_name(self.service_name)
         self._counter = self._mailbox.attach_consumer()
         try:
             self.on_start()
-        except Exception as exc:  # noqa: BLE001 - a failed start is a death the supervisor handles
+        except BaseException as exc:  # noqa: BLE001 - a failed start is a death the supervisor handles
             self._death = exc
-            _log.error("actor.start_failed", service=self.service_name, error=repr(exc),
+            _log.error("actor.start_failed", service=self.service_name, error=short_repr(exc),
                        exc_info=exc)
             pykka.ActorRegistry.unregister(self.actor_ref)
             self.actor_stopped.set()
+            return
+        self._announce_started()
+
+    def _announce_started(self) -> None:
+        """Tell the runtime that `on_start` completed (a supervisor waits for its children)."""
+        hook = self._binding.on_started
+        if hook is not None:
+            hook(self)
 
     def _actor_loop_running(self) -> None:
         take = self._mailbox.take
@@ -179,36 +228,106 @@ class ServiceActor(pykka.ThreadingActor):
         on_receive = self.on_receive
         current = _context.capture
         install = _context.install
-        while not stopped.is_set():
-            item = take()
-            envelope = item[0]
-            if item[1] is not current():
-                install(item[1])
-            reply_to = envelope.reply_to
-            message = envelope.message
-            try:
-                if message.__class__ in special or isinstance(message, ControlMessage):
-                    response = handle_special(message)
+        item: Item | None = None  # the message in flight, until it is settled
+        try:
+            while not stopped.is_set():
+                item = take()
+                envelope = item[0]
+                if item[1] is not current():
+                    install(item[1])
+                reply_to = envelope.reply_to
+                message = envelope.message
+                try:
+                    if message.__class__ in special or isinstance(message, ControlMessage):
+                        response = handle_special(message)
+                    else:
+                        response = on_receive(message)
+                except BaseException as exc:  # noqa: BLE001 - let it crash, but never silently
+                    if reply_to is not None and isinstance(exc, Exception):
+                        reply_to.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
+                    elif isinstance(exc, UnhandledMessage):
+                        self._unhandled(item, exc)
+                    else:
+                        self._crash(item, exc)
+                        return
                 else:
-                    response = on_receive(message)
-            except BaseException as exc:  # noqa: BLE001 - let it crash, but never silently
-                if reply_to is not None and isinstance(exc, Exception):
-                    reply_to.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
-                else:
-                    self._crash(item, exc)
-                    return
-            else:
-                if reply_to is not None:
-                    reply_to.set(response)
-            counter.value += 1
+                    if reply_to is not None:
+                        reply_to.set(response)
+                counter.value += 1
+                item = None
+        except BaseException as fault:
+            self._recover_in_flight(item, fault)
+            raise
 
     def _actor_loop_teardown(self) -> None:
-        self._mailbox.detach_consumer(self._counter)
-        if self._binding.owns_mailbox:
-            self._mailbox.close("crashed" if self._death is not None else "stopped")
+        # Every step is guarded: the watcher must hear of this death whatever fails first.
+        try:
+            self._mailbox.detach_consumer(self._counter)
+            if self._binding.owns_mailbox:
+                self._mailbox.close("crashed" if self._death is not None else "stopped")
+        except BaseException as exc:  # noqa: BLE001 - reported, then the watcher still runs
+            self._fault(exc, "teardown")
+        self._notify_watcher()
+
+    def _notify_watcher(self) -> None:
         watcher = self._binding.watcher
-        if watcher is not None:
-            watcher(self, self._death)
+        if watcher is None:
+            return
+        for _ in range(2):
+            try:
+                watcher(self, self._death)
+            except BaseException as exc:  # noqa: BLE001 - tried twice, then the mailbox closes
+                self._log_fault(exc, "watcher")
+            else:
+                return
+        # Nobody will restart this service: close its mailbox, so that senders are
+        # told at once and what was queued is dead-lettered instead of waiting forever.
+        try:
+            self._mailbox.close("crashed")
+        except BaseException as exc:  # noqa: BLE001 - nothing is left to try
+            self._log_fault(exc, "watcher")
+
+    def _fault(self, exc: BaseException, where: str) -> None:
+        """A failure in the runtime's own code: log it and end this incarnation as a crash."""
+        if self._death is None:
+            self._death = exc
+        self._log_fault(exc, where)
+        try:
+            pykka.ActorRegistry.unregister(self.actor_ref)
+        except BaseException as again:  # noqa: BLE001 - keep going: the watcher must run
+            self._log_fault(again, where)
+        self.actor_stopped.set()
+        self._run_on_failure(exc)
+
+    def _log_fault(self, exc: BaseException, where: str, **fields: Any) -> None:
+        try:
+            _log.error("runtime.fault", service=self.service_name, error=short_repr(exc),
+                       where=where, exc_info=exc, **fields)
+        except BaseException:  # noqa: BLE001 - logging itself is broken: last resort
+            with contextlib.suppress(BaseException):
+                sys.stderr.write(f"stanchion runtime.fault service={self.service_name!r} "
+                                 f"where={where} error={short_repr(exc)}\n")
+
+    def _recover_in_flight(self, item: Item | None, fault: BaseException) -> None:
+        """Put back (a tell) or fail (an ask) the message a runtime fault interrupted."""
+        if item is None:
+            return
+        envelope = item[0]
+        try:
+            if envelope.reply_to is not None:
+                error = ServiceCrashed(self.service_name, fault)
+                with contextlib.suppress(Exception):  # it may already have its reply
+                    envelope.reply_to.set_exception(exc_info=(type(error), error, None))
+            elif not is_control(envelope.message):
+                self._mailbox.redeliver(item, fault)
+        except BaseException as again:  # noqa: BLE001 - last resort: a dead letter, never a loss
+            self._log_fault(again, "redeliver", message_type=type(envelope.message).__name__)
+            try:
+                self._mailbox.dead_letters.add(DeadLetter(
+                    self.service_name, envelope.message, "fault", error=short_repr(fault),
+                    context=item[1]))
+            except BaseException as lost:  # noqa: BLE001 - logged above and here
+                self._log_fault(lost, "dead_letter")
 
     def _handle_receive(self, message: Any) -> Any:
         if isinstance(message, StopIncarnation):
@@ -217,18 +336,15 @@ class ServiceActor(pykka.ThreadingActor):
             return None
         return super()._handle_receive(message)
 
-    def _crash(self, item: Any, exc: BaseException) -> None:
+    def _crash(self, item: Item, exc: BaseException) -> None:
         self._death = exc
+        self._repeat_crash = item[2] > 0
         envelope = item[0]
-        _log.error("actor.crashed", service=self.service_name, error=repr(exc),
+        _log.error("actor.crashed", service=self.service_name, error=short_repr(exc),
                    message_type=type(envelope.message).__name__, exc_info=exc)
         pykka.ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
-        try:
-            self.on_failure(type(exc), exc, exc.__traceback__)
-        except Exception as hook_exc:  # noqa: BLE001 - the actor is already dead; record it
-            _log.error("actor.on_failure_failed", service=self.service_name,
-                       error=repr(hook_exc))
+        self._run_on_failure(exc)
         # Fail the waiting asks before the message is dead-lettered, so that anyone
         # who waits for the dead letter and then asks is not failed by this crash.
         if not self._binding.pooled:
@@ -236,12 +352,52 @@ class ServiceActor(pykka.ThreadingActor):
         if not is_control(envelope.message):
             self._mailbox.redeliver(item, exc)
 
+    def _run_on_failure(self, exc: BaseException) -> None:
+        if self._failure_hook_ran:
+            return
+        self._failure_hook_ran = True
+        try:
+            self.on_failure(type(exc), exc, exc.__traceback__)
+        except Exception as hook_exc:  # noqa: BLE001 - the actor is already dead; record it
+            _log.error("actor.on_failure_failed", service=self.service_name,
+                       error=short_repr(hook_exc))
+
+    def _unhandled(self, item: Item, exc: UnhandledMessage) -> None:
+        envelope, context, _ = item
+        self._mailbox.dead_letters.add(DeadLetter(self.service_name, envelope.message,
+                                                  "unhandled", error=str(exc), context=context))
+
+    def on_receive(self, message: Any) -> Any:
+        """Handle a plain (non-proxy) message; override it in your service.
+
+        The default refuses the message: an asker gets `UnhandledMessage`, and a
+        told message is dead-lettered with reason `unhandled` (logged as
+        `message.dead_lettered`). Pykka's default would log it and answer `None`,
+        which an asker cannot tell from a real reply. Call
+        `super().on_receive(message)` for messages your service does not handle.
+        """
+        raise UnhandledMessage(self.service_name, type(self).__name__, message)
+
     # -- introspection for the runtime -------------------------------------------
 
     @property
     def death_reason(self) -> BaseException | None:
         """Why this incarnation ended: the exception, or `None` for a clean stop."""
         return self._death
+
+    @property
+    def repeat_crash(self) -> bool:
+        """Whether the message that crashed this incarnation had crashed an earlier one."""
+        return self._repeat_crash
+
+    def abandon(self) -> None:
+        """Mark this incarnation as left behind: a stop waited for it and gave up."""
+        self._abandoned = True
+
+    @property
+    def abandoned(self) -> bool:
+        """Whether a stop gave up waiting for this incarnation (its handler is stuck)."""
+        return self._abandoned
 
     def expect_stop(self) -> None:
         """Mark the coming stop as requested by the runtime (not an unexpected exit)."""

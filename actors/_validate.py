@@ -92,7 +92,10 @@ def number(field: str, value: object, *, minimum: float | None = None,
         expected += " (or math.inf for no limit)"
     if not is_number(value):
         raise ConfigError(field, value, expected)
-    as_float = float(value)  # type: ignore[arg-type]
+    try:
+        as_float = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float range: an infinity of the same sign
+        as_float = math.inf if value > 0 else -math.inf  # type: ignore[operator]
     if math.isnan(as_float) or (math.isinf(as_float) and not allow_inf):
         raise ConfigError(field, value, expected)
     if minimum is not None and (as_float <= minimum if exclusive_minimum else as_float < minimum):
