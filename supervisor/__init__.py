@@ -6,7 +6,7 @@ restarts what fails by strategy and intensity, and stops it all on exit.
 
 from supervisor._intensity import RestartIntensity
 from supervisor._spec import ChildSpec, RestartType, Strategy, SupervisorSpec
-from supervisor._supervisor import ChildInfo, SupervisorGaveUp
+from supervisor._supervisor import ChildInfo, ServiceStartFailed, SupervisorGaveUp
 from supervisor._system import ActorSystem
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "ChildSpec",
     "RestartIntensity",
     "RestartType",
+    "ServiceStartFailed",
     "Strategy",
     "SupervisorGaveUp",
     "SupervisorSpec",

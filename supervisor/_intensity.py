@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from actors._errors import require
+from actors import _validate
 
 
 class RestartIntensity:
@@ -21,10 +21,8 @@ class RestartIntensity:
     """
 
     def __init__(self, max_restarts: int, within_seconds: float) -> None:
-        require(max_restarts >= 0, "max_restarts", max_restarts, "an integer >= 0")
-        require(within_seconds > 0, "within_seconds", within_seconds, "seconds > 0")
-        self.max_restarts = max_restarts
-        self.within_seconds = within_seconds
+        self.max_restarts = _validate.integer("max_restarts", max_restarts, minimum=0)
+        self.within_seconds = _validate.seconds("within_seconds", within_seconds)
         self._times: deque[float] = deque()
 
     def _expire(self, now: float) -> None:

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import ServiceActor, ServiceRef, UnknownService
+from actors import ConfigError, ServiceActor, ServiceRef, UnknownService
 from actors._deadletters import DeadLetterStore
 from actors._mailbox import Mailbox
 from actors._scheduler import Scheduler
@@ -74,12 +74,20 @@ class Runtime:
             return entry
 
     def lookup(self, name: str) -> Entry:
-        """The entry for `name`, or `UnknownService`."""
+        """The entry for `name`, or `UnknownService` (`ConfigError` if it is not a string)."""
+        if not isinstance(name, str):
+            raise ConfigError("name", name, "a service name (a string)")
         with self._lock:
             entry = self._entries.get(name)
             if entry is None:
                 raise UnknownService(name, list(self._entries))
             return entry
+
+    def forget(self, names: list[str]) -> None:
+        """Remove names from the registry (a child added at run time that could not start)."""
+        with self._lock:
+            for name in names:
+                self._entries.pop(name, None)
 
     def names(self) -> list[str]:
         """Every registered name."""

@@ -7,9 +7,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from actors import ConfigError, ServiceActor
-from actors._errors import require
+from actors import ConfigError, ServiceActor, _validate
+from actors._mailbox import MAX_MAILBOX_SIZE
+from actors._service import class_settings
 from actors.retry import RetryPolicy
+
+#: The most actors one pool may run (each is a thread).
+MAX_POOL_SIZE = 1024
+#: The longest `shutdown_timeout` (and `start_timeout`) accepted, in seconds.
+MAX_SHUTDOWN_TIMEOUT = 86_400.0
 
 
 class Strategy(StrEnum):
@@ -43,6 +49,42 @@ def _enum(cls: type[StrEnum], field_name: str, value: object) -> Any:
         raise ConfigError(field_name, value, f"one of {[m.value for m in cls]}") from None
 
 
+def _args(value: object) -> tuple[Any, ...]:
+    expected = "a tuple or list of constructor arguments (not a string)"
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
+        raise ConfigError("args", value, expected)
+    try:
+        return tuple(value)
+    except Exception:  # noqa: BLE001 - a sequence that cannot be read is a wrong value
+        raise ConfigError("args", value, expected) from None
+
+
+def _kwargs(value: object) -> dict[str, Any]:
+    expected = "a mapping of constructor keyword arguments with str keys"
+    if not isinstance(value, Mapping):
+        raise ConfigError("kwargs", value, expected)
+    try:
+        copied = dict(value)
+    except Exception:  # noqa: BLE001 - a mapping that cannot be read is a wrong value
+        raise ConfigError("kwargs", value, expected) from None
+    bad = [key for key in copied if not isinstance(key, str)]
+    if bad:
+        raise ConfigError("kwargs", value, f"{expected} (not {bad[0]!r})")
+    return copied
+
+
+def _children(value: object) -> tuple[ChildSpec | SupervisorSpec, ...]:
+    expected = "a list or tuple of ChildSpec and SupervisorSpec"
+    if isinstance(value, ChildSpec | SupervisorSpec):
+        raise ConfigError("children", value, f"{expected} (wrap a single spec: [spec])")
+    if not isinstance(value, list | tuple):
+        raise ConfigError("children", value, expected)
+    for child in value:
+        if not isinstance(child, ChildSpec | SupervisorSpec):
+            raise ConfigError("children", child, expected)
+    return tuple(value)
+
+
 DEFAULT_RESTART_BACKOFF = RetryPolicy(max_attempts=None, base_delay=0.01, max_delay=2.0,
                                       multiplier=2.0, jitter="equal")
 """Restart delay: 10 ms doubling to 2 s, half-jittered, by restart count in the window."""
@@ -53,15 +95,22 @@ class ChildSpec:
     """One supervised service: a `ServiceActor` subclass, or a pool of them.
 
     Args:
-        name: the service's name, unique in the system; callers look it up by it.
-        actor_class: the `ServiceActor` subclass to start.
-        args, kwargs: passed to the actor's constructor at every (re)start.
+        name: the service's name, unique in the system; callers look it up by it
+            (printable, no surrounding whitespace, at most 200 characters).
+        actor_class: the `ServiceActor` subclass to start; its class attributes
+            (`mailbox_size`, `ask_timeout`, `max_message_crashes`) are checked too.
+        args, kwargs: passed to the actor's constructor at every (re)start: a
+            tuple or list, and a mapping with str keys.
         restart: `permanent` (default), `transient` or `temporary`.
         pool_size: how many actors serve the name from one shared mailbox (the
-            concurrency limit); the mailbox bound is the pool's total backlog.
-        mailbox_size: overrides the class's `mailbox_size`.
-        ask_timeout: overrides the class's `ask_timeout` (seconds).
-        shutdown_timeout: seconds to wait for the actor to stop before moving on.
+            concurrency limit, 1 to 1024); the mailbox bound is the pool's total backlog.
+        mailbox_size: overrides the class's `mailbox_size` (1 to 10,000,000).
+        ask_timeout: overrides the class's `ask_timeout` (finite seconds > 0).
+        shutdown_timeout: seconds to wait for the actor to stop before moving on
+            (finite, > 0, at most a day).
+
+    Every field is checked here: a wrong type or value raises `ConfigError`
+    naming the field (a bool is not a number, 1.5 is not a pool size).
 
     Example:
         >>> from actors import ServiceActor
@@ -82,18 +131,21 @@ class ChildSpec:
     shutdown_timeout: float = 5.0
 
     def __post_init__(self) -> None:
-        require(isinstance(self.name, str) and bool(self.name.strip()), "name", self.name,
-                "a non-empty service name")
-        require(isinstance(self.actor_class, type) and issubclass(self.actor_class, ServiceActor),
-                "actor_class", self.actor_class, "a subclass of actors.ServiceActor")
+        _validate.name("name", self.name)
+        if not (isinstance(self.actor_class, type) and issubclass(self.actor_class, ServiceActor)):
+            raise ConfigError("actor_class", self.actor_class, "a subclass of actors.ServiceActor")
+        class_settings(self.actor_class)
+        object.__setattr__(self, "args", _args(self.args))
+        object.__setattr__(self, "kwargs", _kwargs(self.kwargs))
         object.__setattr__(self, "restart", _enum(RestartType, "restart", self.restart))
-        require(self.pool_size >= 1, "pool_size", self.pool_size, "an integer >= 1")
-        size = self.effective_mailbox_size
-        require(size >= 1, "mailbox_size", size, "an integer >= 1")
-        timeout = self.effective_ask_timeout
-        require(timeout > 0, "ask_timeout", timeout, "seconds > 0")
-        require(self.shutdown_timeout > 0, "shutdown_timeout", self.shutdown_timeout,
-                "seconds > 0")
+        _validate.integer("pool_size", self.pool_size, minimum=1, maximum=MAX_POOL_SIZE)
+        _validate.optional_integer("mailbox_size", self.mailbox_size, minimum=1,
+                                   maximum=MAX_MAILBOX_SIZE)
+        if self.ask_timeout is not None:
+            object.__setattr__(self, "ask_timeout",
+                               _validate.seconds("ask_timeout", self.ask_timeout))
+        object.__setattr__(self, "shutdown_timeout", _validate.seconds(
+            "shutdown_timeout", self.shutdown_timeout, maximum=MAX_SHUTDOWN_TIMEOUT))
 
     @property
     def effective_mailbox_size(self) -> int:
@@ -112,14 +164,18 @@ class SupervisorSpec:
 
     Args:
         name: unique in the system.
-        children: `ChildSpec`s and `SupervisorSpec`s, started in order, stopped in reverse.
+        children: a list or tuple of `ChildSpec`s and `SupervisorSpec`s, started in
+            order, stopped in reverse.
         strategy: `one_for_one` (default), `one_for_all` or `rest_for_one`.
         max_restarts, within_seconds: restart intensity. More than `max_restarts`
-            restarts within `within_seconds` and the supervisor stops its children
-            and fails to its own parent (default 3 in 5 s, as in OTP).
-        restart_backoff: delay before restart number n within the window.
+            (an integer >= 0) restarts within `within_seconds` (finite seconds > 0)
+            and the supervisor stops its children and fails to its own parent
+            (default 3 in 5 s, as in OTP).
+        restart_backoff: a `RetryPolicy`: the delay before restart number n within
+            the window.
         restart: how this supervisor is restarted by its parent.
-        shutdown_timeout: seconds its parent waits for it (and its subtree) to stop.
+        shutdown_timeout: seconds its parent waits for it (and its subtree) to stop
+            (finite, > 0, at most a day).
 
     Example:
         >>> from actors import ServiceActor
@@ -141,21 +197,21 @@ class SupervisorSpec:
     shutdown_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        require(isinstance(self.name, str) and bool(self.name.strip()), "name", self.name,
-                "a non-empty supervisor name")
+        _validate.name("name", self.name)
+        object.__setattr__(self, "children", _children(self.children))
         object.__setattr__(self, "strategy", _enum(Strategy, "strategy", self.strategy))
         object.__setattr__(self, "restart", _enum(RestartType, "restart", self.restart))
-        object.__setattr__(self, "children", tuple(self.children))
-        for child in self.children:
-            require(isinstance(child, ChildSpec | SupervisorSpec), "children", child,
-                    "ChildSpec or SupervisorSpec instances")
-        require(self.max_restarts >= 0, "max_restarts", self.max_restarts, "an integer >= 0")
-        require(self.within_seconds > 0, "within_seconds", self.within_seconds, "seconds > 0")
-        require(self.shutdown_timeout > 0, "shutdown_timeout", self.shutdown_timeout,
-                "seconds > 0")
+        _validate.integer("max_restarts", self.max_restarts, minimum=0)
+        object.__setattr__(self, "within_seconds",
+                           _validate.seconds("within_seconds", self.within_seconds))
+        _validate.instance("restart_backoff", self.restart_backoff, RetryPolicy,
+                           "an actors.retry.RetryPolicy")
+        object.__setattr__(self, "shutdown_timeout", _validate.seconds(
+            "shutdown_timeout", self.shutdown_timeout, maximum=MAX_SHUTDOWN_TIMEOUT))
         names = [c.name for c in self.children]
         duplicates = sorted({n for n in names if names.count(n) > 1})
-        require(not duplicates, "children", duplicates, "unique child names")
+        if duplicates:
+            raise ConfigError("children", duplicates, "unique child names")
 
     def all_names(self) -> list[str]:
         """This supervisor's name and every name below it, depth first."""

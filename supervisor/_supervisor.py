@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, ClassVar
 
 import pykka
@@ -11,6 +13,7 @@ import structlog
 from pykka._envelope import Envelope
 
 from actors import ServiceActor, StanchionError
+from actors._errors import short_repr
 from actors._mailbox import ControlMessage, Mailbox
 from actors._scheduler import TimerHandle
 from actors._service import Binding, StopIncarnation, bind_next_start, unbind
@@ -36,6 +39,43 @@ class SupervisorGaveUp(StanchionError):
         )
 
 
+class ServiceStartFailed(StanchionError):
+    """A service could not start the first time, so the tree (or `start_child`) failed.
+
+    A child's first start (its constructor and `on_start`) must succeed:
+    restarts repair a running system, they do not retry a service that never
+    came up. The service's own error is `cause` (and the `__cause__` of the
+    raised exception). Fix the constructor, `on_start` or what they depend on,
+    then start again.
+    """
+
+    def __init__(self, service: str, cause: BaseException | None, detail: str = "") -> None:
+        self.service = service
+        self.cause = cause
+        what = detail or f"{short_repr(cause)} in its constructor or on_start"
+        super().__init__(
+            f"service {service!r} could not start: {what}; it was not restarted (a first "
+            "start must succeed), so fix it or what it depends on and start again"
+        )
+
+
+class StartWaiter:
+    """Settled once a child added at run time has started, or has failed to start."""
+
+    def __init__(self) -> None:
+        self._settled = threading.Event()
+        self.error: ServiceStartFailed | None = None
+
+    def settle(self, error: ServiceStartFailed | None) -> None:
+        """Record the outcome and release whoever waits."""
+        self.error = error
+        self._settled.set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait for the outcome; `False` if it did not come within `timeout`."""
+        return self._settled.wait(timeout)
+
+
 # -- control messages (they bypass mailbox bounds) ------------------------------
 
 
@@ -51,6 +91,18 @@ class ChildExited(ControlMessage):
         self.epoch = epoch
         self.actor = actor
         self.reason = reason
+
+
+class ChildStarted(ControlMessage):
+    """An incarnation of a child finished `on_start` (a supervisor: its whole subtree did)."""
+
+    __slots__ = ("actor", "epoch", "index", "name")
+
+    def __init__(self, name: str, index: int, epoch: int, actor: ServiceActor) -> None:
+        self.name = name
+        self.index = index
+        self.epoch = epoch
+        self.actor = actor
 
 
 class RestartDue(ControlMessage):
@@ -72,7 +124,7 @@ class TerminateChild(ControlMessage):
 
 
 class AddChild(ControlMessage):
-    """Start a new child under this supervisor (ask: replies with the child's name)."""
+    """Start a new child under this supervisor (ask: replies with a `StartWaiter`)."""
 
     __slots__ = ("spec",)
 
@@ -87,7 +139,7 @@ class WhichChildren(ControlMessage):
 
 
 class Ping(ControlMessage):
-    """Replies once the supervisor has started its children."""
+    """Replies `True` (the supervisor is handling messages)."""
 
     __slots__ = ()
 
@@ -113,6 +165,9 @@ class _Child:
     epoch: int = 0
     terminated: bool = False
     restart_timer: TimerHandle | None = field(default=None, repr=False)
+    started: bool = False  # every member finished its first start
+    started_members: set[int] = field(default_factory=set)
+    waiter: StartWaiter | None = field(default=None, repr=False)  # added at run time
 
     @property
     def name(self) -> str:
@@ -141,6 +196,7 @@ class Supervisor(ServiceActor):
         self._rt = runtime
         self._children: list[_Child] = []
         self._intensity = RestartIntensity(spec.max_restarts, spec.within_seconds)
+        self._awaiting_start = False
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -150,13 +206,33 @@ class Supervisor(ServiceActor):
         for spec in self.spec.children:
             self._add(spec)
 
+    def _announce_started(self) -> None:
+        # A supervisor has started when its whole subtree has: wait for the children.
+        self._awaiting_start = True
+        self._check_started()
+
+    def _check_started(self) -> None:
+        if self._awaiting_start and all(child.started for child in self._children):
+            self._awaiting_start = False
+            super()._announce_started()
+
     def on_stop(self) -> None:
         self._stop_children(list(self._children), final=False)
         _log.info("supervisor.stopped", supervisor=self.spec.name)
 
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        # A crashed supervisor must not leave its children running: its parent
+        # starts a new supervisor, which starts new children on the same mailboxes.
+        self._stop_children(list(self._children), final=False)
+
     def on_receive(self, message: Any) -> Any:  # noqa: PLR0911 - one branch per control message
         if isinstance(message, ChildExited):
             self._on_child_exited(message)
+            return None
+        if isinstance(message, ChildStarted):
+            self._on_child_started(message)
             return None
         if isinstance(message, RestartDue):
             self._on_restart_due(message.names)
@@ -164,8 +240,9 @@ class Supervisor(ServiceActor):
         if isinstance(message, TerminateChild):
             return self._terminate(message.name)
         if isinstance(message, AddChild):
-            self._add(message.spec)
-            return message.spec.name
+            waiter = StartWaiter()
+            self._add(message.spec, waiter)
+            return waiter
         if isinstance(message, WhichChildren):
             return [self._info(child) for child in self._children]
         if isinstance(message, Ping):
@@ -174,10 +251,10 @@ class Supervisor(ServiceActor):
 
     # -- starting --------------------------------------------------------------------
 
-    def _add(self, spec: ChildSpec | SupervisorSpec) -> None:
+    def _add(self, spec: ChildSpec | SupervisorSpec, waiter: StartWaiter | None = None) -> None:
         entry = self._rt.entry_for(spec, parent=self.spec.name)
         entry.mailbox.reopen()
-        child = _Child(spec, entry, [None] * _pool_size(spec))
+        child = _Child(spec, entry, [None] * _pool_size(spec), waiter=waiter)
         self._children.append(child)
         self._start_missing(child)
 
@@ -195,6 +272,7 @@ class Supervisor(ServiceActor):
             pooled=_pool_size(spec) > 1,
             epoch=child.epoch,
             watcher=self._watcher(child.name, index, child.epoch),
+            on_started=self._started_hook(child.name, index, child.epoch),
         )
         token = bind_next_start(binding)
         ref: pykka.ActorRef[Any]
@@ -228,6 +306,14 @@ class Supervisor(ServiceActor):
 
         return on_death
 
+    def _started_hook(self, name: str, index: int, epoch: int) -> Any:
+        mailbox = self._self_mailbox()
+
+        def on_started(actor: ServiceActor) -> None:
+            mailbox.put_control(Envelope(ChildStarted(name, index, epoch, actor)))
+
+        return on_started
+
     # -- deaths and restarts -----------------------------------------------------------
 
     def _find(self, name: str) -> _Child | None:
@@ -247,17 +333,25 @@ class Supervisor(ServiceActor):
         restart = RestartType(child.spec.restart)
         abnormal = msg.reason is not None
         _log.warning("supervisor.child_exited", supervisor=self.spec.name, child=child.name,
-                     member=msg.index, reason=repr(msg.reason), restart=str(restart))
+                     member=msg.index, reason=short_repr(msg.reason), restart=str(restart))
+        if not child.started and self._start_failed(child, msg.reason):
+            return
         if restart is RestartType.TEMPORARY or (restart is RestartType.TRANSIENT and not abnormal):
             if all(member is None for member in child.members):
                 self._finish(child)
             return
         now = self._rt.clock()
-        if not self._intensity.allow(now):
+        # A message that crashes one incarnation after another is bounded by
+        # max_message_crashes and then dead-lettered, so only its first crash
+        # counts against the intensity: one poison message cannot use up the
+        # budget that unrelated crashes elsewhere need.
+        counted = msg.actor is None or not msg.actor.repeat_crash
+        if counted and not self._intensity.allow(now):
             self._give_up(child, msg.reason)
             return
         child.entry.ref.restarts += 1
-        delay = self.spec.restart_backoff.delay(self._intensity.recent(now), self._rt.rng)
+        attempt = self._intensity.recent(now) + (0 if counted else 1)
+        delay = self.spec.restart_backoff.delay(max(1, attempt), self._rt.rng)
         strategy = Strategy(self.spec.strategy)
         position = self._children.index(child)
         if strategy is Strategy.ONE_FOR_ONE:
@@ -270,7 +364,8 @@ class Supervisor(ServiceActor):
             self._stop_children(targets, final=False)
         names = tuple(c.name for c in targets if not c.terminated)
         _log.info("supervisor.restart_scheduled", supervisor=self.spec.name, child=child.name,
-                  strategy=str(strategy), restarting=list(names), delay_s=round(delay, 4))
+                  strategy=str(strategy), restarting=list(names), delay_s=round(delay, 4),
+                  counted=counted)
         mailbox = self._self_mailbox()
         timer = self._rt.scheduler.call_later(
             delay, lambda: mailbox.put_control(Envelope(RestartDue(names))))
@@ -288,6 +383,47 @@ class Supervisor(ServiceActor):
                 self._start_missing(child)
                 _log.info("supervisor.child_restarted", supervisor=self.spec.name, child=name,
                           members=missing, restarts=child.entry.ref.restarts)
+
+    def _on_child_started(self, msg: ChildStarted) -> None:
+        child = self._find(msg.name)
+        if (child is None or child.terminated or child.started or msg.epoch != child.epoch
+                or child.members[msg.index] is not msg.actor):
+            return
+        child.started_members.add(msg.index)
+        if len(child.started_members) < len(child.members):
+            return
+        child.started = True
+        if child.waiter is not None:
+            child.waiter.settle(None)
+            child.waiter = None
+        self._check_started()
+
+    def _start_failed(self, child: _Child, reason: BaseException | None) -> bool:
+        """A child died before its first start completed; `False` if that is an ordinary crash."""
+        if isinstance(reason, ServiceStartFailed):
+            error = reason  # a nested supervisor's child: name the service that failed
+        else:
+            error = ServiceStartFailed(child.name, reason,
+                                       "" if reason is not None else "it stopped while starting")
+        if child.waiter is None and not self._awaiting_start:
+            return False
+        _log.error("supervisor.child_start_failed", supervisor=self.spec.name, child=child.name,
+                   service=error.service, error=short_repr(error.cause))
+        if child.waiter is not None:
+            # Added at run time: take it out again; this supervisor carries on.
+            waiter, child.waiter = child.waiter, None
+            self._stop_child(child, final=True)
+            self._children.remove(child)
+            names = (child.spec.all_names() if isinstance(child.spec, SupervisorSpec)
+                     else [child.name])
+            self._rt.forget(names)
+            waiter.settle(error)
+            return True
+        # Part of this supervisor's own start: that start fails, and its parent is told.
+        self._stop_children(list(self._children), final=False)
+        self._death = error
+        self._stop()
+        return True
 
     def _give_up(self, child: _Child, cause: BaseException | None) -> None:
         error = SupervisorGaveUp(self.spec.name, child.name, self.spec.max_restarts,
@@ -319,6 +455,7 @@ class Supervisor(ServiceActor):
         for member in alive:
             if not member.join(timeout):
                 _log.error("actor.stop_timed_out", service=child.name, timeout_s=timeout)
+                member.abandon()  # the system's shutdown does not wait for it again
                 member.actor_stopped.set()  # it leaves its loop when the stuck handler returns
         child.members = [None] * len(child.members)
         if final:

@@ -17,6 +17,7 @@ class Probe:
         self.lock = threading.Lock()
         self.handled: list[tuple[str, Any]] = []
         self.crashes_left = 1
+        self.crashed_keys: set[object] = set()
 
     def take_crash(self) -> bool:
         """Whether a "crash" message should still crash (it is redelivered after a crash)."""
@@ -25,6 +26,14 @@ class Probe:
                 self.crashes_left -= 1
                 return True
             return False
+
+    def first_crash(self, key: object) -> bool:
+        """Whether ("crash_once", key) should crash: only the first time it is handled."""
+        with self.cond:
+            if key in self.crashed_keys:
+                return False
+            self.crashed_keys.add(key)
+            return True
 
     def emit(self, kind: str, name: str) -> None:
         with self.cond:
@@ -47,6 +56,7 @@ class Worker(ServiceActor):
 
     "crash" crashes while the probe's `crashes_left` lasts; the runtime redelivers
     the message that crashed an actor, so by default the redelivery succeeds.
+    ("crash_once", key) crashes the first time it is handled, never on redelivery.
     """
 
     def __init__(self, probe: Probe, gate: threading.Event | None = None) -> None:
@@ -63,6 +73,9 @@ class Worker(ServiceActor):
     def on_receive(self, message: Any) -> Any:
         if message == "crash" and self.probe.take_crash():
             raise RuntimeError(f"{self.service_name} told to crash")
+        if isinstance(message, tuple) and message[0] == "crash_once" and (
+                self.probe.first_crash(message[1])):
+            raise RuntimeError(f"{self.service_name} told to crash once ({message[1]})")
         if message == "stop_self":
             self.stop()
             return None
@@ -98,6 +111,8 @@ class FailsToStart(ServiceActor):
         self.probe.emit("started", self.service_name)
 
     def on_receive(self, message: Any) -> Any:
+        if message == "crash" and self.probe.take_crash():
+            raise RuntimeError("told to crash")
         return message
 
 
@@ -112,3 +127,8 @@ class FailsInConstructor(ServiceActor):
 
     def on_start(self) -> None:
         self.probe.emit("started", self.service_name)
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash" and self.probe.take_crash():
+            raise RuntimeError("told to crash")
+        return message

@@ -63,35 +63,40 @@ def test_send_during_restart_reaches_the_new_incarnation(no_thread_leaks):
         assert probe.count("started", "w") == 2
 
 
-def test_failure_in_on_start_is_detected_and_restarted(events, no_thread_leaks):
-    probe, failures = Probe(), [2]
+def test_failure_in_on_start_after_a_crash_is_detected_and_restarted(events, no_thread_leaks):
+    probe, failures = Probe(), [0]
     spec = ChildSpec("db", FailsToStart, args=(probe, failures))
-    with ActorSystem([spec], restart_backoff=FAST) as system:
+    with ActorSystem([spec], restart_backoff=FAST, max_restarts=5) as system:
         probe.wait_for("started", "db")
+        failures[0] = 2  # the next two starts fail (a first start must succeed)
+        system.service("db").tell("crash")
+        probe.wait_for("started", "db", 2)
         assert system.service("db").ask("ok") == "ok"
     assert probe.count("start_failed", "db") == 2
     assert len(named(events, "actor.start_failed")) == 2
 
 
-def test_failure_in_the_constructor_is_detected_and_restarted(no_thread_leaks):
-    probe, failures = Probe(), [1]
+def test_failure_in_the_constructor_after_a_crash_is_detected_and_restarted(no_thread_leaks):
+    probe, failures = Probe(), [0]
     spec = ChildSpec("ctor", FailsInConstructor, args=(probe, failures))
-    with ActorSystem([spec], restart_backoff=FAST):
+    with ActorSystem([spec], restart_backoff=FAST) as system:
         probe.wait_for("started", "ctor")
+        failures[0] = 1
+        system.service("ctor").tell("crash")
+        probe.wait_for("started", "ctor", 2)
     assert probe.count("constructor_failed", "ctor") == 1
 
 
 def test_intensity_exceeded_fails_to_the_parent_which_restarts_the_subtree(events,
                                                                            no_thread_leaks):
     probe = Probe()
-    probe.crashes_left = 3
     inner = SupervisorSpec("inner", [ChildSpec("w", Worker, args=(probe,)),
                                      ChildSpec("peer", Worker, args=(probe,))],
                            max_restarts=2, within_seconds=60, restart_backoff=FAST)
     with ActorSystem([inner], restart_backoff=FAST, max_restarts=5) as system:
         ref = system.service("w")
-        for _ in range(3):
-            ref.tell("crash")  # the third crash exceeds 2 restarts in 60 s
+        for n in range(3):
+            ref.tell(("crash_once", n))  # three different crashes: the third exceeds 2 in 60 s
         probe.wait_for("started", "peer", 2)  # the parent restarted inner, and inner its children
         assert ref.ask("alive", timeout=5) == "alive"
     gave_up = named(events, "supervisor.gave_up")
@@ -110,7 +115,8 @@ def test_root_giving_up_fails_the_system(no_thread_leaks):
                          restart_backoff=FAST)
     with system:
         system.service("w").tell("crash")
-        assert system.failed.wait(5)
+        assert system.wait_failed(5)
+        assert system.failed
         assert isinstance(system.failure, SupervisorGaveUp)
         assert not system.running
         with pytest.raises(Exception, match="stopped"):
