@@ -18,21 +18,83 @@ The story, in about `--duration` seconds on 2 cores:
 5. a summary: every figure measured (docs/demo.md has the JSON schema).
 
 The JSON log goes to --log-file; `stanchion-logs FILE --timeline order-7-3` tells
-one order's story across actors.
+one order's story across actors. Ctrl-C stops the demo at once (exit code 130).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 from actors import ConfigError, configure_logging
 from actors.demo import LiveView, summary_table
 from actors.peaksale import SCENARIOS, Story, StoryConfig, run_story, snapshot
+
+INTERRUPTED = 130  # the shell's exit code for a command ended by SIGINT
+
+
+class CtrlC:
+    """Ctrl-C ends the demo within a second or two, with one short line and no traceback.
+
+    The first Ctrl-C raises `KeyboardInterrupt` in the main thread so that the
+    story unwinds (services stop, files close); if unwinding takes longer than
+    `grace` seconds (a handler stuck in the payment hang, say), or on a second
+    Ctrl-C, the process exits at once. Background threads that fail because the
+    system is going away are not reported: the user asked for it.
+    """
+
+    def __init__(self, log_path: Path, grace: float = 1.5) -> None:
+        self.log_path = log_path
+        self.grace = grace
+        self.hit = threading.Event()
+        self._reported = threading.Lock()
+
+    def install(self) -> None:
+        """Take over SIGINT (also when it was inherited as ignored) and thread error reports."""
+        signal.signal(signal.SIGINT, self._on_sigint)
+        report = threading.excepthook
+
+        def quiet_when_interrupted(args: threading.ExceptHookArgs) -> None:
+            if not self.hit.is_set():
+                report(args)
+
+        threading.excepthook = quiet_when_interrupted
+
+    def _on_sigint(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.hit.is_set():
+            self.exit_now()
+        self.hit.set()
+        threading.Thread(target=self._deadline, name="ctrl-c-deadline", daemon=True).start()
+        raise KeyboardInterrupt
+
+    def _deadline(self) -> None:
+        threading.Event().wait(self.grace)  # the main thread had its chance to unwind
+        self.exit_now()
+
+    def report(self) -> None:
+        """Print the one line (once, whoever gets here first)."""
+        if self._reported.acquire(blocking=False):
+            print(f"\ninterrupted: the demo stopped early; its log so far is in {self.log_path}",
+                  file=sys.stderr, flush=True)
+
+    def exit_now(self) -> None:
+        """Report and leave the process at once, whatever is still running."""
+        self.report()
+        if sys.stdout.isatty():
+            sys.stdout.write("\x1b[?25h")  # the live view may have hidden the cursor
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(INTERRUPTED)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,11 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     shutil.rmtree(workdir, ignore_errors=True)  # a fresh story: no sagas or tasks from last time
     log_path = Path(args.log_file)
-    log_path.unlink(missing_ok=True)
-    configure_logging(level="info", json_file=log_path)
-    story = Story(config, random.Random(config.seed))
-    with LiveView(lambda: snapshot(story), plain=args.plain) as view:
-        summary = run_story(config, story=story)
+    ctrl_c = CtrlC(log_path)
+    ctrl_c.install()
+    try:
+        log_path.unlink(missing_ok=True)
+        configure_logging(level="info", json_file=log_path)
+        story = Story(config, random.Random(config.seed))
+        with LiveView(lambda: snapshot(story), plain=args.plain) as view:
+            summary = run_story(config, story=story)
+    except KeyboardInterrupt:
+        ctrl_c.report()
+        return INTERRUPTED
     view.show(summary_table(summary, title="summary (every figure measured)"))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
