@@ -99,28 +99,43 @@ ErrorFactory = type[DataNotSerializable]
 
 
 def encode(value: Any, *, error: ErrorFactory = DataNotSerializable,
-           max_depth: int = MAX_DEPTH, max_size: int = MAX_SIZE) -> str:
+           max_depth: int = MAX_DEPTH, max_size: int = MAX_SIZE,
+           parts_checked: bool = False) -> str:
     """`value` as compact JSON text, or `error(path, kind, detail)` if it would not round-trip.
 
     The common case (exact JSON types, within the limits) is checked without
     recursion and encoded by the C encoder; only a refused value is walked
     again, to name where the problem is.
+
+    `parts_checked=True` is for a value a store assembles only from parts that
+    were each checked on their way in (a saga's state: its own fields, its
+    data checked at `start_saga`, each reply checked before it is merged): the
+    type walk is skipped, the size limit and the faithful-text rule still
+    hold, and anything the encoder refuses is walked and named as usual.
     """
-    verdict = _is_plain(value, max_depth, max_size)
-    if verdict is _TOO_MANY:
-        raise error("$", "too large", f"more than {max_size} values cannot fit in "
-                    f"{max_size} characters")
-    if verdict is not _PLAIN:
-        _explain(value, "$", 0, budget=[max_size], error=error, max_depth=max_depth)
+    if not parts_checked:
+        _refuse_unless_plain(value, error, max_depth, max_size)
     try:
         text: str = _ENCODER.encode(value)
     except Exception as exc:
+        if parts_checked:
+            _refuse_unless_plain(value, error, max_depth, max_size)
         raise error("$", "not encodable", _exception_text(exc)) from exc
     if not text.isascii() and text_is_unstorable(text):
         text = _ASCII_ENCODER.encode(value)  # lone surrogates: escaped, so they round-trip
     if len(text) > max_size:
         raise error("$", f"{len(text)} characters of JSON", f"more than the {max_size} allowed")
     return text
+
+
+def _refuse_unless_plain(value: Any, error: ErrorFactory, max_depth: int,
+                        max_size: int) -> None:
+    verdict = _is_plain(value, max_depth, max_size)
+    if verdict is _TOO_MANY:
+        raise error("$", "too large", f"more than {max_size} values cannot fit in "
+                    f"{max_size} characters")
+    if verdict is not _PLAIN:
+        _explain(value, "$", 0, budget=[max_size], error=error, max_depth=max_depth)
 
 
 def check(value: Any, *, error: ErrorFactory = DataNotSerializable,
@@ -193,7 +208,13 @@ def describe_raw(raw: object) -> str:
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-_DECODER = json.JSONDecoder()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (nothing we store holds it)")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 _PLAIN, _NOT_PLAIN, _TOO_MANY = "plain", "not plain", "too many values"
 
 

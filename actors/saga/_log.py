@@ -72,10 +72,14 @@ def encode(saga: Saga) -> str:
     """The saga as JSON text; `SagaDataNotSerializable` if it is not plain JSON within the limits.
 
     The state is the envelope of the saga's data, so it may nest one level
-    deeper than the data (`actors._codec`).
+    deeper than the data (`actors._codec`). Its parts were checked where they
+    entered (its own fields are plain by construction, its data at
+    `Sagas.start_saga`, each reply before it is merged), so each write skips
+    the type walk; the size limit and the faithful-text rule still hold.
     """
     try:
-        return _codec.encode(saga.to_json(), max_depth=_codec.MAX_STORED_DEPTH)
+        return _codec.encode(saga.to_json(), max_depth=_codec.MAX_STORED_DEPTH,
+                             parts_checked=True)
     except DataNotSerializable as exc:
         raise SagaDataNotSerializable(saga.id, exc) from exc
 
@@ -329,12 +333,13 @@ _SELECT = "SELECT CAST(id AS BLOB), CAST(state AS BLOB) FROM sagas"
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    for statement in _SCHEMA:
-        conn.execute(statement)
+    table, index = _SCHEMA
+    conn.execute(table)
     columns = [info[1] for info in conn.execute("PRAGMA table_info(sagas)").fetchall()]
     if columns != _COLUMNS:
         raise sqlite3.DatabaseError(
             f"its sagas table has the columns {columns}, not a saga log's {_COLUMNS}")
+    conn.execute(index)
 
 
 class BatchedSagaLog:
@@ -422,9 +427,7 @@ class SqliteSagaLog(BatchedSagaLog):
             # open: the batcher then tries each write on its own.
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise SagaLogError(f"a write to {self.path}", exc) from exc
-            raise
+            raise SagaLogError(f"a write to {self.path}", exc) from exc
         self.transactions += 1
         return results
 
