@@ -3,6 +3,7 @@
 This module is the public API; everything in underscore modules is private.
 """
 
+from actors._codec import MAX_DEPTH, MAX_SIZE, CorruptData, DataNotSerializable
 from actors._context import bind_context, current_context
 from actors._deadletters import DeadLetter, DeadLetterStore
 from actors._errors import (
@@ -25,9 +26,13 @@ from actors._scheduler import Scheduler, TimerHandle
 from actors._service import ServiceActor
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_SIZE",
     "AskTimeout",
     "CircuitOpen",
     "ConfigError",
+    "CorruptData",
+    "DataNotSerializable",
     "DeadLetter",
     "DeadLetterStore",
     "MailboxFull",

@@ -1,4 +1,4 @@
-"""SQLite group commit and WAL set-up, shared by the durable stores (task queue, saga log)."""
+"""SQLite for the durable stores (task queue, saga log): opening a file, WAL, group commit."""
 
 from __future__ import annotations
 
@@ -152,6 +152,63 @@ class GroupCommit:
         for write, result in zip(batch, results, strict=True):
             write.result, write.done = result, True
 
+
+OpenError = Callable[[str, BaseException], BaseException]
+
+
+def open_database(path: str, *, synchronous: str, busy_timeout: float,
+                  migrate: Callable[[sqlite3.Connection], None],
+                  error: OpenError) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    """Open a store's file: the write connection (schema migrated) and a read connection.
+
+    Both use the WAL journal with `synchronous`. `migrate(conn)` runs in one
+    write transaction on the writer and raises `sqlite3.DatabaseError` for a
+    schema it does not know. Whatever is wrong with the file (random bytes or
+    a text file: "file is not a database"; a directory; no permission; a
+    foreign schema) raises `error(operation, cause)`, the store's typed
+    error, and leaves no connection open.
+    """
+    try:
+        writer = connect(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+            try:
+                migrate(writer)
+                writer.execute("COMMIT")
+            except BaseException:
+                if writer.in_transaction:
+                    writer.execute("ROLLBACK")
+                raise
+            reader = connect(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        except BaseException:
+            writer.close()
+            raise
+    except sqlite3.Error as exc:
+        raise error(f"open of {path!r}", exc) from exc
+    return writer, reader
+
+
+def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) on the WAL journal.
+
+    Text columns that are not valid UTF-8 (a foreign or damaged row) are read
+    with replacement characters instead of failing the whole query; a store
+    that must detect damage reads the column as a BLOB.
+    """
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        conn.text_factory = lenient_text
+        use_wal(conn, synchronous)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def lenient_text(data: bytes) -> str:
+    """A `text_factory` reading text that is not valid UTF-8 with replacement characters."""
+    return data.decode("utf-8", "replace")
 
 
 def use_wal(conn: sqlite3.Connection, synchronous: str) -> None:

@@ -23,7 +23,12 @@ from actors import _context
 from actors._errors import ConfigError, StanchionError, SystemNotRunning, require
 from actors._service import ServiceActor
 from actors.bus._config import EventBusConfig
-from actors.bus._durable import DurableDeliveryActor, DurableSubscriber, queue_for
+from actors.bus._durable import (
+    DurableDeliveryActor,
+    DurableSubscriber,
+    encode_record,
+    queue_for,
+)
 from actors.bus._patterns import matches, validate_event_name, validate_pattern
 from actors.bus._registry import registry_for
 from actors.bus._subscriber import (
@@ -214,10 +219,10 @@ class EventBus:
 
     def _store_for_groups(self, event: Event, groups: tuple[str, ...]) -> None:
         assert self._tasks is not None
-        stored = {"name": event.name, "payload": event.payload, "seq": event.seq,
-                  "published_at": event.published_at}
+        record = encode_record(event)  # checked once, stored once per group
         self._tasks.store.enqueue_many(
-            [NewTask(queue_for(self.name, group), stored) for group in groups], event.published_at)
+            [NewTask._encoded(queue_for(self.name, group), event, record)
+             for group in groups], event.published_at)
 
     # -- subscriptions (through the broker) --------------------------------------------------
 

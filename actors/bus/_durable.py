@@ -22,14 +22,17 @@ from typing import Any
 import structlog
 from pykka._envelope import Envelope
 
-from actors._errors import ServiceStopped
+from actors import _codec
+from actors._codec import CorruptData
+from actors._errors import ServiceStopped, short_repr
 from actors._mailbox import Disposable
 from actors._ref import ServiceRef
 from actors._scheduler import Scheduler
 from actors._service import ServiceActor
+from actors._validate import is_finite_number
 from actors.bus._config import EventBusConfig
 from actors.bus._subscriber import DeadEvent, Event, Handler, RetryDue, SubscriberMetrics
-from actors.taskqueue import ClaimedTask, TaskQueue
+from actors.taskqueue import ClaimedTask, PayloadNotSerializable, TaskQueue, TaskStoreError
 
 _log = structlog.get_logger("stanchion.bus")
 
@@ -42,6 +45,36 @@ class _Poll(Disposable):
 
 
 _POLL = _Poll()
+
+
+def encode_record(event: Event) -> str:
+    """The stored record of a durable event: JSON text of its name, payload, seq and time.
+
+    The payload is checked by the codec every store uses (`actors._codec`):
+    `PayloadNotSerializable` at `publish` if it is not plain JSON, deeper than
+    100 levels or larger than 4 MiB encoded; the record around it is not
+    counted against the depth.
+    """
+    payload = _codec.encode(event.payload, error=PayloadNotSerializable)
+    record = (f'{{"name":{_codec.encode(event.name)},"payload":{payload},'
+              f'"seq":{event.seq},"published_at":{event.published_at!r}}}')
+    if len(record) > _codec.MAX_SIZE:
+        raise PayloadNotSerializable("$", f"{len(record)} characters of JSON",
+                                     f"more than the {_codec.MAX_SIZE} allowed with its record")
+    return record
+
+
+def decode_record(stored: object) -> Event:
+    """The event a stored record holds; `CorruptData` if it is not a record of ours."""
+    if type(stored) is not dict or set(stored) != _RECORD_KEYS:
+        raise CorruptData(f"is not an event record: {short_repr(stored)}")
+    name, seq, published_at = stored["name"], stored["seq"], stored["published_at"]
+    if type(name) is not str or type(seq) is not int or not is_finite_number(published_at):
+        raise CorruptData(f"is not an event record: {short_repr(stored)}")
+    return Event(name, stored["payload"], seq, float(published_at))
+
+
+_RECORD_KEYS = frozenset({"name", "payload", "seq", "published_at"})
 
 
 def queue_for(bus: str, subscriber: str) -> str:
@@ -95,7 +128,14 @@ class DurableSubscriber:
         if self.cancelled or self.waiting_retry:
             return
         if self.position >= len(self.batch):
-            self.batch = self.tasks.claim(self.queue, self.worker_id, _BATCH)
+            try:
+                self.batch = self.tasks.claim(self.queue, self.worker_id, _BATCH)
+            except TaskStoreError as exc:  # the store is down: poll again, don't crash-loop
+                _log.warning("event.store_failed", subscriber=self.name, operation="claim",
+                             error=repr(exc))
+                self.batch, self.position = [], 0
+                self._poll_later()
+                return
             self.position = 0
             self.attempts = 0
             if not self.batch:
@@ -104,9 +144,12 @@ class DurableSubscriber:
         done: list[ClaimedTask] = []
         while self.position < len(self.batch) and not self.cancelled:
             claimed = self.batch[self.position]
-            stored = claimed.task.payload
-            event = Event(stored["name"], stored["payload"], stored["seq"],
-                          stored["published_at"])
+            try:
+                event = decode_record(claimed.task.payload)
+            except CorruptData as exc:
+                self._quarantine(claimed, f"the stored event {exc.reason}")
+                self.position += 1
+                continue
             self.attempts += 1
             try:
                 self.handler(event.payload)
@@ -143,6 +186,16 @@ class DurableSubscriber:
                      seq=event.seq, reason="max_attempts", attempts=self.attempts, error=error,
                      durable=True)
         return False
+
+    def _quarantine(self, claimed: ClaimedTask, error: str) -> None:
+        """A stored record that is not an event (foreign writer, damage): dead-letter it alone."""
+        self.failed += 1
+        self.tasks.reject(claimed, error, reason="corrupt")
+        event = Event("", claimed.task.payload, 0, claimed.task.enqueued_at)
+        self.dead_letter(DeadEvent(self.name, event, "corrupt", error, 0, time.time(),
+                                   claimed.task.id))
+        _log.warning("event.dead_lettered", subscriber=self.name, event_name=None, seq=None,
+                     reason="corrupt", attempts=0, error=error, durable=True)
 
     def _wake_for_retry(self) -> None:
         ref = self.ref

@@ -12,11 +12,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from actors._errors import ConfigError
-from actors.taskqueue import MemoryTaskStore, SqliteTaskStore, TaskStore
+import structlog
+
+from actors._errors import ConfigError, short_repr
+from actors._sqlite import lenient_text
+from actors.bus._patterns import validate_pattern
+from actors.taskqueue import MemoryTaskStore, SqliteTaskStore, TaskStore, TaskStoreError
+
+_log = structlog.get_logger("stanchion.bus")
 
 
 class GroupRegistry(Protocol):
@@ -33,6 +40,32 @@ class GroupRegistry(Protocol):
     def groups(self, bus: str) -> dict[str, str]:
         """group -> pattern."""
         ...
+
+
+_reported: set[tuple[str, str, str]] = set()
+
+
+def valid_groups(bus: str, rows: Iterable[tuple[object, object]]) -> dict[str, str]:
+    """The groups whose stored name and pattern are usable; the others are skipped.
+
+    A row another program (or damage) left in the registry must not make
+    every publish fail: it is logged once (`subscription.ignored`) and left out.
+    """
+    groups: dict[str, str] = {}
+    for group, pattern in rows:
+        reason = "the group's name is not text"
+        if type(group) is str and group:
+            try:
+                groups[group] = validate_pattern(pattern)
+                continue
+            except ConfigError as exc:
+                reason = str(exc)
+        key = (bus, short_repr(group), short_repr(pattern))
+        if key not in _reported and len(_reported) < 10_000:
+            _reported.add(key)
+            _log.warning("subscription.ignored", bus=bus, group=key[1], pattern=key[2],
+                         reason=reason)
+    return groups
 
 
 def _check_same(group: str, existing: str | None, pattern: str) -> None:
@@ -76,7 +109,9 @@ class SqliteGroupRegistry:
         conn.close()
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._path, timeout=30)
+        conn = sqlite3.connect(self._path, timeout=30)
+        conn.text_factory = lenient_text  # a damaged row is skipped, not a failed publish
+        return conn
 
     def register(self, bus: str, group: str, pattern: str) -> None:
         with self._lock, self._connect() as conn:
@@ -93,11 +128,14 @@ class SqliteGroupRegistry:
         conn.close()
 
     def groups(self, bus: str) -> dict[str, str]:
-        with self._lock, self._connect() as conn:
-            rows = conn.execute("SELECT grp, pattern FROM bus_groups WHERE bus = ?",
-                                (bus,)).fetchall()
-        conn.close()
-        return dict(rows)
+        try:
+            with self._lock, self._connect() as conn:
+                rows = conn.execute("SELECT grp, pattern FROM bus_groups WHERE bus = ?",
+                                    (bus,)).fetchall()
+            conn.close()
+        except sqlite3.Error as exc:
+            raise TaskStoreError("list durable groups", exc) from exc
+        return valid_groups(bus, rows)
 
 
 _memory_registries: weakref.WeakKeyDictionary[MemoryTaskStore, MemoryGroupRegistry] = (

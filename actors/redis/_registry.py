@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.bus._registry import _check_same
+from actors.bus._registry import _check_same, valid_groups
 from actors.redis._taskstore import RedisTaskStore
 
 
@@ -29,4 +29,4 @@ class RedisGroupRegistry:
     def groups(self, bus: str) -> dict[str, str]:
         client = self._store.client
         found = self._store.call("list_groups", lambda: client.hgetall(self._key(bus)))
-        return {str(k): str(v) for k, v in found.items()}
+        return valid_groups(bus, found.items())

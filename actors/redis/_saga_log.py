@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -11,7 +10,7 @@ import redis.exceptions
 from actors._errors import require
 from actors.redis._client import connect
 from actors.redis._errors import RedisUnavailable
-from actors.saga._batching import Op, SagaLogClosed
+from actors.saga._batching import Op, SagaLogClosed, SagaLogError
 from actors.saga._log import BatchedSagaLog, DuplicateSaga
 from actors.saga._machine import ENDS, Saga, SagaStatus
 
@@ -75,15 +74,24 @@ class RedisSagaLog(BatchedSagaLog):
                 self._write(keys=self._keys, client=pipe,
                             args=[saga_id, status, state, repr(created),
                                   "1" if kind == "create" else "0"])
-            return list(pipe.execute())
+            # Each script is atomic on its own: one that fails (a key of the wrong
+            # type) fails only its own write, never the others in the pipeline.
+            return list(pipe.execute(raise_on_error=False))
 
         try:
             answers = self._call("write", run)
         except RedisUnavailable as exc:
             return [exc] * len(batch)
         self.transactions += 1
-        return [DuplicateSaga(op[1][0]) if answer == 0 else None
-                for op, answer in zip(batch, answers, strict=True)]
+        results: list[BaseException | None] = []
+        for op, answer in zip(batch, answers, strict=True):
+            if isinstance(answer, redis.exceptions.ResponseError):
+                results.append(SagaLogError("a write", answer))
+            elif isinstance(answer, Exception):
+                results.append(answer)
+            else:
+                results.append(DuplicateSaga(op[1][0]) if answer == 0 else None)
+        return results
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -91,7 +99,9 @@ class RedisSagaLog(BatchedSagaLog):
         if not ids:
             return []
         texts = self._call("read", lambda: self._client.hmget(self._keys[0], ids))
-        return [Saga.from_json(json.loads(text)) for text in texts if text is not None]
+        found = (self._quarantine.load(saga_id, text)
+                 for saga_id, text in zip(ids, texts, strict=True) if text is not None)
+        return [saga for saga in found if saga is not None]
 
     def get(self, saga_id: str) -> Saga | None:
         found = self._states([saga_id])
@@ -103,8 +113,14 @@ class RedisSagaLog(BatchedSagaLog):
         return self._states([str(saga_id) for saga_id in ids])
 
     def unfinished(self) -> list[Saga]:
-        open_states = [s for s in SagaStatus if s not in ENDS]
-        sagas = [saga for status in open_states for saga in self.by_status(status, 10**9)]
+        sagas: list[Saga] = []
+        for status in (s for s in SagaStatus if s not in ENDS):
+            try:
+                sagas += self.by_status(status, 10**9)
+            except SagaLogError as exc:
+                # One index key of the wrong type (another program wrote it): the
+                # sagas of the other statuses still recover.
+                self._quarantine.add(self._keys[3] + str(status), str(exc.cause), "")
         return sorted(sagas, key=lambda saga: saga.created_at)
 
     def close(self) -> None:
@@ -116,6 +132,9 @@ class RedisSagaLog(BatchedSagaLog):
             return action()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise RedisUnavailable(f"saga log {operation}", self.url, exc) from exc
+        except redis.exceptions.ResponseError as exc:  # e.g. WRONGTYPE: not what we wrote
+            raise SagaLogError(f"a {operation} of the Redis saga log at {self.prefix!r}",
+                               exc) from exc
 
 
 __all__ = ["RedisSagaLog", "SagaLogClosed"]

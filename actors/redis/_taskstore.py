@@ -22,6 +22,7 @@ which moves the pending entry to the new worker and counts the delivery.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -29,7 +30,8 @@ from typing import Any, TypeVar
 import redis
 import redis.exceptions
 
-from actors._errors import require
+from actors._codec import CorruptData, storable_text
+from actors._errors import require, short_repr
 from actors.redis._client import connect
 from actors.redis._errors import RedisUnavailable
 from actors.taskqueue import (
@@ -42,6 +44,7 @@ from actors.taskqueue import (
     TaskNotFound,
     TaskQueueConfig,
     TaskStoreClosed,
+    TaskStoreError,
     _events,
 )
 from actors.taskqueue._model import decode_payload, describe_raw
@@ -58,26 +61,57 @@ local K = {}
 local names = {'payload','meta','error','notbefore','entry','attempts','token','owner',
                'delayed','leases','enq','dead','dead_order'}
 for i, n in ipairs(names) do K[n] = KEYS[i] end
-local function stream(p) return KEYS[14 + (9 - tonumber(p))] end
-local function meta(id)
-  local m = redis.call('HGET', K.meta, id)
-  local sp = string.find(m, ' ')
-  return string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
+-- Every stored value is parsed defensively: a value another program (or damage)
+-- left behind quarantines its one task instead of failing the script for all.
+local function split(s)
+  if type(s) ~= 'string' then return nil end
+  local sp = string.find(s, ' ', 1, true)
+  if not sp then return nil end
+  return string.sub(s, 1, sp - 1), string.sub(s, sp + 1)
 end
-local function to_stream(id)
+local function level(p)
+  local n = tonumber(p)
+  if n and n >= 0 and n <= 9 and n == math.floor(n) then return n end
+  return nil
+end
+local function stream(p) return KEYS[14 + (9 - tonumber(p))] end
+local function meta(id) return split(redis.call('HGET', K.meta, id)) end
+local corrupt = {}
+local function quarantine(id, why, at, p, eid)
+  if p and eid then
+    redis.call('XACK', stream(p), 'workers', eid)
+    redis.call('XDEL', stream(p), eid)
+  end
+  local ep, eeid = split(redis.call('HGET', K.entry, id))
+  if level(ep) then
+    redis.call('XACK', stream(ep), 'workers', eeid)
+    redis.call('XDEL', stream(ep), eeid)
+  end
+  redis.call('HDEL', K.entry, id)
+  redis.call('HDEL', K.token, id)
+  redis.call('HDEL', K.owner, id)
+  redis.call('ZREM', K.leases, id)
+  redis.call('ZREM', K.delayed, id)
+  redis.call('ZREM', K.enq, id)
+  redis.call('HSET', K.error, id, 'task ' .. why)
+  redis.call('HSET', K.dead, id, 'corrupt ' .. at)
+  redis.call('ZADD', K.dead_order, tonumber(id) or 0, id)
+  table.insert(corrupt, id)
+  table.insert(corrupt, why)
+end
+local function to_stream(id, at)
   local p = meta(id)
+  if not level(p) then return quarantine(id, 'meta is malformed', at) end
   local eid = redis.call('XADD', stream(p), '*', 'id', id)
   redis.call('HSET', K.entry, id, p .. ' ' .. eid)
 end
 local function leave_stream(id)
-  local e = redis.call('HGET', K.entry, id)
-  if e then
-    local sp = string.find(e, ' ')
-    local p, eid = string.sub(e, 1, sp - 1), string.sub(e, sp + 1)
+  local p, eid = split(redis.call('HGET', K.entry, id))
+  if level(p) then
     redis.call('XACK', stream(p), 'workers', eid)
     redis.call('XDEL', stream(p), eid)
-    redis.call('HDEL', K.entry, id)
   end
+  redis.call('HDEL', K.entry, id)
   redis.call('HDEL', K.token, id)
   redis.call('HDEL', K.owner, id)
   redis.call('ZREM', K.leases, id)
@@ -119,19 +153,25 @@ local now, expires, worker = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local limit, tok, max_attempts = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, 10000)) do
   redis.call('ZREM', K.delayed, id)
-  to_stream(id)
+  to_stream(id, ARGV[1])
 end
 local expired = {}
 for p = 0, 9 do expired[p] = {} end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, 10000)) do
-  local e = redis.call('HGET', K.entry, id)
-  local sp = string.find(e, ' ')
-  table.insert(expired[tonumber(string.sub(e, 1, sp - 1))], {id, string.sub(e, sp + 1)})
+  local p, eid = split(redis.call('HGET', K.entry, id))
+  if level(p) then
+    table.insert(expired[level(p)], {id, eid})
+  else
+    quarantine(id, 'stream entry is malformed', ARGV[1])
+  end
 end
 local out, spent = {}, {}
 local taken = 0
-local function take(id)
+local function take(id, p, eid)
   local made = tonumber(redis.call('HGET', K.attempts, id) or '0')
+  if not made or not redis.call('HGET', K.meta, id) then
+    return quarantine(id, made and 'has no meta' or 'attempts is malformed', ARGV[1], p, eid)
+  end
   if max_attempts >= 0 and made >= max_attempts then
     table.insert(spent, id)
     table.insert(spent, tostring(made))
@@ -146,7 +186,7 @@ local function take(id)
   table.insert(out, tostring(made + 1))
   table.insert(out, redis.call('HGET', K.payload, id) or '')
   table.insert(out, redis.call('HGET', K.meta, id))
-  table.insert(out, redis.call('HGET', K.notbefore, id))
+  table.insert(out, redis.call('HGET', K.notbefore, id) or '')
   table.insert(out, redis.call('HGET', K.error, id) or '')
   taken = taken + 1
 end
@@ -154,17 +194,27 @@ for p = 9, 0, -1 do
   for _, pair in ipairs(expired[p]) do
     if taken >= limit then break end
     local moved = redis.call('XCLAIM', stream(p), 'workers', worker, 0, pair[2])
-    if #moved > 0 then take(pair[1]) end
+    if #moved > 0 then take(pair[1], p, pair[2]) end
   end
   if taken < limit then
     local fresh = redis.call('XREADGROUP', 'GROUP', 'workers', worker, 'COUNT', limit - taken,
                              'STREAMS', stream(p), '>')
     if fresh then
-      for _, entry in ipairs(fresh[1][2]) do take(entry[2][2]) end
+      for _, entry in ipairs(fresh[1][2]) do
+        local fields = entry[2]
+        if fields[1] == 'id' and fields[2] then
+          take(fields[2], p, entry[1])
+        else  -- not an entry of ours: dropped from the stream, reported
+          redis.call('XACK', stream(p), 'workers', entry[1])
+          redis.call('XDEL', stream(p), entry[1])
+          table.insert(corrupt, 'stream entry ' .. entry[1])
+          table.insert(corrupt, 'is not a task entry')
+        end
+      end
     end
   end
 end
-return {out, spent}
+return {out, spent, corrupt}
 """
 
 _ACK = _LUA_PRELUDE + """
@@ -221,8 +271,8 @@ redis.call('ZREM', K.dead_order, id)
 redis.call('HDEL', K.attempts, id)
 redis.call('HSET', K.notbefore, id, ARGV[2])
 local _, enq = meta(id)
-redis.call('ZADD', K.enq, enq, id)
-to_stream(id)
+redis.call('ZADD', K.enq, tonumber(enq) or tonumber(ARGV[2]), id)
+to_stream(id, ARGV[2])
 return 1
 """
 
@@ -326,6 +376,9 @@ class RedisTaskStore:
                 return action()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise RedisUnavailable(operation, self.url, exc) from exc
+        except redis.exceptions.ResponseError as exc:  # e.g. WRONGTYPE: a key not ours
+            raise TaskStoreError(f"{operation} (a key under {self._prefix!r} does not hold "
+                                 "what stanchion wrote there)", exc) from exc
 
     def _ensure_groups(self, queue: str) -> None:
         if queue in self._groups_ready:
@@ -373,42 +426,43 @@ class RedisTaskStore:
         expires = now + self._config.visibility_timeout
         max_attempts = self._config.retry.max_attempts
 
-        def run() -> tuple[list[str], list[str]]:
+        def run() -> tuple[list[str], list[str], list[str]]:
             self._ensure_groups(queue)
-            out, spent = self._scripts["claim"](
+            out, spent, corrupt = self._scripts["claim"](
                 keys=self._keys(queue),
                 args=[repr(now), repr(expires), worker_id, limit, token,
                       -1 if max_attempts is None else max_attempts])
-            return list(out), list(spent)
+            return list(out), list(spent), list(corrupt)
 
-        out, spent = self._call("claim", run)
+        out, spent, corrupt = self._call("claim", run)
+        for i in range(0, len(corrupt), 2):  # quarantined by the script itself
+            _events.dead_lettered(queue, str(corrupt[i]), "corrupt", 0,
+                                  f"task {corrupt[i + 1]}")
         claimed: list[ClaimedTask] = []
         for i in range(0, len(out), 6):
-            task_id, attempts, raw, meta, not_before, error = out[i:i + 6]
+            task_id, attempts = out[i], out[i + 1]
             lease = Lease(task_id, token, worker_id, expires)
             try:
-                payload = decode_payload(raw)
-            except ValueError as exc:
+                task = _task(queue, out[i:i + 6])
+            except CorruptData as exc:
                 self._bury(queue, task_id, token=token, reason="corrupt",
-                           error=f"payload is not valid JSON: {exc}", now=now,
-                           attempts=int(attempts))
+                           error=f"payload {exc.reason}", now=now,
+                           attempts=_int(attempts))
                 continue
-            priority, enqueued_at = meta.split(" ", 1)
-            task = Task(task_id, queue, payload, int(attempts), float(not_before), int(priority),
-                        float(enqueued_at), error or None)
             claimed.append(ClaimedTask(task, lease))
         for i in range(0, len(spent), 3):
             task_id, made, owner = spent[i:i + 3]
-            error = _events.expired_lease_error(owner or None, int(made)) if owner else ""
+            error = _events.expired_lease_error(owner or None, _int(made)) if owner else ""
             self._bury(queue, task_id, token="", reason="max_attempts", error=error, now=now,
-                       attempts=int(made))
+                       attempts=_int(made))
         return claimed
 
     def _bury(self, queue: str, task_id: str, *, token: str, reason: str, error: str | None,
               now: float, attempts: int) -> bool:
         buried = bool(self._call("dead_letter", lambda: self._scripts["bury"](
             keys=self._keys(queue),
-            args=[task_id, token, reason, error or "", repr(now), int(task_id)])))
+            args=[task_id, token, storable_text(reason), storable_text(error or ""), repr(now),
+                  _int(task_id)])))
         if buried:
             _events.dead_lettered(queue, task_id, reason, attempts, error or None)
         return buried
@@ -451,7 +505,8 @@ class RedisTaskStore:
         if queue is None:
             return False
         return bool(self._call("retry", lambda: self._scripts["retry"](
-            keys=self._keys(queue), args=[lease.task_id, lease.token, repr(not_before), error])))
+            keys=self._keys(queue),
+            args=[lease.task_id, lease.token, repr(not_before), storable_text(error)])))
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
@@ -479,15 +534,16 @@ class RedisTaskStore:
         letters = []
         for task_id, (dead, raw, meta, not_before, error, attempts) in self._call(
                 "list_dead_letters", run):
-            reason, at = str(dead).split(" ", 1)
-            priority, enqueued_at = str(meta).split(" ", 1)
+            # Whatever another program left in the hashes, the operator gets a listing.
+            reason, _, at = str(dead).rpartition(" ")
+            priority, _, enqueued_at = str(meta).partition(" ")
             try:
                 payload = decode_payload(raw or "")
-            except ValueError:
+            except CorruptData:
                 payload = None
-            task = Task(task_id, queue, payload, int(attempts or 0), float(not_before),
-                        int(priority), float(enqueued_at), error or None)
-            letters.append(DeadLetteredTask(task, reason, float(at), describe_raw(raw)))
+            task = Task(task_id, queue, payload, _int(attempts), _float(not_before),
+                        _int(priority), _float(enqueued_at), error or None)
+            letters.append(DeadLetteredTask(task, reason, _float(at), describe_raw(raw)))
         return letters
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:
@@ -522,3 +578,37 @@ class RedisTaskStore:
         with self._lock:
             self._groups_ready.discard(queue)
 
+
+
+def _task(queue: str, row: list[Any]) -> Task:
+    """The claimed task, or `CorruptData` if any of its stored fields is not what we write."""
+    task_id, attempts, raw, meta, not_before, error = row
+    payload = decode_payload(raw)
+    priority, _, enqueued_at = meta.partition(" ") if isinstance(meta, str) else ("", "", "")
+    try:
+        return Task(task_id, queue, payload, int(attempts), _finite(not_before),
+                    int(priority), _finite(enqueued_at), error or None)
+    except ValueError:
+        raise CorruptData(f"row is malformed: meta {short_repr(meta)}, not_before "
+                          f"{short_repr(not_before)}") from None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _float(value: object) -> float:
+    try:
+        return _finite(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0

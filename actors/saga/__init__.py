@@ -3,7 +3,7 @@
 A saga is declared as data (`SagaDefinition`, `SagaStep`). See docs/saga.md.
 """
 
-from actors.saga._batching import SagaLogClosed
+from actors.saga._batching import SagaLogClosed, SagaLogError
 from actors.saga._checkout import (
     CHECKOUT,
     CheckoutBooks,
@@ -21,6 +21,7 @@ from actors.saga._checkout import (
 from actors.saga._coordinator import SagaCoordinator
 from actors.saga._definition import SagaDefinition, SagaStep, UnknownSagaService
 from actors.saga._log import (
+    CorruptSaga,
     DuplicateSaga,
     MemorySagaLog,
     SagaDataNotSerializable,
@@ -52,6 +53,7 @@ __all__ = [
     "CheckoutBooks",
     "CheckoutLedger",
     "CheckoutService",
+    "CorruptSaga",
     "DuplicateSaga",
     "Effect",
     "FailureReason",
@@ -68,6 +70,7 @@ __all__ = [
     "SagaDefinition",
     "SagaLog",
     "SagaLogClosed",
+    "SagaLogError",
     "SagaMachine",
     "SagaStatus",
     "SagaStep",

@@ -3,7 +3,9 @@
 Shared by the durable saga logs (SQLite, Redis): callers on any thread submit
 a write and return at once; the writer takes everything waiting, commits it in
 one transaction (or one pipeline), and calls each write's `done` with its
-outcome. Durability therefore costs one commit per batch, not per write.
+outcome. Durability therefore costs one commit per batch, not per write. A
+batch that fails is rolled back and its writes are tried again one at a
+time, so one bad write fails only itself.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any, Literal
 
 import structlog
 
-from actors._errors import StanchionError
+from actors._errors import ConfigError, StanchionError
+from actors._validate import text_problem
 
 _log = structlog.get_logger("stanchion.saga")
 
@@ -31,6 +34,23 @@ Commit = Callable[[list[Op]], list[BaseException | None]]
 
 class SagaLogClosed(StanchionError):
     """The saga log is closed."""
+
+
+class SagaLogError(StanchionError):
+    """The saga log could not complete a call (unreadable file, disk full, a foreign key...).
+
+    Nothing from the failed write was committed; the coordinator writes the
+    saga again after a backoff, and recovery is retried the same way.
+    `__cause__` holds what the storage reported.
+    """
+
+    def __init__(self, operation: str, cause: BaseException) -> None:
+        self.operation = operation
+        self.cause = cause
+        super().__init__(
+            f"the saga log failed during {operation}: {cause}; check that the file is a "
+            "stanchion saga log (or the Redis keys under its prefix hold what stanchion "
+            "wrote there), the disk space and the permissions")
 
 
 class WriteBatcher:
@@ -95,10 +115,23 @@ class WriteBatcher:
         try:
             return self._commit(batch)
         except Exception as exc:  # noqa: BLE001 - every write of the batch learns the outcome
-            return [exc] * len(batch)
+            if len(batch) == 1:
+                return [exc]
+        # One write's failure must not fail the others: each is tried again on its
+        # own (`commit` rolled the batch back), so only the write that fails learns it.
+        return [self._commit_safely([op])[0] for op in batch]
 
 
 def row(saga: Any, state: str) -> Row:
-    """The stored row of a saga whose JSON `state` is already encoded."""
+    """The stored row of a saga whose JSON `state` is already encoded.
+
+    Raises `ConfigError` (before the write joins a batch) for an id or a
+    definition name that no backend can store as text (a lone surrogate).
+    """
+    for field, text in (("saga_id", saga.id), ("definition", saga.definition)):
+        if not text.isascii():
+            problem = text_problem(text)
+            if problem is not None:
+                raise ConfigError(field, text, f"text without {problem}")
     return (saga.id, saga.definition, str(saga.status), state, saga.created_at,
             saga.updated_at)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pykka._envelope import Envelope
 
-from actors import _context
+from actors import _codec, _context
+from actors._codec import DataNotSerializable
 from actors._errors import (
     AskTimeout,
     ConfigError,
@@ -27,6 +28,7 @@ from actors._errors import (
     ServiceStopped,
     StanchionError,
     UnknownService,
+    short_repr,
 )
 from actors._future import ReplyFuture
 from actors._mailbox import ControlMessage
@@ -46,7 +48,6 @@ from actors.saga._machine import (
     Stuck,
 )
 from actors.saga._messages import SagaCommand, StepRejected
-from actors.taskqueue._model import is_plain_json
 
 if TYPE_CHECKING:
     from actors.bus import EventBus
@@ -106,8 +107,27 @@ class _Forget(ControlMessage):
         self.saga_id = saga_id
 
 
-def _mergeable(reply: Any) -> bool:
-    return reply is None or (type(reply) is dict and is_plain_json(reply))
+class _Recover(ControlMessage):
+    """Recover the log's unfinished sagas again (the last attempt could not read the log)."""
+
+    __slots__ = ("failures",)
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+
+def _unmergeable(reply: Any) -> str | None:
+    """Why `reply` cannot join a saga's data (which the log stores as JSON), or None."""
+    if reply is None:
+        return None
+    if type(reply) is not dict:
+        return f"the reply {short_repr(reply)} is not a JSON object (a dict of JSON values)"
+    try:
+        _codec.check(reply)
+    except DataNotSerializable as exc:
+        return (f"the reply is not a JSON object within the log's limits: {exc.path} is "
+                f"{exc.kind}")
+    return None
 
 
 class SagaCoordinator(ServiceActor):
@@ -134,19 +154,49 @@ class SagaCoordinator(ServiceActor):
         self.on_finished: Callable[[str], None] = on_finished or (lambda _saga_id: None)
 
     def on_start(self) -> None:
+        self._recover(0)
+
+    def _recover(self, failures: int) -> None:
+        """Resume the log's unfinished sagas; an unreadable saga is skipped, never fatal.
+
+        If the log cannot be read at all (Redis down, a key of the wrong type),
+        recovery is tried again after a backoff while the coordinator serves
+        new sagas: a restart would only fail the same way.
+        """
+        try:
+            unfinished = self.log.unfinished()
+        except StanchionError as exc:
+            delay = min(30.0, 0.1 * 2 ** failures)
+            _log.error("saga.recovery_failed", error=repr(exc), retry_in_s=delay)
+            self.scheduler.call_later(delay, lambda: self._post(_Recover(failures + 1)))
+            return
         recovered = 0
-        for saga in self.log.unfinished():
+        for saga in unfinished:
+            if saga.id in self.active:  # started or retried since an earlier attempt
+                continue
             machine = self.machines.get(saga.definition)
             if machine is None:
                 _log.error("saga.unknown_definition", saga_id=saga.id,
                            definition=saga.definition, known=sorted(self.machines))
                 continue
+            steps = [step.name for step in machine.definition.steps]
+            if [record.name for record in saga.steps] != steps:
+                self.log.quarantine(saga.id, f"its steps do not match definition "
+                                    f"{saga.definition!r} (steps {steps})")
+                continue
+            try:
+                actions = machine.recover(saga)
+            except Exception as exc:  # noqa: BLE001 - a stored state is data: quarantined
+                self.log.quarantine(saga.id, f"cannot be resumed: {short_repr(exc)}")
+                continue
             self.active[saga.id] = saga
             with _context.bind_context(saga_id=saga.id):
                 _log.info("saga.recovered", definition=saga.definition,
                           status=str(saga.status))
-            self._persist(saga, machine.recover(saga))
+            self._persist(saga, actions)
             recovered += 1
+        for corrupt in self.log.corrupt():
+            self._publish("saga.corrupt", corrupt.saga_id, reason=corrupt.reason)
         if recovered:
             _log.info("saga.recovery_finished", count=recovered)
 
@@ -163,6 +213,8 @@ class SagaCoordinator(ServiceActor):
             self._on_operator_retry(message)
         elif isinstance(message, _WriteAgain):
             self._write(message.saga, message.actions, message.failures)
+        elif isinstance(message, _Recover):
+            self._recover(message.failures)
         elif isinstance(message, _Forget):
             saga = self.active.pop(message.saga_id, None)
             if saga is not None:
@@ -221,9 +273,9 @@ class SagaCoordinator(ServiceActor):
                     _log.warning("saga.compensation_attempt_failed", step=msg.step,
                                  reason=str(msg.reason), error=msg.error)
                 actions = machine.compensation_failed(saga, msg.step, msg.error)
-        elif msg.reason is None and not _mergeable(msg.reply):
-            # The log is JSON: a reply that is not cannot join the saga's data.
-            error = f"the reply {msg.reply!r} is not a JSON object (a dict of JSON values)"
+        elif msg.reason is None and (error := _unmergeable(msg.reply)) is not None:
+            # The log is JSON: a reply that is not (or too deep, too large) cannot join
+            # the saga's data, or the next write would fail.
             with _context.bind_context(saga_id=saga.id):
                 _log.error("saga.step_failed", step=msg.step, reason="error", error=error)
             actions = machine.step_failed(saga, msg.step, FailureReason.ERROR, error)
@@ -237,7 +289,11 @@ class SagaCoordinator(ServiceActor):
         self._persist(saga, actions)
 
     def _on_operator_retry(self, msg: OperatorRetry) -> None:
-        saga = self.active.get(msg.saga_id) or self.log.get(msg.saga_id)
+        try:
+            saga = self.active.get(msg.saga_id) or self.log.get(msg.saga_id)
+        except StanchionError as exc:  # the log cannot be read now: the operator is told
+            msg.reply.set_exception(exc)
+            return
         if saga is None or saga.definition not in self.machines:
             msg.reply.set(False)
             return
@@ -285,7 +341,10 @@ class SagaCoordinator(ServiceActor):
             self.scheduler.call_later(delay, lambda: self._post(
                 _WriteAgain(saga, actions, failures + 1)))
 
-        self.log.save(saga, written)
+        try:
+            self.log.save(saga, written)
+        except StanchionError as exc:  # a closed log, or a state that cannot be encoded
+            written(exc)
 
     def _perform(self, saga_id: str, actions: list[Action]) -> None:
         """Runs on the log's writer thread (or inline): sends and timers only, no state."""

@@ -10,14 +10,15 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from actors import _codec
+from actors._codec import DataNotSerializable
 from actors._errors import ConfigError, require
 from actors._future import ReplyFuture
+from actors._validate import name
 from actors.saga._coordinator import OperatorRetry, SagaCoordinator, StartSaga
 from actors.saga._definition import SagaDefinition
-from actors.saga._log import SagaDataNotSerializable, SagaLog
+from actors.saga._log import CorruptSaga, SagaDataNotSerializable, SagaLog
 from actors.saga._machine import Saga, SagaStatus
-from actors.taskqueue._errors import PayloadNotSerializable
-from actors.taskqueue._model import encode_payload
 
 if TYPE_CHECKING:
     from actors.bus import EventBus
@@ -95,9 +96,10 @@ class Sagas:
         """Start a saga; returns its id once it is durably created.
 
         Raises, with no saga created: `ConfigError` (unknown definition, bad
-        id or timeout), `SagaDataNotSerializable` (data that is not plain
-        JSON), `DuplicateSaga`, `MailboxFull` (the coordinator is saturated:
-        try later), `AskTimeout`.
+        id or timeout; an id is a name: printable, no lone surrogates, at most
+        200 characters), `SagaDataNotSerializable` (data that is not plain
+        JSON, deeper than 100 levels or larger than 4 MiB encoded), `DuplicateSaga`,
+        `MailboxFull` (the coordinator is saturated: try later), `AskTimeout`.
         """
         reply: ReplyFuture[str] = self.start_saga_async(definition, data, saga_id=saga_id,
                                                         timeout=timeout)
@@ -110,19 +112,23 @@ class Sagas:
         """`start_saga` without waiting: a future of the id (awaitable from asyncio)."""
         if definition not in self.definitions:
             raise ConfigError("definition", definition, f"one of {sorted(self.definitions)}")
-        require(saga_id is None or (isinstance(saga_id, str) and bool(saga_id.strip())),
-                "saga_id", saga_id, "a non-empty string, or None for a generated id")
+        if saga_id is not None:
+            name("saga_id", saga_id)  # stored as text in every log: no lone surrogates
         require(isinstance(timeout, int | float) and timeout > 0 and not math.isnan(timeout),
                 "timeout", timeout, "seconds > 0")
         chosen = saga_id or uuid.uuid4().hex
-        if not isinstance(data, Mapping):
+        try:
+            plain = dict(data) if isinstance(data, Mapping) else None
+        except Exception:  # noqa: BLE001 - a hostile mapping is a wrong value, not a crash
+            plain = None
+        if plain is None:
             raise ConfigError("data", data, "a mapping of JSON values")
         try:
-            encode_payload(dict(data))
-        except PayloadNotSerializable as exc:
+            _codec.check(plain)
+        except DataNotSerializable as exc:
             raise SagaDataNotSerializable(chosen, exc) from exc
         reply: ReplyFuture[str] = ReplyFuture(timeout, self.name)
-        self.system.service(self.name).tell(StartSaga(definition, chosen, dict(data), reply))
+        self.system.service(self.name).tell(StartSaga(definition, chosen, plain, reply))
         return reply
 
     def status(self, saga_id: str) -> Saga | None:
@@ -132,6 +138,15 @@ class Sagas:
     def by_status(self, status: SagaStatus | None = None, limit: int = 1000) -> list[Saga]:
         """Sagas in a state, oldest first: e.g. `SagaStatus.COMPENSATION_FAILED` for operators."""
         return self.log.by_status(status, limit)
+
+    def corrupt(self) -> list[CorruptSaga]:
+        """Sagas the log holds but cannot read (quarantined): their ids and why, for an operator.
+
+        Recovery skipped them (logging `saga.corrupt`); the other sagas run as
+        usual. Repair or delete the stored state, then restart the coordinator
+        to recover a repaired saga.
+        """
+        return self.log.corrupt()
 
     def stuck(self, limit: int = 1000) -> list[Saga]:
         """Sagas whose compensations kept failing: they wait for an operator's `retry`."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from actors._codec import CorruptData
 from actors._errors import ConfigError
 from actors.retry import RetryPolicy
-from actors.sms._errors import OutboxUnavailable
+from actors.sms._errors import OutboxUnavailable, SmsError
 from actors.sms._message import SmsMessage
 from actors.taskqueue import (
     QueueMetrics,
@@ -92,7 +93,11 @@ class TaskQueueOutbox:
             raise ConfigError("deliver", deliver, "a function (SmsMessage, Task) -> None")
 
         def deliver_task(task: Task) -> None:
-            deliver(SmsMessage.from_payload(task.payload), task)
+            try:
+                message = SmsMessage.from_payload(task.payload)
+            except SmsError as exc:  # not an SMS we queued: dead-lettered, never retried
+                raise CorruptData(f"is not a queued SMS: {exc}") from exc
+            deliver(message, task)
 
         tasks = TaskQueueService.start(
             system, store, [QueueSpec(queue, deliver_task, workers=workers,

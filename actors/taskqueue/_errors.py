@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
+from actors._codec import DataNotSerializable
 from actors._errors import StanchionError
 
 
-class PayloadNotSerializable(StanchionError, TypeError):
-    """A task payload is not plain JSON, so it cannot be persisted; nothing was enqueued.
+class PayloadNotSerializable(DataNotSerializable):
+    """A task payload is not plain JSON within the limits, so it cannot be persisted.
 
-    `path` locates the offending value (`$` is the payload itself, `$.fields[2]`
-    an element inside it) and `kind` names what was found there.
+    Nothing was enqueued. `path` locates the offending value (`$` is the
+    payload itself, `$.fields[2]` an element inside it) and `kind` names what
+    was found there. The rules and limits are the codec's (`actors._codec`):
+    at most 100 levels deep and 4 MiB encoded.
     """
 
-    def __init__(self, path: str, kind: str, detail: str = "") -> None:
-        self.path = path
-        self.kind = kind
-        suffix = f" ({detail})" if detail else ""
-        super().__init__(
-            f"task payload is not JSON: {path} is {kind}{suffix}; nothing was enqueued. "
-            "Send only dict (with str keys), list, str, int, finite float, bool and None, "
-            "e.g. an ISO-8601 string for a datetime or a list for a set or tuple"
-        )
+    subject = "task payload"
+    outcome = "nothing was enqueued"
 
 
 class TaskStoreError(StanchionError):

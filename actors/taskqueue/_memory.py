@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from actors._codec import CorruptData
 from actors._errors import require
 from actors.taskqueue import _events
 from actors.taskqueue._errors import TaskNotFound, TaskStoreClosed
@@ -113,8 +114,8 @@ class MemoryTaskStore:
                     break
                 try:
                     payload = decode_payload(row.payload_json)
-                except ValueError as exc:
-                    dead.append((row, "corrupt", f"payload is not valid JSON: {exc}"))
+                except CorruptData as exc:
+                    dead.append((row, "corrupt", f"payload {exc.reason}"))
                     continue
                 if attempts_exhausted(self._config.retry, row.attempts):
                     error = (_events.expired_lease_error(row.worker_id, row.attempts)
@@ -176,7 +177,7 @@ class MemoryTaskStore:
         for letter in letters:
             try:
                 payload = decode_payload(letter.row.payload_json)
-            except ValueError:
+            except CorruptData:
                 payload = None
             result.append(DeadLetteredTask(letter.row.task(payload), letter.reason,
                                            letter.at, describe_raw(letter.row.payload_json)))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from actors import _codec
 from actors._errors import ConfigError, require
+from actors._validate import name
 from actors.retry import RetryPolicy
 from actors.taskqueue._errors import PayloadNotSerializable
 
@@ -19,15 +20,15 @@ Synchronous = Literal["NORMAL", "FULL"]
 PRIORITIES = range(10)
 _LOWEST, _HIGHEST = PRIORITIES[0], PRIORITIES[-1]
 
-_MAX_DEPTH = 100
-
 
 def encode_payload(payload: Any) -> str:
     """Encode a payload as compact JSON, refusing anything that would not round-trip.
 
-    `json.dumps` alone would turn tuples into lists and int keys into strings,
-    so the payload a worker receives would differ from the one enqueued; this
-    refuses those too, naming where the offending value is.
+    The one codec of every durable store (`actors._codec`): `json.dumps` alone
+    would turn tuples into lists and int keys into strings, so the payload a
+    worker receives would differ from the one enqueued; this refuses those,
+    and anything nested deeper than 100 levels or larger than 4 MiB encoded,
+    naming where the offending value is.
 
     Example:
         >>> encode_payload({"user_id": "u-1", "version": 3})
@@ -37,64 +38,20 @@ def encode_payload(payload: Any) -> str:
         ...
         actors.taskqueue._errors.PayloadNotSerializable: task payload is not JSON: $.seen ...
     """
-    if not is_plain_json(payload):
-        _check_json(payload, "$", 0)  # raises, naming the offending value
-    try:
-        return _ENCODER.encode(payload)
-    except (TypeError, ValueError, RecursionError) as exc:  # e.g. a subclass misbehaving
-        raise PayloadNotSerializable("$", "not encodable", str(exc)) from exc
+    return _codec.encode(payload, error=PayloadNotSerializable)
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
-_MAX_NODES = 1_000_000
+_known_queues: set[str] = set()
 
 
-def is_plain_json(payload: Any) -> bool:
-    """The fast check: exact JSON types only, no recursion, no paths."""
-    stack = [payload]
-    nodes = 0
-    while stack:
-        value = stack.pop()
-        kind = type(value)
-        if kind in _PLAIN_SCALARS:
-            continue
-        nodes += 1
-        if nodes > _MAX_NODES:
-            return False  # circular, or absurdly large: the slow walk explains
-        if kind is dict:
-            if any(type(key) is not str for key in value):
-                return False
-            stack.extend(value.values())
-        elif kind is list:
-            stack.extend(value)
-        elif kind is not float or not math.isfinite(value):
-            return False
-    return True
-
-
-def _check_json(value: Any, path: str, depth: int) -> None:
-    if value is None or isinstance(value, str | bool | int):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise PayloadNotSerializable(path, f"the float {value!r}", "JSON has no NaN or inf")
-        return
-    if depth >= _MAX_DEPTH:
-        raise PayloadNotSerializable(path, "nested too deeply", f"more than {_MAX_DEPTH} levels")
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]", depth + 1)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise PayloadNotSerializable(
-                    f"{path}[{key!r}]", f"a {type(key).__name__} key",
-                    "JSON object keys are strings; it would come back as a str")
-            _check_json(item, f"{path}.{key}", depth + 1)
-        return
-    raise PayloadNotSerializable(path, f"a {type(value).__name__}")
+def check_queue_name(queue: object) -> str:
+    """`queue` if it is a valid queue name (`actors._validate.name`), else `ConfigError`."""
+    if type(queue) is str and queue in _known_queues:  # checked once per name, not per task
+        return queue
+    checked = name("queue", queue)
+    if len(_known_queues) < 10_000:
+        _known_queues.add(checked)
+    return checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +78,7 @@ class NewTask:
 
     def __post_init__(self) -> None:
         # Checked inline rather than with require(): this runs once per task enqueued.
-        if type(self.queue) is not str or not self.queue:
-            raise ConfigError("queue", self.queue, "a non-empty string")
+        check_queue_name(self.queue)
         if type(self.priority) is not int or not _LOWEST <= self.priority <= _HIGHEST:
             raise ConfigError("priority", self.priority,
                               f"an integer from {_LOWEST} to {_HIGHEST}")
@@ -130,6 +86,23 @@ class NewTask:
             raise ConfigError("not_before", self.not_before,
                               "a finite time.time() value, or None")
         object.__setattr__(self, "payload_json", encode_payload(self.payload))
+
+    @classmethod
+    def _encoded(cls, queue: str, payload: Any, payload_json: str,
+                 not_before: float | None = None, priority: int = 0) -> NewTask:
+        """A task whose payload the caller already encoded with `actors._codec.encode`.
+
+        For stanchion's own stores that wrap user data in an envelope (the
+        durable bus): they check the user's data at the door and encode the
+        envelope once, however many queues it goes to.
+        """
+        task = object.__new__(cls)
+        for attribute, value in (("queue", queue), ("payload", payload),
+                                 ("not_before", not_before), ("priority", priority),
+                                 ("payload_json", payload_json)):
+            object.__setattr__(task, attribute, value)
+        check_queue_name(queue)
+        return task
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,16 +259,9 @@ def _count(value: object, most: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
 
 
-def decode_payload(raw: str | bytes) -> Any:
-    """Decode a stored payload; raises `ValueError` if it is not valid UTF-8 JSON."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
-    return json.loads(raw)
+def decode_payload(raw: object) -> Any:
+    """Decode a stored payload; `CorruptData` (a `ValueError`) if it cannot be, whatever it is."""
+    return _codec.decode(raw)
 
 
-def describe_raw(raw: object) -> str:
-    """A printable form of a stored payload, even an undecodable one."""
-    if isinstance(raw, bytes):
-        return raw.decode("utf-8", errors="replace")
-    return raw if isinstance(raw, str) else repr(raw)
-
+describe_raw = _codec.describe_raw

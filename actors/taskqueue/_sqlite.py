@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from actors._errors import require
-from actors._sqlite import GroupCommit, use_wal
+from actors._codec import CorruptData, describe_raw, storable_text
+from actors._errors import require, short_repr
+from actors._sqlite import GroupCommit, open_database
+from actors._validate import is_finite_number
 from actors.taskqueue import _events
 from actors.taskqueue._errors import (
     TaskNotFound,
@@ -37,7 +39,6 @@ from actors.taskqueue._model import (
     Task,
     TaskQueueConfig,
     decode_payload,
-    describe_raw,
 )
 from actors.taskqueue._schedule import attempts_exhausted
 
@@ -152,16 +153,9 @@ class SqliteTaskStore:
     def __init__(self, config: TaskQueueConfig | None = None) -> None:
         self._config = config or TaskQueueConfig()
         path = str(self._config.sqlite_path)
-        try:
-            writer = self._connect(path)
-            try:
-                self._migrate(writer)
-                self._reader = self._connect(path)
-            except BaseException:
-                writer.close()
-                raise
-        except sqlite3.Error as exc:
-            raise TaskStoreError(f"open of {path!r}", exc) from exc
+        writer, self._reader = open_database(
+            path, synchronous=self._config.synchronous, busy_timeout=self._config.busy_timeout,
+            migrate=_create_or_check_schema, error=TaskStoreError)
         self._read_lock = threading.Lock()
         self._writer = GroupCommit(writer, self._config.max_group_commit,
                                    closed_error=TaskStoreClosed,
@@ -211,6 +205,7 @@ class SqliteTaskStore:
                 f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
         expires = now + self._config.visibility_timeout
         policy = self._config.retry
+        worker_id = storable_text(worker_id)
 
         def lease(conn: sqlite3.Connection) -> tuple[list[ClaimedTask], list[_Buried]]:
             token = _events.new_lease_token()
@@ -226,9 +221,11 @@ class SqliteTaskStore:
                          old_token, old_worker) in rows:
                         try:
                             payload = decode_payload(raw)
-                        except ValueError as exc:
-                            graves.append(_Buried(task_id, "corrupt", attempts,
-                                                  f"payload is not valid JSON: {exc}"))
+                            _check_row(attempts, not_before, enqueued_at, last_error,
+                                       old_worker)
+                        except CorruptData as exc:
+                            graves.append(_Buried(task_id, "corrupt", _count(attempts),
+                                                  f"payload {exc.reason}"))
                             continue
                         if attempts_exhausted(policy, attempts):
                             error = (_events.expired_lease_error(old_worker, attempts)
@@ -282,6 +279,8 @@ class SqliteTaskStore:
         if rowid is None:
             return False
 
+        error = storable_text(error)
+
         def release(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(_RETRY, (not_before, not_before, error, rowid, lease.token))
             return cursor.rowcount == 1
@@ -293,6 +292,8 @@ class SqliteTaskStore:
         rowid = _rowid(lease.task_id)
         if rowid is None:
             return False
+        reason = storable_text(reason)
+        error = None if error is None else storable_text(error)
 
         def bury(conn: sqlite3.Connection) -> tuple[str, int] | None:
             row = conn.execute("SELECT queue, attempts FROM tasks WHERE id = ? "
@@ -334,11 +335,14 @@ class SqliteTaskStore:
              reason, at) in rows:
             try:
                 payload = decode_payload(raw)
-            except ValueError:
+            except CorruptData:
                 payload = None
-            task = Task(str(task_id), queue_name, payload, attempts, not_before, priority,
-                        enqueued_at, last_error)
-            letters.append(DeadLetteredTask(task, reason, at, describe_raw(raw)))
+            # Whatever a foreign writer left in the row, the operator gets a listing.
+            task = Task(str(task_id), str(queue_name), payload, _count(attempts),
+                        _time(not_before), _count(priority), _time(enqueued_at),
+                        None if last_error is None else describe_raw(last_error))
+            letters.append(DeadLetteredTask(task, describe_raw(reason), _time(at),
+                                            describe_raw(raw)))
         return letters
 
     def stats(self, queue: str, now: float) -> QueueStats:
@@ -381,27 +385,6 @@ class SqliteTaskStore:
             except sqlite3.Error as exc:
                 raise TaskStoreError(operation, exc) from exc
 
-    def _connect(self, path: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=self._config.busy_timeout, isolation_level=None,
-                               check_same_thread=False)
-        try:
-            use_wal(conn, self._config.synchronous)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            _create_or_check_schema(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
 
 def _create_or_check_schema(conn: sqlite3.Connection) -> None:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -420,6 +403,27 @@ class _Buried:
     reason: str
     attempts: int
     error: str | None
+
+
+def _check_row(attempts: object, not_before: object, enqueued_at: object,
+               last_error: object, worker: object) -> None:
+    """`CorruptData` unless the row's columns have the types this store writes."""
+    if type(attempts) is not int:
+        raise CorruptData(f"row is malformed: attempts is {short_repr(attempts)}")
+    for column, value in (("not_before", not_before), ("enqueued_at", enqueued_at)):
+        if not is_finite_number(value):
+            raise CorruptData(f"row is malformed: {column} is {short_repr(value)}")
+    for column, value in (("last_error", last_error), ("worker_id", worker)):
+        if value is not None and type(value) is not str:
+            raise CorruptData(f"row is malformed: {column} is {short_repr(value)}")
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int else 0
+
+
+def _time(value: object) -> float:
+    return float(value) if is_finite_number(value) else 0.0  # type: ignore[arg-type]
 
 
 def _bury(conn: sqlite3.Connection, rowid: int, reason: str, error: str | None,

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from actors._codec import CorruptData, storable_text
 from actors._errors import ConfigError, StanchionError, require
 from actors._mailbox import Disposable
 from actors._ref import ServiceRef
 from actors._scheduler import TimerHandle
 from actors._service import ServiceActor
+from actors.taskqueue._errors import TaskStoreError
 from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, QueueStats, Task
 from actors.taskqueue._queue import TaskQueue
 from actors.taskqueue._store import TaskStore
@@ -52,7 +54,20 @@ _POLL = Poll()
 
 
 class PermanentDeliveryError(StanchionError):
-    """Raise from a delivery to dead-letter the task at once (it can never succeed)."""
+    """Raise from a delivery to dead-letter the task at once (it can never succeed).
+
+    Raise `actors.CorruptData` instead when the task's payload is not what the
+    destination can read at all (a wrong shape): it is dead-lettered at once
+    with reason `corrupt`.
+    """
+
+
+def describe_error(error: BaseException) -> str:
+    """`repr(error)` as any store can keep it, even when the error's `__repr__` fails."""
+    try:
+        return storable_text(repr(error))
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not crash the worker
+        return f"<{type(error).__name__}>"
 
 
 class RetryAfter(StanchionError):
@@ -177,25 +192,42 @@ class QueueWorker(ServiceActor):
         if not isinstance(message, Poll):
             return super().on_receive(message)
         spec = self.pool.spec
-        batch = self.pool.tasks.claim(spec.queue, self.worker_id, spec.batch_size)
+        try:
+            batch = self.pool.tasks.claim(spec.queue, self.worker_id, spec.batch_size)
+        except TaskStoreError as exc:
+            # The store is down or locked: restarting this worker would not bring it
+            # back, and crashing in a loop would exhaust the supervisor. Poll later.
+            self._store_failed("claim", exc)
+            self.pool.poll_later()
+            return None
         if not batch:
             self.pool.poll_later()
             self.pool.notify()
             return None
         self.pool.nudge()  # more may be waiting: let an idle member claim in parallel
         done, failures = self._deliver(batch)
-        if done:
-            self.pool.tasks.ack(done)
-        for claimed, error in failures:
-            if isinstance(error, PermanentDeliveryError):
-                self.pool.tasks.reject(claimed, repr(error))
-            elif isinstance(error, RetryAfter):
-                self.pool.tasks.fail(claimed, repr(error), retry_after=error.delay)
-            else:
-                self.pool.tasks.fail(claimed, repr(error))
+        try:
+            if done:
+                self.pool.tasks.ack(done)
+            for claimed, error in failures:
+                text = describe_error(error)
+                if isinstance(error, CorruptData):
+                    self.pool.tasks.reject(claimed, text, reason="corrupt")
+                elif isinstance(error, PermanentDeliveryError):
+                    self.pool.tasks.reject(claimed, text)
+                elif isinstance(error, RetryAfter):
+                    self.pool.tasks.fail(claimed, text, retry_after=error.delay)
+                else:
+                    self.pool.tasks.fail(claimed, text)
+        except TaskStoreError as exc:  # unacked tasks come back after their lease
+            self._store_failed("ack", exc)
         self.pool.count(len(done), len(failures))
         self.pool.nudge()
         return None
+
+    def _store_failed(self, operation: str, error: TaskStoreError) -> None:
+        _log.warning("task.store_failed", queue=self.pool.spec.queue, operation=operation,
+                     worker_id=self.worker_id, error=describe_error(error))
 
     def _deliver(
         self, batch: Sequence[ClaimedTask]
