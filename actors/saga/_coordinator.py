@@ -27,6 +27,7 @@ from actors._errors import (
     ServiceStopped,
     StanchionError,
     UnknownService,
+    short_repr,
 )
 from actors._future import ReplyFuture
 from actors._mailbox import ControlMessage
@@ -223,7 +224,8 @@ class SagaCoordinator(ServiceActor):
                 actions = machine.compensation_failed(saga, msg.step, msg.error)
         elif msg.reason is None and not _mergeable(msg.reply):
             # The log is JSON: a reply that is not cannot join the saga's data.
-            error = f"the reply {msg.reply!r} is not a JSON object (a dict of JSON values)"
+            error = (f"the reply {short_repr(msg.reply)} is not a JSON object (a dict of "
+                     "JSON values)")
             with _context.bind_context(saga_id=saga.id):
                 _log.error("saga.step_failed", step=msg.step, reason="error", error=error)
             actions = machine.step_failed(saga, msg.step, FailureReason.ERROR, error)

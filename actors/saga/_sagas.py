@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -10,7 +9,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import ConfigError, require
+from actors import _validate as check
+from actors._errors import ConfigError
 from actors._future import ReplyFuture
 from actors.saga._coordinator import OperatorRetry, SagaCoordinator, StartSaga
 from actors.saga._definition import SagaDefinition
@@ -22,6 +22,9 @@ from actors.taskqueue._model import encode_payload
 if TYPE_CHECKING:
     from actors.bus import EventBus
     from supervisor import ActorSystem
+
+
+_LOG_METHODS = ("create", "save", "flush", "get", "by_status", "unfinished", "close")
 
 
 class Sagas:
@@ -65,13 +68,21 @@ class Sagas:
         """
         from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
-        definitions = list(definitions)
-        for definition in definitions:
-            require(isinstance(definition, SagaDefinition), "definitions", definition,
-                    "SagaDefinition instances")
+        definitions = list(check.items("definitions", definitions, SagaDefinition,
+                                       "SagaDefinition", min_length=1))
         names = [d.name for d in definitions]
-        require(bool(names) and len(set(names)) == len(names), "definitions", names,
-                "at least one definition, with unique names")
+        if len(set(names)) != len(names):
+            raise ConfigError("definitions", names, "definitions with unique names")
+        if not all(callable(getattr(log, method, None)) for method in _LOG_METHODS):
+            raise ConfigError("log", log, "a SagaLog (MemorySagaLog, SqliteSagaLog, RedisSagaLog)")
+        check.name("name", name)
+        if bus is not None and not callable(getattr(bus, "publish", None)):
+            raise ConfigError("bus", bus, "an actors.bus.EventBus, or None")
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
+        check.callable_("clock", clock, "a function returning time.time() seconds")
+        check.optional(check.integer, "mailbox_size", mailbox_size, minimum=1)
+        check.optional(check.callable_, "on_finished", on_finished,
+                       what="a function taking the saga id")
         runtime = system._require_runtime()
         for definition in definitions:
             definition.validate_services(runtime.names())
@@ -108,12 +119,10 @@ class Sagas:
                          saga_id: str | None = None,
                          timeout: float = 10.0) -> ReplyFuture[str]:
         """`start_saga` without waiting: a future of the id (awaitable from asyncio)."""
-        if definition not in self.definitions:
+        if definition.__class__ is not str or definition not in self.definitions:
             raise ConfigError("definition", definition, f"one of {sorted(self.definitions)}")
-        require(saga_id is None or (isinstance(saga_id, str) and bool(saga_id.strip())),
-                "saga_id", saga_id, "a non-empty string, or None for a generated id")
-        require(isinstance(timeout, int | float) and timeout > 0 and not math.isnan(timeout),
-                "timeout", timeout, "seconds > 0")
+        check.optional(check.name, "saga_id", saga_id)
+        check.seconds("timeout", timeout)
         chosen = saga_id or uuid.uuid4().hex
         if not isinstance(data, Mapping):
             raise ConfigError("data", data, "a mapping of JSON values")
@@ -139,6 +148,8 @@ class Sagas:
 
     def retry(self, saga_id: str, timeout: float = 10.0) -> bool:
         """An operator retries a stuck saga's compensations; `False` if it is not stuck."""
+        check.name("saga_id", saga_id)
+        check.seconds("timeout", timeout)
         reply: ReplyFuture[bool] = ReplyFuture(timeout, self.name)
         self.system.service(self.name).tell(OperatorRetry(saga_id, reply))
         result: bool = reply.get()
@@ -146,6 +157,8 @@ class Sagas:
 
     def wait(self, saga_id: str, timeout: float = 30.0) -> Saga:
         """Wait until the saga reaches an end; returns its final state."""
+        check.name("saga_id", saga_id)
+        check.seconds("timeout", timeout, allow_zero=True)
         deadline = time.monotonic() + timeout
         with self._finished:
             while True:
@@ -162,6 +175,8 @@ class Sagas:
 
     def wait_all(self, saga_ids: Sequence[str], timeout: float = 60.0) -> list[Saga]:
         """Wait until every saga reaches an end; their final states, in order."""
+        check.items("saga_ids", saga_ids, str, "saga ids")
+        check.seconds("timeout", timeout, allow_zero=True)
         deadline = time.monotonic() + timeout
         return [self.wait(saga_id, max(0.001, deadline - time.monotonic()))
                 for saga_id in saga_ids]
