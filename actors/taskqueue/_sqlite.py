@@ -38,6 +38,7 @@ from actors.taskqueue._model import (
     TaskQueueConfig,
     decode_payload,
     describe_raw,
+    store_config,
 )
 from actors.taskqueue._schedule import attempts_exhausted
 
@@ -150,7 +151,7 @@ class SqliteTaskStore:
     """
 
     def __init__(self, config: TaskQueueConfig | None = None) -> None:
-        self._config = config or TaskQueueConfig()
+        self._config = store_config(config)
         path = str(self._config.sqlite_path)
         try:
             writer = self._connect(path)
