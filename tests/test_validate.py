@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -145,8 +146,6 @@ def test_url_takes_other_schemes_when_told() -> None:
 
 
 def test_path_takes_str_and_pathlike_without_nul() -> None:
-    from pathlib import Path
-
     assert v.path("sqlite_path", Path("a/b.db")) == Path("a/b.db")
     for bad in ("", "a\x00b", "a\udc80", 3, None, b"bytes.db"):
         with pytest.raises(ConfigError, match="sqlite_path="):

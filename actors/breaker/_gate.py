@@ -257,7 +257,10 @@ class BreakerGate:
                 (default: the target's `ask_timeout`).
             clock, rng: injected time and jitter source (tests).
         """
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
+
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
 
         check.name("name", name)
         check.name("target", target)

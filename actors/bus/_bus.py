@@ -161,7 +161,10 @@ class EventBus:
         one, `subscribe(..., durable=True)` is refused. `name` names the bus's
         supervisor (`<name>:broker`, `<name>:sub:<subscriber>` below it).
         """
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
+
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
 
         check.optional(check.instance, "config", config, kind=EventBusConfig,
                        what="an actors.bus.EventBusConfig")

@@ -12,8 +12,10 @@ def _default_retry() -> RetryPolicy:
     return RetryPolicy(max_attempts=5, base_delay=0.05, max_delay=5.0, jitter="full")
 
 
-#: The most events any one buffer, backlog or dead-letter store may be sized for.
+#: The most events a backlog or dead-letter store may be sized for (they grow as needed).
 MAX_EVENTS = 100_000_000
+#: The largest delivery buffer: it is a mailbox, whose places are allocated up front.
+MAX_BUFFER = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class EventBusConfig:
 
     Args:
         buffer_size: events waiting in one subscriber's delivery actor mailbox,
-            1 to 100,000,000 (1000: a burst of a second or so for a typical handler).
+            1 to 1,000,000 (1000: a burst of a second or so for a typical handler).
         max_backlog: events kept beyond the buffer for a subscriber that falls
             behind, 0 to 100,000,000 (10,000); past it, events are
             dead-lettered with reason `overflow`, never dropped silently.
@@ -37,7 +39,7 @@ class EventBusConfig:
         Traceback (most recent call last):
         ...
         actors._errors.ConfigError: buffer_size=0 is invalid: expected an integer >= 1 and \
-<= 100000000
+<= 1000000
     """
 
     buffer_size: int = 1000
@@ -46,7 +48,7 @@ class EventBusConfig:
     dead_letter_capacity: int = 10_000
 
     def __post_init__(self) -> None:
-        check.integer("buffer_size", self.buffer_size, minimum=1, maximum=MAX_EVENTS)
+        check.integer("buffer_size", self.buffer_size, minimum=1, maximum=MAX_BUFFER)
         check.integer("max_backlog", self.max_backlog, minimum=0, maximum=MAX_EVENTS)
         check.instance("retry", self.retry, RetryPolicy, "an actors.retry.RetryPolicy")
         check.integer("dead_letter_capacity", self.dead_letter_capacity, minimum=1,

@@ -221,8 +221,10 @@ class LiveView:
                        what="a rich.console.Console")
         check.number("refresh_per_second", refresh_per_second, minimum=0.5, maximum=30.0,
                      unit="refreshes a second")
-        if environ is not None and not isinstance(environ, Mapping):
-            raise ConfigError("environ", environ, "a mapping like os.environ, or None")
+        if environ is not None and not (isinstance(environ, Mapping) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in environ.items())):
+            raise ConfigError("environ", environ, "a mapping of str to str like os.environ, "
+                              "or None")
         check.boolean("auto_refresh", auto_refresh)
         self._snapshot = snapshot
         self.console = console if console is not None else Console(

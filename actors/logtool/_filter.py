@@ -134,8 +134,8 @@ class LogQuery:
         object.__setattr__(self, "ids", ids)
         check.optional(check.text, "actor", self.actor, max_length=1000)
         check.optional(check.text, "event", self.event, max_length=1000)
-        if self.min_level is not None and self.min_level not in LEVELS:
-            raise ConfigError("level", self.min_level, f"one of {', '.join(LEVELS)}")
+        if self.min_level is not None:
+            check.one_of("min_level", self.min_level, LEVELS)
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is None:

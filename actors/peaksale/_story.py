@@ -46,7 +46,7 @@ class StoryConfig:
             raise ConfigError("duration", self.duration, "seconds from 5 to 3600")
         check.integer("seed", self.seed)
         object.__setattr__(self, "workdir", Path(check.path("workdir", self.workdir)))
-        if self.backend not in ("sqlite", "memory"):
+        if not (isinstance(self.backend, str) and self.backend in ("sqlite", "memory")):
             try:
                 check.url("backend", self.backend, schemes=("redis",))
             except ConfigError:

@@ -61,12 +61,15 @@ class Sagas:
 
         `on_finished(saga_id)` is called once a saga's end is durable (on the
         log's writer thread: keep it short). `mailbox_size` bounds the sagas
-        waiting to start (default `SagaCoordinator.mailbox_size`, 10,000); past
+        waiting to start, 1 to 1,000,000 (default `SagaCoordinator.mailbox_size`, 10,000); past
         it `start_saga` raises `MailboxFull` at once. Replies from services never wait behind it.
         Raises `ConfigError` for no definitions or duplicate names, and
         `UnknownSagaService` if a step names a service the system lacks.
         """
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
+
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
 
         definitions = list(check.items("definitions", definitions, SagaDefinition,
                                        "SagaDefinition", min_length=1))
@@ -80,7 +83,9 @@ class Sagas:
             raise ConfigError("bus", bus, "an actors.bus.EventBus, or None")
         check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
         check.callable_("clock", clock, "a function returning time.time() seconds")
-        check.optional(check.integer, "mailbox_size", mailbox_size, minimum=1)
+        # A mailbox allocates its places up front: a million is already a lot of sagas waiting.
+        check.optional(check.integer, "mailbox_size", mailbox_size, minimum=1,
+                       maximum=1_000_000)
         check.optional(check.callable_, "on_finished", on_finished,
                        what="a function taking the saga id")
         runtime = system._require_runtime()

@@ -209,7 +209,10 @@ class NotificationService:
             wall_clock: `time.time()`-like, for `retry_at` and the outbox.
             rng: jitter for the breaker and first-retry delays.
         """
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
+
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
 
         check.instance("settings", settings, SmsSettings, "an actors.sms.SmsSettings")
         check.optional(check.instance, "store", store, kind=TaskStore,

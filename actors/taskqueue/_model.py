@@ -269,7 +269,7 @@ class TaskQueueConfig:
         check.integer("max_claim_batch", self.max_claim_batch, minimum=1, maximum=10_000)
         check.integer("max_group_commit", self.max_group_commit, minimum=1, maximum=10_000)
         check.path("sqlite_path", self.sqlite_path)
-        if self.synchronous not in ("NORMAL", "FULL"):  # a tuple: an unhashable value is just !=
+        if not (isinstance(self.synchronous, str) and self.synchronous in ("NORMAL", "FULL")):
             raise ConfigError("synchronous", self.synchronous, "'NORMAL' or 'FULL'")
         # SQLite's busy timeout is an int of milliseconds: an hour is plenty.
         check.seconds("busy_timeout", self.busy_timeout, maximum=3600.0)

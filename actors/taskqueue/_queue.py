@@ -56,7 +56,9 @@ class TaskQueue:
         self.store = check.instance(
             "store", store, TaskStore,
             "a TaskStore (SqliteTaskStore, RedisTaskStore, MemoryTaskStore)")
-        self.schedule = TaskSchedule(store.config.retry, clock=clock, rng=rng or random.Random())
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
+        self.schedule = TaskSchedule(store.config.retry, clock=clock,
+                                     rng=rng if rng is not None else random.Random())
         self._clock = clock
 
     def enqueue(self, queue: str, payload: Any, *, delay: float = 0.0,

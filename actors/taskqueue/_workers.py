@@ -321,7 +321,10 @@ class TaskQueueService:
         rng: random.Random | None = None,
     ) -> TaskQueueService:
         """Start a worker pool per queue under a supervisor called `name`."""
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
+
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
 
         service = cls(system, store, queues, name=name, clock=clock, rng=rng)
         children = [
