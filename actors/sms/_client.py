@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import math
 import re
 import threading
 import time
@@ -71,7 +70,7 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
             seconds = when.timestamp() - now()
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
-    if not math.isfinite(seconds):
+    if not check.is_finite_number(seconds):
         return None
     return max(0.0, seconds)
 

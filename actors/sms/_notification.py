@@ -282,7 +282,9 @@ class NotificationService:
             message = SmsMessage(to, body, idempotency_key if idempotency_key is not None
                                  else new_idempotency_key())
         except (InvalidPhoneNumber, InvalidSmsBody, InvalidIdempotencyKey) as exc:
-            self._rejected(type(exc).__name__, str(exc), to=to)
+            # A `to` that is not a string is logged by its type: its str() may be anything.
+            self._rejected(type(exc).__name__, str(exc),
+                           to=to if isinstance(to, str) else f"<{type(to).__name__}>")
             raise
         if not self.limiter.try_acquire():
             return self._queue(message, "rate_limited", self.limiter.wait_time(), "quota")

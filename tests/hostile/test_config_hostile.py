@@ -402,16 +402,20 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
         os.chdir(cwd)
 
 
+def attempt(target: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, Exception | None]:
+    """What `target(**kwargs)` returned, or the exception it raised (classifying it is the test)."""
+    try:
+        return target(**kwargs), None
+    except Exception as error:
+        return None, error
+
+
 def build(case: Case, value: object, ctx: Context) -> None:
     cls = WALKED[case.owner]
     kwargs = BASELINES.get(case.owner, lambda c: {})(ctx)
     kwargs[case.param] = value
     target = target_of(cls)
-    refusal: Exception | None = None
-    try:
-        made = target(**kwargs)
-    except Exception as error:  # classifying it is the test
-        refusal = error
+    made, refusal = attempt(target, kwargs)
     if refusal is not None:
         assert accepts_refusal(case.owner, case.param, value, refusal), (
             f"{case}={short_repr(value)} raised {type(refusal).__name__}: {refusal}")
@@ -482,3 +486,94 @@ def test_fixed_hostile_values_for_started_services(case: Case, context: Context)
 def test_generated_hostile_values_for_started_services(case: Case, context: Context,
                                                         value: object) -> None:
     build(case, value, context)
+
+
+# -- entry points that take user data (names, patterns, timeouts that become timers) -----------
+
+
+@dataclass
+class Services:
+    bus: EventBus
+    tasks: TaskQueueService
+    sagas: Any
+    sms: Any
+    gate: BreakerGate
+
+
+@pytest.fixture(scope="module")
+def services(context: Context) -> Iterator[Services]:
+    from actors.saga import Sagas  # noqa: PLC0415 - kept beside its one use
+    from actors.sms import NotificationService  # noqa: PLC0415
+
+    system = context.system
+    found = Services(
+        bus=EventBus.start(system, name="entry-bus"),
+        tasks=TaskQueueService.start(system, MemoryTaskStore(), [QueueSpec("q", _deliver)],
+                                     name="entry-tq"),
+        sagas=Sagas.start(system, [ECHO_SAGA], MemorySagaLog(), name="entry-sagas"),
+        sms=NotificationService.start(system, _sms_settings(context), name="entry-sms"),
+        gate=BreakerGate.start(system, "entry-gate", target="echo"),
+    )
+    yield found
+    found.sms.stop()
+    found.tasks.stop()
+    found.bus.stop()
+    found.gate.stop()
+
+
+def _unsubscribe(subscription: Any) -> None:
+    subscription.unsubscribe()
+
+
+ENTRY_POINTS: dict[str, tuple[Callable[[Services], Callable[..., Any]], dict[str, Any],
+                              Callable[[Any], None]]] = {
+    # name: (the bound method, a valid call's arguments, how to undo a call that worked)
+    "EventBus.publish": (lambda s: s.bus.publish,
+                         {"event_name": "order.created", "payload": {}}, lambda r: None),
+    "EventBus.subscribe": (lambda s: s.bus.subscribe,
+                           {"pattern": "order.*", "handler": _deliver, "name": None,
+                            "durable": False, "timeout": 5.0}, _unsubscribe),
+    "TaskQueueService.enqueue": (lambda s: s.tasks.enqueue,
+                                 {"queue": "q", "payload": {}, "delay": 0.0, "at": None,
+                                  "priority": 0}, lambda r: None),
+    "Sagas.start_saga": (lambda s: s.sagas.start_saga,
+                         {"definition": "echo", "data": {}, "saga_id": None, "timeout": 5.0},
+                         lambda r: None),
+    "NotificationService.send_sms": (lambda s: s.sms.send_sms,
+                                     {"to": "+15551234567", "body": "hi",
+                                      "idempotency_key": None, "timeout": 2.0},
+                                     lambda r: None),
+    "BreakerGate.ask": (lambda s: s.gate.ask, {"message": "hi", "timeout": 2.0},
+                        lambda r: None),
+}
+ENTRY_CASES = [Case(name, param) for name, (_, baseline, _) in sorted(ENTRY_POINTS.items())
+               for param in baseline if param not in ("payload", "data", "handler", "message")]
+ENTRY_NAMES = NAME_FIELDS | {"event_name", "pattern", "definition", "idempotency_key"}
+
+
+def call_entry(case: Case, value: object, found: Services) -> None:
+    bound, baseline, undo = ENTRY_POINTS[case.owner]
+    kwargs = {**baseline, case.param: value}
+    result, refusal = attempt(bound(found), kwargs)
+    if refusal is not None:
+        assert accepts_refusal(case.owner, case.param, value, refusal), (
+            f"{case}={short_repr(value)} raised {type(refusal).__name__}: {refusal}")
+        return
+    undo(result)
+    if case.param in ENTRY_NAMES and isinstance(value, str):
+        check.name(case.param, value, max_length=200)  # accepted, so a clean name
+
+
+@pytest.mark.parametrize("case", ENTRY_CASES, ids=str)
+def test_fixed_hostile_values_at_entry_points(case: Case, services: Services) -> None:
+    for value in FIXED:
+        call_entry(case, value, services)
+
+
+@pytest.mark.parametrize("case", ENTRY_CASES, ids=str)
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=GENERATED)
+def test_generated_hostile_values_at_entry_points(case: Case, services: Services,
+                                                  value: object) -> None:
+    call_entry(case, value, services)
