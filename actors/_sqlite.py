@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from actors._errors import short_repr
+
 T = TypeVar("T")
 
 ClosedError = Callable[[str], BaseException]
@@ -184,7 +186,7 @@ def open_database(path: str, *, synchronous: str, busy_timeout: float,
             writer.close()
             raise
     except sqlite3.Error as exc:
-        raise error(f"open of {path!r}", exc) from exc
+        raise error(f"open of {short_repr(path)}", exc) from exc
     return writer, reader
 
 

@@ -5,7 +5,9 @@ an `int` stays an `int`, a number becomes a `float`) or raises `ConfigError`
 naming the field, the value and what would be accepted. A `bool` is never a
 number here (`True` is not a pool size), a float is never an integer (1.5
 services cannot serve a name), NaN is never a number, and infinity is refused
-unless the caller says it means "no limit".
+unless the caller says it means "no limit". A duration is at most
+`MAX_SECONDS` (ten years): a longer one means "never" in practice, and it
+would overflow the timer thread's wait.
 
 Example:
     >>> integer("pool_size", 4, minimum=1)
@@ -17,15 +19,18 @@ Example:
     >>> seconds("timeout", float("inf"))
     Traceback (most recent call last):
     ...
-    actors._errors.ConfigError: timeout=inf is invalid: expected a finite number of seconds > 0
+    actors._errors.ConfigError: timeout=inf is invalid: expected a finite number of seconds > 0 \
+and <= 315360000
 """
 
 from __future__ import annotations
 
 import math
+import os
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from actors._errors import ConfigError
 
@@ -34,6 +39,17 @@ E = TypeVar("E")
 #: The longest name (service, queue, event, saga id...) accepted anywhere.
 MAX_NAME_LENGTH = 200
 
+#: The longest duration `seconds` accepts unless told otherwise: ten years.
+#: `threading` refuses waits beyond about 292 years (`threading.TIMEOUT_MAX`),
+#: and a timer that long would kill the one timer thread that runs them all.
+MAX_SECONDS = 10 * 365 * 86_400.0
+
+# Names already accepted (with the default length): a queue or event name is
+# checked once per process, not on every enqueue or publish. Bounded, so a
+# stream of unique names costs a full check each, never unbounded memory.
+_GOOD_NAMES: set[str] = set()
+_GOOD_NAMES_MAX = 10_000
+
 
 def is_number(value: object) -> bool:
     """Whether `value` is an `int` or `float` but not a `bool` (NaN and inf included)."""
@@ -41,16 +57,30 @@ def is_number(value: object) -> bool:
 
 
 def is_finite_number(value: object) -> bool:
-    """Whether `value` is a real, finite `int` or `float` (never a `bool`)."""
-    return is_number(value) and math.isfinite(value)  # type: ignore[arg-type]
+    """Whether `value` is a real, finite `int` or `float` (never a `bool`).
+
+    An `int` too large for a float counts as not finite: every use of the
+    value as seconds or a rate would overflow.
+    """
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+
+
+def _figure(value: float) -> str:
+    """`1e+06` is harder to read in an error than `1000000`."""
+    return f"{value:.0f}" if float(value).is_integer() and abs(value) < 1e18 else f"{value:g}"
 
 
 def _range_text(minimum: float | None, maximum: float | None, exclusive_minimum: bool) -> str:
     parts = []
     if minimum is not None:
-        parts.append(f"{'>' if exclusive_minimum else '>='} {minimum:g}")
+        parts.append(f"{'>' if exclusive_minimum else '>='} {_figure(minimum)}")
     if maximum is not None:
-        parts.append(f"<= {maximum:g}")
+        parts.append(f"<= {_figure(maximum)}")
     return " and ".join(parts)
 
 
@@ -100,14 +130,26 @@ def number(field: str, value: object, *, minimum: float | None = None,
         raise ConfigError(field, value, expected)
     if minimum is not None and (as_float <= minimum if exclusive_minimum else as_float < minimum):
         raise ConfigError(field, value, expected)
-    if maximum is not None and as_float > maximum:
+    if maximum is not None and as_float > maximum and as_float != math.inf:
         raise ConfigError(field, value, expected)
     return as_float
 
 
 def seconds(field: str, value: object, *, allow_zero: bool = False,
-            allow_inf: bool = False, maximum: float | None = None) -> float:
-    """A duration in seconds: > 0 (or >= 0 with `allow_zero`), finite unless `allow_inf`."""
+            allow_inf: bool = False, maximum: float | None = MAX_SECONDS) -> float:
+    """A duration in seconds: > 0 (or >= 0 with `allow_zero`), at most `maximum`.
+
+    Finite unless `allow_inf` (then `math.inf` means "no limit" whatever the maximum).
+
+    Example:
+        >>> seconds("poll_interval", 0.2)
+        0.2
+        >>> seconds("poll_interval", 1e12)
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: poll_interval=1000000000000.0 is invalid: expected a \
+finite number of seconds > 0 and <= 315360000
+    """
     return number(field, value, minimum=0.0, exclusive_minimum=not allow_zero,
                   maximum=maximum, allow_inf=allow_inf, unit="seconds")
 
@@ -170,6 +212,8 @@ def name(field: str, value: object, *, max_length: int = MAX_NAME_LENGTH) -> str
     newline makes a different name that looks the same in every log),
     control characters, lone surrogates, and more than `max_length` characters.
     """
+    if type(value) is str and max_length == MAX_NAME_LENGTH and value in _GOOD_NAMES:
+        return value
     expected = (f"a non-empty string of at most {max_length} printable characters, "
                 "with no surrounding whitespace")
     if not isinstance(value, str) or not value or len(value) > max_length:
@@ -183,6 +227,8 @@ def name(field: str, value: object, *, max_length: int = MAX_NAME_LENGTH) -> str
         if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
             raise ConfigError(field, value,
                               f"{expected}; it holds the control character {char!r}")
+    if type(value) is str and max_length == MAX_NAME_LENGTH and len(_GOOD_NAMES) < _GOOD_NAMES_MAX:
+        _GOOD_NAMES.add(value)
     return value
 
 
@@ -191,3 +237,142 @@ def callable_(field: str, value: object, what: str = "a callable") -> Any:
     if not callable(value):
         raise ConfigError(field, value, what)
     return value
+
+
+def optional(check: Callable[..., E], field: str, value: object, **options: Any) -> E | None:
+    """`None`, or a value as `check(field, value, **options)` accepts it.
+
+    Example:
+        >>> optional(name, "compensation", None) is None
+        True
+        >>> optional(name, "compensation", "")
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: compensation='' is invalid: expected None or a non-empty \
+string of at most 200 printable characters, with no surrounding whitespace
+    """
+    if value is None:
+        return None
+    try:
+        return check(field, value, **options)
+    except ConfigError as exc:
+        raise ConfigError(field, value, f"None or {exc.expected}") from None
+
+
+def text(field: str, value: object, *, max_length: int = 10_000) -> str:
+    """Free text (a reason, a label): a string of valid Unicode, at most `max_length` long.
+
+    Example:
+        >>> text("reason", "maintenance window")
+        'maintenance window'
+        >>> text("reason", "bad \\udc80")
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: reason='bad \\udc80' is invalid: expected a string of at \
+most 10000 characters; it holds a lone surrogate '\\udc80' at index 4 (not valid Unicode)
+    """
+    expected = f"a string of at most {max_length} characters"
+    if not isinstance(value, str) or len(value) > max_length:
+        raise ConfigError(field, value, expected)
+    problem = text_problem(value)
+    if problem is not None:
+        raise ConfigError(field, value, f"{expected}; it holds {problem}")
+    return value
+
+
+def url(field: str, value: object, schemes: Iterable[str] = ("http", "https")) -> str:
+    """A URL with one of `schemes`, a host, a valid port and no whitespace or control characters.
+
+    Example:
+        >>> url("base_url", "https://sms.example.com/api")
+        'https://sms.example.com/api'
+        >>> url("base_url", "https://sms.example.com:99999")
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: base_url='https://sms.example.com:99999' is invalid: \
+expected a URL starting http:// or https://, with a host; Port out of range 0-65535
+    """
+    allowed = tuple(schemes)
+    expected = f"a URL starting {' or '.join(s + '://' for s in allowed)}, with a host"
+    if not isinstance(value, str):
+        raise ConfigError(field, value, expected)
+    problem = text_problem(value)
+    if problem is None and any(char.isspace() or unicodedata.category(char) == "Cc"
+                               for char in value):
+        problem = "whitespace or a control character (percent-encode it)"
+    if problem is not None:
+        raise ConfigError(field, value, f"{expected}; it holds {problem}")
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises for a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigError(field, value, f"{expected}; {exc}") from None
+    if parts.scheme not in allowed or not parts.hostname:
+        raise ConfigError(field, value, expected)
+    return value
+
+
+def path(field: str, value: object) -> str | os.PathLike[str]:
+    """A file path (`str` or `pathlib.Path`): not empty, no NUL byte, valid Unicode.
+
+    Example:
+        >>> path("sqlite_path", "tasks.sqlite3")
+        'tasks.sqlite3'
+        >>> path("sqlite_path", "tasks\\x00.db")
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: sqlite_path='tasks\\x00.db' is invalid: expected a file \
+path (str or pathlib.Path), not empty, without NUL bytes
+    """
+    expected = "a file path (str or pathlib.Path), not empty, without NUL bytes"
+    if not isinstance(value, str | os.PathLike):
+        raise ConfigError(field, value, expected)
+    try:
+        as_text = os.fspath(value)
+    except TypeError:
+        raise ConfigError(field, value, expected) from None
+    if not isinstance(as_text, str) or not as_text or "\x00" in as_text:
+        raise ConfigError(field, value, expected)
+    problem = text_problem(as_text)
+    if problem is not None:
+        raise ConfigError(field, value, f"{expected}; it holds {problem}")
+    return value
+
+
+def items(field: str, value: object, kind: type[E] | tuple[type, ...], what: str, *,
+          min_length: int = 0, max_length: int | None = None) -> tuple[E, ...]:
+    """A list, tuple or other iterable (not a string or a mapping) of `kind`, as a tuple.
+
+    `what` names one item in words ("SagaStep"); the error for a wrong item
+    says which one.
+
+    Example:
+        >>> items("steps", [1, 2], int, "integer", min_length=1)
+        (1, 2)
+        >>> items("steps", [1, "2"], int, "integer")
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: steps='2' is invalid: expected a list of integer \
+(item 1 is a str)
+    """
+    if min_length and max_length is not None:
+        expected = f"a list of {min_length} to {max_length} {what}"
+    elif min_length:
+        expected = f"a list of at least {'one' if min_length == 1 else min_length} {what}"
+    elif max_length is not None:
+        expected = f"a list of at most {max_length} {what}"
+    else:
+        expected = f"a list of {what}"
+    if isinstance(value, str | bytes | bytearray | Mapping):
+        raise ConfigError(field, value, expected)
+    try:
+        result: tuple[Any, ...] = tuple(value)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - not iterable, or a hostile iterator: a wrong value
+        raise ConfigError(field, value, expected) from None
+    if len(result) < min_length or (max_length is not None and len(result) > max_length):
+        raise ConfigError(field, list(result), expected)
+    for index, item in enumerate(result):
+        if not isinstance(item, kind):
+            raise ConfigError(field, item,
+                              f"a list of {what} (item {index} is a {type(item).__name__})")
+    return result

@@ -175,11 +175,11 @@ def test_the_async_variant_has_the_same_outcomes(stock: Service) -> None:
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"timeout": 0}, "timeout=0 is invalid"),
-    ({"timeout": math.inf}, "timeout=inf is invalid: expected finite seconds > 0"),
+    ({"timeout": math.inf}, "timeout=inf is invalid: expected a finite number of seconds > 0"),
     ({"timeout": True}, "timeout=True is invalid"),
     ({"fallback": None}, "fallback=None is invalid: expected a callable"),
     ({"limiter": 5}, "limiter=5 is invalid: expected None or an actors.ratelimit.TokenBucket"),
-    ({"latency_window": 0}, "capacity=0 is invalid"),
+    ({"latency_window": 0}, "latency_window=0 is invalid"),
 ])
 def test_a_caller_refuses_bad_settings_clearly(stock: Service, kwargs: dict[str, Any],
                                                message: str) -> None:

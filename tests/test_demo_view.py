@@ -209,7 +209,7 @@ def test_service_counts_come_from_a_service_caller() -> None:
     (lambda: SagaCounts(completed=1.5), r"SagaCounts.completed=1.5 is invalid"),
     (lambda: QueueCounts(depth=True), r"QueueCounts.depth=True is invalid"),
     (lambda: BreakerView(""), r"BreakerView.state='' is invalid"),
-    (lambda: DemoSnapshot("x", -1.0), r"elapsed=-1.0 is invalid: expected finite seconds"),
+    (lambda: DemoSnapshot("x", -1.0), r"elapsed=-1.0 is invalid: expected a finite number"),
     (lambda: DemoSnapshot("x", 0.0, services={"p": 3}), r"services=.* is invalid"),
     (lambda: DemoSnapshot("x", 0.0, breaker_states="open"), r"breaker_states='open'"),
     (lambda: DemoSnapshot("x", 0.0, bus={"published": 1}), r"bus=.* is invalid: expected a "

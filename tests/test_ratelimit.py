@@ -65,7 +65,7 @@ def test_bad_settings_are_refused(rate: float, burst: int, field: str) -> None:
 
 @pytest.mark.parametrize("name", ["", "  ", None])
 def test_a_limiter_needs_a_name(name: str) -> None:
-    with pytest.raises(ConfigError, match=r"name=.* is invalid: expected a non-empty limiter name"):
+    with pytest.raises(ConfigError, match=r"name=.* is invalid: expected a non-empty string"):
         TokenBucket(1, 1, name=name)
 
 

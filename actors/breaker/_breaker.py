@@ -18,6 +18,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 import structlog
 
+from actors import _validate as check
 from actors._errors import CircuitOpen, ConfigError
 from actors.breaker._config import BreakerConfig
 from actors.breaker._window import CountWindow, TimeWindow
@@ -204,11 +205,11 @@ class CircuitBreaker:
     def __init__(self, name: str, config: BreakerConfig | None = None, *,
                  clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigError("name", name, "a non-empty string naming the breaker")
+        check.name("name", name)
         config = config if config is not None else BreakerConfig()
-        if not isinstance(config, BreakerConfig):
-            raise ConfigError("config", config, "a BreakerConfig")
+        check.instance("config", config, BreakerConfig, "a BreakerConfig, or None")
+        check.callable_("clock", clock, "a function returning monotonic seconds")
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
         self.name = name
         self.config = config
         self.clock = clock

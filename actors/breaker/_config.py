@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from actors._errors import require
+from actors import _validate as check
+from actors._errors import ConfigError
 
 WindowType = Literal["count", "time"]
+
+#: The largest window: a million calls (count), or a day (time, in one-second buckets).
+MAX_COUNT_WINDOW = 1_000_000
+MAX_TIME_WINDOW = 86_400
 FailurePredicate = Callable[[BaseException], bool]
 
 
@@ -63,16 +67,18 @@ class BreakerConfig:
             of the last `window_size` seconds. Default "count": SMS traffic is
             bursty (campaigns, then quiet), and a count window judges a quiet
             hour on the same number of calls as a busy minute.
-        window_size: calls (count) or seconds (time) in the window; default 20
-            calls, enough for a stable rate without remembering stale history.
+        window_size: calls (count, 1 to 1,000,000) or seconds (time, 1 to
+            86,400) in the window; default 20 calls, enough for a stable rate
+            without remembering stale history.
         failure_rate_threshold: percent of failed calls that opens the breaker;
             default 50: half the sends failing is an outage, not noise.
         slow_call_duration: seconds after which a call counts as slow; default
             2.0, several times a healthy SMS API's p99 (a few hundred ms).
         slow_call_rate_threshold: percent of slow calls that opens the breaker;
             default 80: a provider answering, but only slowly, still ties up callers.
-        minimum_calls: calls needed in the window before judging; default 10, so
-            two failures at start-up do not trip it.
+        minimum_calls: calls needed in the window before judging (>= 1, at most
+            `window_size` for a count window); default 10, so two failures at
+            start-up do not trip it.
         wait_in_open: seconds open before letting probes through after a first
             trip; default 5.0: short enough that a provider blip costs little,
             long enough not to hammer a provider that is restarting.
@@ -83,8 +89,8 @@ class BreakerConfig:
             the wait to `wait_in_open`.
         wait_jitter: fraction in [0, 1) by which each wait is shortened at random,
             so a fleet of senders does not probe the provider in step; default 0.25.
-        permitted_calls_in_half_open: probes let through to test recovery;
-            default 3: one lucky probe should not close the breaker.
+        permitted_calls_in_half_open: probes let through to test recovery (1
+            to 1,000,000); default 3: one lucky probe should not close the breaker.
         max_wait_in_half_open: seconds to wait for the probes' outcomes before
             opening again; 0 waits for all of them. Default 10.0: a probe that
             neither succeeds nor fails in that time (five slow calls) is as
@@ -97,6 +103,8 @@ class BreakerConfig:
             the caller's fault, not the provider's. `None` counts every
             recorded error. An error with a boolean `counts_as_failure`
             attribute is classified by that attribute instead.
+
+    Durations are finite seconds, at most ten years (`actors._validate.MAX_SECONDS`).
 
     Example:
         >>> BreakerConfig(window_type="time", window_size=60).minimum_calls
@@ -125,44 +133,46 @@ class BreakerConfig:
     failure_predicate: FailurePredicate | None = provider_at_fault
 
     def __post_init__(self) -> None:
-        require(self.window_type in ("count", "time"), "window_type", self.window_type,
-                "'count' or 'time'")
-        require(_int(self.window_size) and self.window_size >= 1, "window_size",
-                self.window_size, "an integer >= 1 (calls, or seconds for a time window)")
+        check.one_of("window_type", self.window_type, ("count", "time"))
+        most = MAX_COUNT_WINDOW if self.window_type == "count" else MAX_TIME_WINDOW
+        unit = "calls" if self.window_type == "count" else "seconds, for a time window"
+        try:
+            check.integer("window_size", self.window_size, minimum=1, maximum=most)
+        except ConfigError as exc:
+            raise ConfigError("window_size", self.window_size,
+                              f"{exc.expected} ({unit})") from None
         for name in ("failure_rate_threshold", "slow_call_rate_threshold"):
             value = getattr(self, name)
-            require(_num(value) and 0 < value <= 100, name, value, "a percentage in (0, 100]")
-        require(_num(self.slow_call_duration) and self.slow_call_duration > 0,
-                "slow_call_duration", self.slow_call_duration, "finite seconds > 0")
-        require(_int(self.minimum_calls) and self.minimum_calls >= 1, "minimum_calls",
-                self.minimum_calls, "an integer >= 1")
-        if self.window_type == "count":
-            require(self.minimum_calls <= self.window_size, "minimum_calls",
-                    self.minimum_calls,
-                    f"at most window_size ({self.window_size}) for a count window, "
-                    "or the breaker could never judge")
-        require(_num(self.wait_in_open) and self.wait_in_open > 0, "wait_in_open",
-                self.wait_in_open, "finite seconds > 0")
-        require(_num(self.max_wait_in_open) and self.max_wait_in_open >= self.wait_in_open,
-                "max_wait_in_open", self.max_wait_in_open,
-                f"seconds >= wait_in_open ({self.wait_in_open})")
-        require(_num(self.wait_multiplier) and self.wait_multiplier >= 1, "wait_multiplier",
-                self.wait_multiplier, "a number >= 1")
-        require(_num(self.wait_jitter) and 0 <= self.wait_jitter < 1, "wait_jitter",
-                self.wait_jitter, "a fraction in [0, 1)")
-        require(_int(self.permitted_calls_in_half_open)
-                and self.permitted_calls_in_half_open >= 1, "permitted_calls_in_half_open",
-                self.permitted_calls_in_half_open, "an integer >= 1")
-        require(_num(self.max_wait_in_half_open) and self.max_wait_in_half_open >= 0,
-                "max_wait_in_half_open", self.max_wait_in_half_open,
-                "finite seconds >= 0 (0: no limit)")
+            if not (check.is_finite_number(value) and 0 < value <= 100):
+                raise ConfigError(name, value, "a percentage in (0, 100]")
+        check.seconds("slow_call_duration", self.slow_call_duration)
+        check.integer("minimum_calls", self.minimum_calls, minimum=1)
+        if self.window_type == "count" and self.minimum_calls > self.window_size:
+            raise ConfigError("minimum_calls", self.minimum_calls,
+                              f"at most window_size ({self.window_size}) for a count window, "
+                              "or the breaker could never judge")
+        wait = check.seconds("wait_in_open", self.wait_in_open)
+        try:
+            check.seconds("max_wait_in_open", self.max_wait_in_open)
+            check.number("max_wait_in_open", self.max_wait_in_open, minimum=wait)
+        except ConfigError:
+            raise ConfigError("max_wait_in_open", self.max_wait_in_open,
+                              f"finite seconds >= wait_in_open ({wait:g})") from None
+        check.number("wait_multiplier", self.wait_multiplier, minimum=1.0)
+        if check.number("wait_jitter", self.wait_jitter, minimum=0.0, maximum=1.0) == 1.0:
+            raise ConfigError("wait_jitter", self.wait_jitter,
+                              "a fraction in [0, 1): 1 could shorten a wait to nothing")
+        check.integer("permitted_calls_in_half_open", self.permitted_calls_in_half_open,
+                      minimum=1, maximum=MAX_COUNT_WINDOW)
+        check.seconds("max_wait_in_half_open", self.max_wait_in_half_open, allow_zero=True)
         for name in ("record_exceptions", "ignore_exceptions"):
             value = getattr(self, name)
-            require(isinstance(value, tuple) and all(_error_type(t) for t in value), name,
-                    value, "a tuple of exception classes")
-        require(self.failure_predicate is None or callable(self.failure_predicate),
-                "failure_predicate", self.failure_predicate,
-                "a function of the error returning True if it counts as a failure, or None")
+            if not (isinstance(value, tuple) and all(_error_type(t) for t in value)):
+                raise ConfigError(name, value, "a tuple of exception classes")
+        if self.failure_predicate is not None:
+            check.callable_("failure_predicate", self.failure_predicate,
+                            "a function of the error returning True if it counts as a "
+                            "failure, or None")
 
     def counts_as_failure(self, exc: BaseException) -> bool:
         """Whether `exc` counts against the provider (`False`: ignored, counts nothing).
@@ -181,14 +191,6 @@ class BreakerConfig:
             return False
         predicate = self.failure_predicate
         return predicate is None or bool(predicate(exc))
-
-
-def _num(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _error_type(value: object) -> bool:

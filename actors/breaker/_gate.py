@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import structlog
 
+from actors import _validate as check
 from actors._errors import (
     AskTimeout,
     ConfigError,
@@ -55,6 +56,9 @@ class ForceOpen:
 
     reason: str = "operator"
 
+    def __post_init__(self) -> None:
+        check.text("reason", self.reason, max_length=1000)
+
 
 @dataclass(frozen=True, slots=True)
 class Disable:
@@ -62,12 +66,18 @@ class Disable:
 
     reason: str = "operator"
 
+    def __post_init__(self) -> None:
+        check.text("reason", self.reason, max_length=1000)
+
 
 @dataclass(frozen=True, slots=True)
 class Reset:
     """Operator command to the gate actor: close, with an empty window and the first wait."""
 
     reason: str = "operator"
+
+    def __post_init__(self) -> None:
+        check.text("reason", self.reason, max_length=1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,15 +257,22 @@ class BreakerGate:
                 (default: the target's `ask_timeout`).
             clock, rng: injected time and jitter source (tests).
         """
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+
+        check.name("name", name)
+        check.name("target", target)
+        if timeout is not None:
+            check.seconds("timeout", timeout)
+        if bus is not None and not callable(getattr(bus, "publish", None)):
+            raise ConfigError("bus", bus, "an actors.bus.EventBus, or None")
+        breaker = CircuitBreaker(name, config, clock=clock, rng=rng)  # checks the rest
         target_ref = system.service(target)
         if timeout is None:
             timeout = target_ref.ask_timeout
-        if not (isinstance(timeout, int | float) and timeout > 0):
-            raise ConfigError("timeout", timeout, "seconds > 0 for a call through the gate")
         scheduler = system._require_runtime().scheduler
-        breaker = CircuitBreaker(name, config, clock=clock, rng=rng)
         gate = cls(name, target=target_ref, breaker=breaker, scheduler=scheduler, bus=bus,
                    timeout=float(timeout))
         gate._ref = system.start_child(ChildSpec(name, GateActor, args=(gate,)))
@@ -280,9 +297,11 @@ class BreakerGate:
         failure), or the target's error (counted unless the config ignores it).
         """
         breaker = self.breaker
-        permit = breaker.acquire()
         if timeout is None:
             timeout = self.timeout
+        elif timeout.__class__ is not float or not 0.0 < timeout <= check.MAX_SECONDS:
+            check.seconds("timeout", timeout)  # the timer thread must never get inf or NaN
+        permit = breaker.acquire()
         start = breaker.clock()
         try:
             reply = cast("ReplyFuture[Any]", self.target.ask(message, block=False))

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from actors import _validate as check
+from actors.breaker._config import MAX_COUNT_WINDOW, MAX_TIME_WINDOW
+
 
 @dataclass(frozen=True, slots=True)
 class WindowTotals:
@@ -42,7 +45,7 @@ class CountWindow:
     __slots__ = ("_next", "_ring", "_size", "calls", "failures", "slow")
 
     def __init__(self, size: int) -> None:
-        self._size = size
+        self._size = check.integer("size", size, minimum=1, maximum=MAX_COUNT_WINDOW)
         self._ring = bytearray(size)  # per call: bit 0 failed, bit 1 slow
         self._next = 0
         self.calls = self.failures = self.slow = 0
@@ -94,7 +97,7 @@ class TimeWindow:
                  "calls", "failures", "slow")
 
     def __init__(self, seconds: int) -> None:
-        self._seconds = seconds
+        self._seconds = check.integer("seconds", seconds, minimum=1, maximum=MAX_TIME_WINDOW)
         self._bucket_calls = [0] * seconds
         self._bucket_failures = [0] * seconds
         self._bucket_slow = [0] * seconds

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +11,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import structlog
 
+from actors import _validate as check
 from actors._context import bind_context
 from actors._errors import (
     AskTimeout,
@@ -19,10 +19,9 @@ from actors._errors import (
     ServiceCrashed,
     ServiceStopped,
     UnknownService,
-    require,
 )
 from actors._ref import ServiceRef
-from actors.bulkhead._latency import LatencyRecorder, LatencySnapshot
+from actors.bulkhead._latency import MAX_SAMPLES, LatencyRecorder, LatencySnapshot
 from actors.ratelimit import RateLimited, TokenBucket
 
 _log = structlog.get_logger("stanchion.bulkhead")
@@ -86,11 +85,11 @@ class ServiceCaller(Generic[T]):
 
     Args:
         ref: the service, as returned by `system.service(name)`.
-        timeout: seconds a call may wait for the answer (finite, > 0).
+        timeout: seconds a call may wait for the answer (finite, > 0, at most ten years).
         fallback: `(reason, error) -> value` returned instead of the answer.
         limiter: an optional `TokenBucket` applied before each call.
         clock: seconds, monotonic; for the latencies and `waited_ms`.
-        latency_window: accepted-call latencies kept for the percentiles.
+        latency_window: accepted-call latencies kept for the percentiles (1 to 10,000,000).
 
     Example:
         >>> from actors import ServiceActor
@@ -109,14 +108,14 @@ class ServiceCaller(Generic[T]):
                  limiter: TokenBucket | None = None,
                  clock: Callable[[], float] = time.perf_counter,
                  latency_window: int = 10_000) -> None:
-        require(isinstance(ref, ServiceRef), "ref", ref,
-                "a ServiceRef: look the service up with system.service(name)")
-        require(isinstance(timeout, int | float) and not isinstance(timeout, bool)
-                and math.isfinite(timeout) and timeout > 0, "timeout", timeout,
-                "finite seconds > 0: every call has a deadline")
-        require(callable(fallback), "fallback", fallback, "a callable (reason, error) -> value")
-        require(limiter is None or isinstance(limiter, TokenBucket), "limiter", limiter,
-                "None or an actors.ratelimit.TokenBucket")
+        check.instance("ref", ref, ServiceRef,
+                       "a ServiceRef: look the service up with system.service(name)")
+        check.seconds("timeout", timeout)  # every call has a deadline
+        check.callable_("fallback", fallback, "a callable (reason, error) -> value")
+        check.optional(check.instance, "limiter", limiter, kind=TokenBucket,
+                       what="an actors.ratelimit.TokenBucket")
+        check.callable_("clock", clock, "a function returning monotonic seconds")
+        check.integer("latency_window", latency_window, minimum=1, maximum=MAX_SAMPLES)
         self.ref = ref
         self.service = ref.name
         self.timeout = float(timeout)

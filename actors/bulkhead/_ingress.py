@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from actors._errors import require
+from actors import _validate as check
 from actors.ratelimit import RateLimited, TokenBucket
 
 _log = structlog.get_logger("stanchion.bulkhead")
@@ -50,8 +50,7 @@ class Ingress:
     """
 
     def __init__(self, limiter: TokenBucket) -> None:
-        require(isinstance(limiter, TokenBucket), "limiter", limiter,
-                "an actors.ratelimit.TokenBucket")
+        check.instance("limiter", limiter, TokenBucket, "an actors.ratelimit.TokenBucket")
         self.limiter = limiter
         self._lock = threading.Lock()
         self._admitted = 0

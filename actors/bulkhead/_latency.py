@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from actors._errors import require
+from actors import _validate as check
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,10 @@ class LatencySnapshot:
 def _nearest_rank(ordered: list[float], p: float) -> float:
     rank = math.ceil(p / 100 * len(ordered))
     return ordered[min(len(ordered), max(1, rank)) - 1]
+
+
+#: The most samples a recorder keeps (each costs a float; sorting ten million takes seconds).
+MAX_SAMPLES = 10_000_000
 
 
 class LatencyRecorder:
@@ -47,8 +51,7 @@ class LatencyRecorder:
     """
 
     def __init__(self, capacity: int = 10_000) -> None:
-        require(isinstance(capacity, int) and not isinstance(capacity, bool) and capacity >= 1,
-                "capacity", capacity, "an integer >= 1 (samples kept in the window)")
+        check.integer("capacity", capacity, minimum=1, maximum=MAX_SAMPLES)
         self.capacity = capacity
         self._samples: deque[float] = deque(maxlen=capacity)
         self._lock = threading.Lock()
@@ -60,7 +63,7 @@ class LatencyRecorder:
 
     def percentile(self, p: float) -> float | None:
         """The p-th percentile (nearest rank, seconds) of the window, or None with no samples."""
-        require(isinstance(p, int | float) and 0 <= p <= 100, "p", p, "a percentile from 0 to 100")
+        check.number("p", p, minimum=0.0, maximum=100.0, unit="percent")
         with self._lock:
             ordered = sorted(self._samples)
         return _nearest_rank(ordered, p) if ordered else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -20,7 +21,8 @@ import structlog
 from pykka._envelope import Envelope
 
 from actors import _context
-from actors._errors import ConfigError, StanchionError, SystemNotRunning, require
+from actors import _validate as check
+from actors._errors import ConfigError, StanchionError, SystemNotRunning
 from actors._service import ServiceActor
 from actors.bus._config import EventBusConfig
 from actors.bus._durable import (
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("stanchion.bus")
 
 _GROUP_REFRESH_S = 0.5  # how soon a publisher sees a durable group another process created
+_SUBSCRIBER = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 class BusStopped(StanchionError):
@@ -160,10 +163,20 @@ class EventBus:
         """Start the bus under a supervisor called `name` in `system`.
 
         `store` keeps the events of durable subscribers (SQLite or Redis); without
-        one, `subscribe(..., durable=True)` is refused.
+        one, `subscribe(..., durable=True)` is refused. `name` names the bus's
+        supervisor (`<name>:broker`, `<name>:sub:<subscriber>` below it).
         """
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
 
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+
+        check.optional(check.instance, "config", config, kind=EventBusConfig,
+                       what="an actors.bus.EventBusConfig")
+        check.name("name", name, max_length=64)
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
+        check.optional(check.instance, "store", store, kind=TaskStore,
+                       what="a TaskStore (SqliteTaskStore, RedisTaskStore, MemoryTaskStore)")
         bus = cls(system, config or EventBusConfig(), name, rng or random.Random(), store)
         system.start_child(SupervisorSpec(name, [ChildSpec(f"{name}:broker", Broker,
                                                            args=(bus,))],
@@ -179,7 +192,7 @@ class EventBus:
         """
         if self._stopped:
             raise BusStopped(f"bus {self.name!r} is stopped; events can't be published")
-        if event_name not in self._known_names:
+        if event_name.__class__ is not str or event_name not in self._known_names:
             validate_event_name(event_name)
             if len(self._known_names) < 10_000:
                 self._known_names.add(event_name)
@@ -238,11 +251,14 @@ class EventBus:
         not callable, or a durable subscription without a name or store.
         """
         validate_pattern(pattern)
-        if not callable(handler):
-            raise ConfigError("handler", handler, "a callable taking the event's payload")
+        check.callable_("handler", handler, "a callable taking the event's payload")
         if name is not None:
-            require(isinstance(name, str) and name.replace("-", "").replace("_", "").isalnum(),
-                    "name", name, "letters, digits, '-' or '_'")
+            check.name("name", name, max_length=64)
+            if not _SUBSCRIBER.fullmatch(name):
+                raise ConfigError("name", name, "a subscriber name of letters, digits, '-' "
+                                  "or '_' (it names the subscriber's actor and queue)")
+        check.boolean("durable", durable)
+        check.seconds("timeout", timeout)
         if durable and (name is None or self._tasks is None):
             raise ConfigError("durable", durable,
                               "a name for the subscriber and a bus started with store=... "
@@ -334,6 +350,9 @@ class EventBus:
     def wait_for_dead_letters(self, count: int, subscriber: str | None = None,
                               timeout: float = 10.0) -> bool:
         """Wait until at least `count` dead events (of `subscriber`) are held."""
+        check.integer("count", count, minimum=0)
+        check.seconds("timeout", timeout, allow_zero=True)
+
         def enough() -> bool:
             return sum(1 for d in self._dead
                        if subscriber is None or d.subscriber == subscriber) >= count

@@ -5,43 +5,81 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from actors import _validate as check
 from actors._errors import ConfigError
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9_\-]+$")
+_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+")
+_SEGMENTS = "dot-separated segments of letters, digits, '_' or '-'"
+
+
+def _segment_problem(index: int, segment: str, *, wildcards: bool) -> str | None:
+    """Why segment `index` (0-based) cannot stand in a name or pattern, or None if it can."""
+    if _SEGMENT.fullmatch(segment) or (wildcards and segment in ("*", "#")):
+        return None
+    where = f"segment {index + 1}"
+    if not segment:
+        return f"{where} is empty (two dots in a row, or a dot at either end)"
+    if "*" in segment or "#" in segment:
+        if not wildcards:
+            return (f"{where} ({segment!r}) holds a wildcard ('*' or '#'): wildcards belong in "
+                    "subscription patterns, not in the names of published events")
+        return (f"{where} ({segment!r}) mixes a wildcard with text: a wildcard is a whole "
+                "segment, '*' for exactly one segment ('order.*'), '#' for zero or more "
+                "('order.#')")
+    return f"{where} ({segment!r}) holds a character other than letters, digits, '_' or '-'"
 
 
 def validate_event_name(name: object) -> str:
     """Return `name` if it is a valid event name, else raise `ConfigError`.
 
+    An event name is one or more dot-separated segments of ASCII letters,
+    digits, `_` or `-`, at most 200 characters in all.
+
     Example:
         >>> validate_event_name("order.created")
         'order.created'
+        >>> validate_event_name("order..created")  # doctest: +NORMALIZE_WHITESPACE
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: event_name='order..created' is invalid: expected
+        dot-separated segments of letters, digits, '_' or '-', such as 'order.created';
+        segment 2 is empty (two dots in a row, or a dot at either end)
     """
-    if not isinstance(name, str) or not name:
-        raise ConfigError("event_name", name, "a non-empty string such as 'order.created'")
-    for segment in name.split("."):
-        if not _SEGMENT.match(segment):
+    checked = check.name("event_name", name)
+    for index, segment in enumerate(checked.split(".")):
+        problem = _segment_problem(index, segment, wildcards=False)
+        if problem is not None:
             raise ConfigError("event_name", name,
-                              "dot-separated segments of letters, digits, '_' or '-' "
-                              "(wildcards belong in subscription patterns)")
-    return name
+                              f"{_SEGMENTS}, such as 'order.created'; {problem}")
+    return checked
 
 
 def validate_pattern(pattern: object) -> str:
-    """Return `pattern` if valid: segments, or `*` (one segment) or `#` (zero or more)."""
-    if not isinstance(pattern, str) or not pattern:
-        raise ConfigError("pattern", pattern, "a non-empty pattern such as 'order.*'")
-    for segment in pattern.split("."):
-        if segment not in ("*", "#") and not _SEGMENT.match(segment):
+    """Return `pattern` if valid: segments, or `*` (one segment) or `#` (zero or more).
+
+    Example:
+        >>> validate_pattern("order.#")
+        'order.#'
+        >>> validate_pattern("order.cre*")  # doctest: +NORMALIZE_WHITESPACE
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: pattern='order.cre*' is invalid: expected a pattern of
+        dot-separated segments of letters, digits, '_' or '-', or wildcards, such as
+        'order.*'; segment 2 ('cre*') mixes a wildcard with text: a wildcard is a whole
+        segment, '*' for exactly one segment ('order.*'), '#' for zero or more ('order.#')
+    """
+    checked = check.name("pattern", pattern)
+    for index, segment in enumerate(checked.split(".")):
+        problem = _segment_problem(index, segment, wildcards=True)
+        if problem is not None:
             raise ConfigError("pattern", pattern,
-                              "dot-separated segments, '*' for exactly one segment, "
-                              "'#' for zero or more")
-    return pattern
+                              f"a pattern of {_SEGMENTS}, or wildcards, such as 'order.*'; "
+                              f"{problem}")
+    return checked
 
 
-@lru_cache(maxsize=4096)
 def matches(pattern: str, event_name: str) -> bool:
-    """Whether `event_name` matches `pattern`.
+    """Whether `event_name` matches `pattern` (both strings; `ConfigError` otherwise).
 
     Example:
         >>> [matches("order.*", n) for n in ("order.created", "order", "order.paid.late")]
@@ -49,15 +87,31 @@ def matches(pattern: str, event_name: str) -> bool:
         >>> [matches("order.#", n) for n in ("order", "order.paid.late", "orders.x")]
         [True, True, False]
     """
-    return _match(tuple(pattern.split(".")), tuple(event_name.split(".")))
+    if type(pattern) is not str:
+        validate_pattern(pattern)
+    if type(event_name) is not str:
+        validate_event_name(event_name)
+    return _matches(pattern, event_name)
 
 
-def _match(pattern: tuple[str, ...], name: tuple[str, ...]) -> bool:
-    if not pattern:
-        return not name
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_match(rest, name[i:]) for i in range(len(name) + 1))
-    if not name:
-        return False
-    return (head in ("*", name[0])) and _match(rest, name[1:])
+@lru_cache(maxsize=4096)
+def _matches(pattern: str, event_name: str) -> bool:
+    return _match(pattern.split("."), event_name.split("."))
+
+
+def _match(pattern: list[str], name: list[str]) -> bool:
+    """Walk the pattern once, keeping every position in `name` it can have reached.
+
+    O(segments x segments): a pattern such as `#.a.#.a.#.b` cannot make it
+    backtrack exponentially.
+    """
+    positions = {0}
+    for segment in pattern:
+        if segment == "#":
+            positions = set(range(min(positions), len(name) + 1))
+        else:
+            positions = {i + 1 for i in positions
+                         if i < len(name) and segment in ("*", name[i])}
+        if not positions:
+            return False
+    return len(name) in positions

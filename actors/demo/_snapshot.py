@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from actors._errors import require
+from actors import _validate as check
+from actors._errors import ConfigError
 
 if TYPE_CHECKING:
     from actors.bulkhead import CallCounts
@@ -16,9 +16,7 @@ if TYPE_CHECKING:
 
 def _counts(owner: object, *names: str) -> None:
     for name in names:
-        value = getattr(owner, name)
-        require(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-                f"{type(owner).__name__}.{name}", value, "an integer >= 0 (a count)")
+        check.integer(f"{type(owner).__name__}.{name}", getattr(owner, name), minimum=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +61,11 @@ class BreakerView:
     rejected_fast: int = 0
 
     def __post_init__(self) -> None:
-        require(isinstance(self.state, str) and bool(self.state), "BreakerView.state",
-                self.state, "a state name such as 'closed', 'open' or 'half_open'")
+        try:
+            check.name("BreakerView.state", self.state, max_length=32)
+        except ConfigError:
+            raise ConfigError("BreakerView.state", self.state,
+                              "a state name such as 'closed', 'open' or 'half_open'") from None
         _counts(self, "provider_calls", "rejected_fast")
 
 
@@ -150,20 +151,20 @@ class DemoSnapshot:
     queue: QueueCounts = field(default_factory=QueueCounts)
 
     def __post_init__(self) -> None:
-        require(isinstance(self.phase, str), "phase", self.phase, "a phase name (str)")
-        require(isinstance(self.elapsed, int | float) and not isinstance(self.elapsed, bool)
-                and math.isfinite(self.elapsed) and self.elapsed >= 0,
-                "elapsed", self.elapsed, "finite seconds >= 0")
-        require(isinstance(self.services, Mapping)
+        check.name("phase", self.phase)
+        check.seconds("elapsed", self.elapsed, allow_zero=True)
+        if not (isinstance(self.services, Mapping)
                 and all(isinstance(k, str) and isinstance(v, ServiceCounts)
-                        for k, v in self.services.items()),
-                "services", self.services, "a mapping of service name to ServiceCounts")
-        require(not isinstance(self.breaker_states, str)
-                and all(isinstance(s, str) for s in self.breaker_states),
-                "breaker_states", self.breaker_states, "a sequence of state names (str)")
+                        for k, v in self.services.items())):
+            raise ConfigError("services", self.services,
+                              "a mapping of service name to ServiceCounts")
+        for name in self.services:
+            check.name("services", name)
+        states = check.items("breaker_states", self.breaker_states, str, "state names (str)")
+        for state in states:
+            check.text("breaker_states", state, max_length=32)
         for name, kind in (("breaker", BreakerView), ("sagas", SagaCounts),
                            ("bus", BusCounts), ("queue", QueueCounts)):
-            value = getattr(self, name)
-            require(isinstance(value, kind), name, value, f"a {kind.__name__}")
+            check.instance(name, getattr(self, name), kind, f"a {kind.__name__}")
         object.__setattr__(self, "services", MappingProxyType(dict(self.services)))
-        object.__setattr__(self, "breaker_states", tuple(self.breaker_states))
+        object.__setattr__(self, "breaker_states", states)

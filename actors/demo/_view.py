@@ -14,7 +14,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from actors._errors import require
+from actors import _validate as check
+from actors._errors import ConfigError
 from actors.demo._snapshot import DemoSnapshot
 
 STRIP_LENGTH = 12
@@ -212,10 +213,19 @@ class LiveView:
                  out: TextIO | None = None, console: Console | None = None,
                  refresh_per_second: float = 4.0, environ: Mapping[str, str] | None = None,
                  auto_refresh: bool = True) -> None:
-        require(callable(snapshot), "snapshot", snapshot, "a callable returning a DemoSnapshot")
-        require(isinstance(refresh_per_second, int | float)
-                and 0.5 <= refresh_per_second <= 30, "refresh_per_second", refresh_per_second,
-                "from 0.5 to 30 refreshes a second")
+        check.callable_("snapshot", snapshot, "a callable returning a DemoSnapshot")
+        check.boolean("plain", plain)
+        if out is not None and not callable(getattr(out, "write", None)):
+            raise ConfigError("out", out, "a text stream (with write), or None for stdout")
+        check.optional(check.instance, "console", console, kind=Console,
+                       what="a rich.console.Console")
+        check.number("refresh_per_second", refresh_per_second, minimum=0.5, maximum=30.0,
+                     unit="refreshes a second")
+        if environ is not None and not (isinstance(environ, Mapping) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in environ.items())):
+            raise ConfigError("environ", environ, "a mapping of str to str like os.environ, "
+                              "or None")
+        check.boolean("auto_refresh", auto_refresh)
         self._snapshot = snapshot
         self.console = console if console is not None else Console(
             file=out if out is not None else sys.stdout)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from actors import _validate as check
 from actors._errors import ConfigError
 from actors.logtool._filter import (
     LEVELS,
@@ -52,9 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Bad lines listed one by one on stderr before the rest are only counted.
+MAX_BAD_LINES_SHOWN = 20
+
+#: The exit status when the reader of our output went away (`| head`): 128 + SIGPIPE.
+EXIT_PIPE_CLOSED = 141
+
+
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
-    """Run the command; returns the exit status (0 found, 1 nothing matched, 2 bad usage)."""
+    """Run the command; returns the exit status.
+
+    0: lines found; 1: nothing matched; 2: bad usage or an unreadable file;
+    141: the reader of the output went away (`stanchion-logs ... | head`),
+    which ends the command quietly.
+    """
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     args = _parser().parse_args(argv)
@@ -73,24 +90,62 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     bad: list[BadLine] = []
     try:
         if str(args.file) == "-":
-            records = select(read_records(sys.stdin), query, bad)
+            records = select(read_records(_stdin()), query, bad)
         else:
             with args.file.open(encoding="utf-8", errors="replace") as stream:
                 records = select(read_records(stream), query, bad)
     except OSError as exc:
-        print(f"stanchion-logs: cannot read {args.file}: {exc.strerror}", file=err)
+        reason = exc.strerror or type(exc).__name__
+        print(f"stanchion-logs: cannot read {args.file}: {reason}", file=err)
         return 2
-    for line in bad:
-        print(f"stanchion-logs: {args.file}:{line.line_number}: skipped: {line.reason}",
-              file=err)
-    if args.timeline:
-        records = timeline(records)
-        actors = sorted({str(r.data.get("actor")) for r in records if r.data.get("actor")})
-        print(f"timeline of {args.timeline}: {len(records)} events across "
-              f"{len(actors)} actors ({', '.join(actors) or 'none'})", file=out)
-    for record in records:
-        print(json.dumps(record.data) if args.json else format_line(record), file=out)
+    _report_bad_lines(args.file, bad, err)
+    try:
+        if args.timeline:
+            records = timeline(records)
+            actors = sorted({str(r.data.get("actor")) for r in records if r.data.get("actor")})
+            print(_printable(f"timeline of {args.timeline}: {len(records)} events across "
+                             f"{len(actors)} actors ({', '.join(actors) or 'none'})"), file=out)
+        for record in records:
+            print(json.dumps(record.data) if args.json else _printable(format_line(record)),
+                  file=out)
+        out.flush()
+    except BrokenPipeError:
+        _discard_output(out)
+        return EXIT_PIPE_CLOSED
     return 0 if records else 1
+
+
+def _stdin() -> TextIO:
+    """Standard input as UTF-8 text, undecodable bytes replaced (a log may hold garbage)."""
+    if sys.stdin is None:
+        raise OSError(errno.EBADF, "there is no standard input")
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin
+    return io.TextIOWrapper(buffer, encoding="utf-8", errors="replace")
+
+
+def _report_bad_lines(file: Path, bad: list[BadLine], err: TextIO) -> None:
+    for line in bad[:MAX_BAD_LINES_SHOWN]:
+        print(f"stanchion-logs: {file}:{line.line_number}: skipped: {line.reason}", file=err)
+    if len(bad) > MAX_BAD_LINES_SHOWN:
+        print(f"stanchion-logs: {file}: {len(bad) - MAX_BAD_LINES_SHOWN} more bad lines "
+              "skipped", file=err)
+
+
+def _printable(text: str) -> str:
+    """`text`, with lone surrogates (from `\\ud800` escapes in a log line) written as escapes."""
+    if check.text_problem(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _discard_output(out: TextIO) -> None:
+    """The reader is gone: send what is left in `out`'s buffer nowhere, so exit stays quiet."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
 
 
 def _split_field(text: str) -> tuple[str, str]:
@@ -101,5 +156,12 @@ def _split_field(text: str) -> tuple[str, str]:
 
 
 def entry_point() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: a closed pipe or Ctrl-C ends it quietly."""
+    with contextlib.suppress(AttributeError, ValueError):
+        # Whatever the terminal's encoding, a character it cannot show is escaped.
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        status = 130
+    sys.exit(status)

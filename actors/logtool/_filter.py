@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from actors import _validate as check
 from actors._errors import ConfigError
+
+#: The longest line read; a longer one is skipped as a `BadLine` (memory stays bounded).
+MAX_LINE_CHARS = 10_000_000
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -43,6 +47,8 @@ class BadLine:
 
 def parse_time(value: str, field_name: str) -> datetime:
     """Parse an ISO 8601 time given on the command line (naive means UTC)."""
+    if not isinstance(value, str):
+        raise ConfigError(field_name, value, "an ISO 8601 time such as 2026-11-25T03:10:00Z")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -53,9 +59,19 @@ def parse_time(value: str, field_name: str) -> datetime:
     return parsed
 
 
-def read_records(stream: IO[str]) -> Iterator[Record | BadLine]:
-    """Parse each line; a corrupt or partial line becomes a `BadLine`, never an exception."""
-    for number, raw in enumerate(stream, start=1):
+def read_records(stream: IO[str], *,
+                 max_line_chars: int = MAX_LINE_CHARS) -> Iterator[Record | BadLine]:
+    """Parse each line; a corrupt, partial or huge line becomes a `BadLine`, never an exception.
+
+    Lines longer than `max_line_chars` are skipped without being held in memory;
+    JSON nested too deeply to parse, or with an integer too long to read, is
+    a bad line too.
+    """
+    check.integer("max_line_chars", max_line_chars, minimum=1)
+    for number, raw in _lines(stream, max_line_chars):
+        if raw is None:
+            yield BadLine(number, f"longer than {max_line_chars} characters; skipped unread")
+            continue
         line = raw.strip()
         if not line:
             continue
@@ -64,15 +80,44 @@ def read_records(stream: IO[str]) -> Iterator[Record | BadLine]:
         except json.JSONDecodeError as exc:
             yield BadLine(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
             continue
+        except RecursionError:
+            yield BadLine(number, "JSON nested too deeply to read")
+            continue
+        except ValueError as exc:  # e.g. an integer with more digits than Python reads
+            yield BadLine(number, f"not readable JSON ({exc})")
+            continue
         if not isinstance(data, dict):
             yield BadLine(number, f"a JSON {type(data).__name__}, not an object")
             continue
         yield Record(number, data)
 
 
+def _lines(stream: IO[str], limit: int) -> Iterator[tuple[int, str | None]]:
+    """(line number, line), with `None` for a line over `limit` characters (then skipped)."""
+    number = 0
+    while True:
+        raw = stream.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) <= limit or raw.endswith("\n"):
+            yield number, raw
+            continue
+        while True:  # skip the rest of the huge line in bounded chunks
+            rest = stream.readline(1 << 20)
+            if not rest or rest.endswith("\n"):
+                break
+        yield number, None
+
+
 @dataclass(frozen=True)
 class LogQuery:
-    """What to keep. Every given criterion must match (AND)."""
+    """What to keep. Every given criterion must match (AND).
+
+    `ids` are matched against the correlation fields (`saga_id`, `order_id`...);
+    `actor` and `event` are glob patterns; `min_level` one of `LEVELS`;
+    `since`/`until` datetimes (naive means UTC); `fields` exact string matches.
+    """
 
     ids: tuple[str, ...] = ()
     actor: str | None = None
@@ -83,8 +128,25 @@ class LogQuery:
     fields: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.min_level is not None and self.min_level not in LEVELS:
-            raise ConfigError("level", self.min_level, f"one of {', '.join(LEVELS)}")
+        ids = check.items("ids", self.ids, str, "ids (str)")
+        for value in ids:
+            check.text("ids", value, max_length=1000)
+        object.__setattr__(self, "ids", ids)
+        check.optional(check.text, "actor", self.actor, max_length=1000)
+        check.optional(check.text, "event", self.event, max_length=1000)
+        if self.min_level is not None:
+            check.one_of("min_level", self.min_level, LEVELS)
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            check.instance(name, value, datetime, "a datetime, or None")
+            if value.tzinfo is None:  # naive means UTC, as on the command line
+                object.__setattr__(self, name, value.replace(tzinfo=UTC))
+        if not (isinstance(self.fields, dict)
+                and all(isinstance(k, str) and isinstance(v, str)
+                        for k, v in self.fields.items())):
+            raise ConfigError("fields", self.fields, "a dict of field name to value (str)")
 
     def matches(self, record: Record) -> bool:
         """Whether `record` meets every criterion."""

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actors._errors import require
+from actors import _validate as check
+from actors._errors import ConfigError
 from actors.retry import RetryPolicy
 from actors.saga import MemorySagaLog, SagaLog, SqliteSagaLog
 from actors.taskqueue import MemoryTaskStore, SqliteTaskStore, TaskQueueConfig, TaskStore
@@ -25,9 +26,10 @@ class StoryConfig:
 
     Args:
         scenario: one of `SCENARIOS`; "all" tells the whole story.
-        duration: seconds the whole story should take (each phase gets a share).
-        seed: same seed, same story: every random choice draws from it.
-        workdir: where SQLite files live.
+        duration: seconds the whole story should take (each phase gets a
+            share), from 5 to 3600.
+        seed: same seed, same story: every random choice draws from it (an int).
+        workdir: where SQLite files live (a path; kept as a `pathlib.Path`).
         backend: "sqlite" (default), "memory", or a redis:// URL for the task
             queue, the durable bus subscribers and the saga log.
     """
@@ -39,11 +41,17 @@ class StoryConfig:
     backend: str = "sqlite"
 
     def __post_init__(self) -> None:
-        require(self.scenario in SCENARIOS, "scenario", self.scenario, f"one of {SCENARIOS}")
-        require(isinstance(self.duration, int | float) and 5 <= self.duration <= 3600,
-                "duration", self.duration, "seconds from 5 to 3600")
-        require(self.backend in ("sqlite", "memory") or self.backend.startswith("redis://"),
-                "backend", self.backend, "'sqlite', 'memory' or a redis://host:port/db URL")
+        check.one_of("scenario", self.scenario, SCENARIOS)
+        if not (check.is_finite_number(self.duration) and 5 <= self.duration <= 3600):
+            raise ConfigError("duration", self.duration, "seconds from 5 to 3600")
+        check.integer("seed", self.seed)
+        object.__setattr__(self, "workdir", Path(check.path("workdir", self.workdir)))
+        if not (isinstance(self.backend, str) and self.backend in ("sqlite", "memory")):
+            try:
+                check.url("backend", self.backend, schemes=("redis",))
+            except ConfigError:
+                raise ConfigError("backend", self.backend,
+                                  "'sqlite', 'memory' or a redis://host:port/db URL") from None
 
     def runs(self, phase: str) -> bool:
         return self.scenario in ("all", phase)
@@ -55,14 +63,20 @@ class Story:
 
     config: StoryConfig
     rng: random.Random
-    phase: str = "starting"
-    started: float = field(default_factory=time.monotonic)
-    counters: dict[str, Any] = field(default_factory=dict)
-    breaker_states: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    closers: list[Callable[[], None]] = field(default_factory=list)
     #: a key prefix unique to this run, so runs sharing one Redis do not meet
     run_id: str = field(default_factory=lambda: f"demo-{uuid.uuid4().hex[:8]}")
+    # What the phases share while the story runs; not settings, so not arguments.
+    phase: str = field(default="starting", init=False)
+    started: float = field(default_factory=time.monotonic, init=False)
+    counters: dict[str, Any] = field(default_factory=dict, init=False)
+    breaker_states: list[str] = field(default_factory=list, init=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    closers: list[Callable[[], None]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        check.instance("config", self.config, StoryConfig, "an actors.peaksale.StoryConfig")
+        check.instance("rng", self.rng, random.Random, "a random.Random")
+        check.name("run_id", self.run_id, max_length=64)
 
     def enter(self, phase: str) -> None:
         with self.lock:

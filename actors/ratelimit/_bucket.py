@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors._errors import StanchionError, require
+from actors import _validate as check
+from actors._errors import ConfigError, StanchionError
 
 
 class RateLimited(StanchionError):
@@ -35,8 +35,8 @@ class RateLimited(StanchionError):
         return (RateLimited, (self.limiter, self.retry_after))
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+#: The highest rate and burst a bucket takes: beyond, it limits nothing.
+MAX_RATE = 1e9
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +44,12 @@ class RateLimit:
     """A token bucket's settings, validated at construction.
 
     Args:
-        rate_per_second: tokens added per second (the steady rate), a finite number > 0.
-        burst: the most tokens saved up while idle (the largest burst), an integer >= 1.
-            The bucket starts full.
-        name: names the limiter in `RateLimited` errors and log events.
+        rate_per_second: tokens added per second (the steady rate), a finite
+            number > 0 and at most 1e9.
+        burst: the most tokens saved up while idle (the largest burst), an
+            integer from 1 to 1e9. The bucket starts full.
+        name: names the limiter in `RateLimited` errors and log events (see
+            `actors._validate.name`: printable, at most 200 characters).
 
     Example:
         >>> RateLimit(100, 20, name="checkout").burst
@@ -55,7 +57,8 @@ class RateLimit:
         >>> RateLimit(0, 1)
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: rate_per_second=0 is invalid: expected a finite number > 0
+        actors._errors.ConfigError: rate_per_second=0 is invalid: expected a finite number \
+of tokens per second > 0 and <= 1000000000
     """
 
     rate_per_second: float
@@ -63,13 +66,10 @@ class RateLimit:
     name: str = "ingress"
 
     def __post_init__(self) -> None:
-        require(_is_number(self.rate_per_second) and math.isfinite(self.rate_per_second)
-                and self.rate_per_second > 0,
-                "rate_per_second", self.rate_per_second, "a finite number > 0")
-        require(isinstance(self.burst, int) and not isinstance(self.burst, bool)
-                and self.burst >= 1, "burst", self.burst, "an integer >= 1")
-        require(isinstance(self.name, str) and bool(self.name.strip()), "name", self.name,
-                "a non-empty limiter name")
+        check.number("rate_per_second", self.rate_per_second, minimum=0.0,
+                     exclusive_minimum=True, maximum=MAX_RATE, unit="tokens per second")
+        check.integer("burst", self.burst, minimum=1, maximum=int(MAX_RATE))
+        check.name("name", self.name)
 
 
 class TokenBucket:
@@ -95,6 +95,7 @@ class TokenBucket:
     def __init__(self, rate_per_second: float, burst: int, *, name: str = "ingress",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = RateLimit(rate_per_second, burst, name)
+        check.callable_("clock", clock, "a function returning monotonic seconds")
         self.rate = float(rate_per_second)
         self.burst = burst
         self.name = name
@@ -111,6 +112,7 @@ class TokenBucket:
     def from_config(cls, config: RateLimit, *,
                     clock: Callable[[], float] = time.monotonic) -> TokenBucket:
         """A bucket with `config`'s settings."""
+        check.instance("config", config, RateLimit, "an actors.ratelimit.RateLimit")
         return cls(config.rate_per_second, config.burst, name=config.name, clock=clock)
 
     def _refill(self) -> None:
@@ -120,9 +122,11 @@ class TokenBucket:
             self._stamp = now
 
     def _check(self, n: int) -> None:
-        require(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= self.burst, "n", n,
-                f"an integer from 1 to burst ({self.burst}): a request larger than the "
-                "burst could never be granted")
+        try:
+            check.integer("n", n, minimum=1, maximum=self.burst)
+        except ConfigError:
+            raise ConfigError("n", n, f"an integer from 1 to burst ({self.burst}): a request "
+                              "larger than the burst could never be granted") from None
 
     def _take(self, n: int) -> float:
         """Take `n` tokens and return 0, or take nothing and return the wait."""

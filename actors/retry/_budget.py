@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors._errors import ConfigError, require
+from actors import _validate as check
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +24,14 @@ class RetryBudgetConfig:
     """How many retries a budget allows.
 
     Args:
-        ratio: retries allowed per first attempt over the window; default 0.2
-            (a fully failing dependency sees at most 1.2x the normal load,
-            Finagle's default).
-        window: seconds of history counted; default 10.0.
-        min_retries_per_second: the floor, allowed whatever the traffic;
-            default 1.0, so a rarely used path still retries once a second.
+        ratio: retries allowed per first attempt over the window, from 0 to
+            1000; default 0.2 (a fully failing dependency sees at most 1.2x the
+            normal load, Finagle's default).
+        window: seconds of history counted, finite, > 0; default 10.0.
+        min_retries_per_second: the floor, allowed whatever the traffic, from
+            0 to 1e9; default 1.0, so a rarely used path still retries once a second.
         buckets: how finely the window slides (its resolution is
-            `window / buckets` seconds); default 10.
+            `window / buckets` seconds), an integer from 1 to 1000; default 10.
 
     Example:
         >>> RetryBudgetConfig().ratio
@@ -39,8 +39,8 @@ class RetryBudgetConfig:
         >>> RetryBudgetConfig(ratio=-1)
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: ratio=-1 is invalid: expected a finite number >= 0 \
-(retries per first attempt)
+        actors._errors.ConfigError: ratio=-1 is invalid: expected a finite number of retries \
+per first attempt >= 0 and <= 1000
     """
 
     ratio: float = 0.2
@@ -49,16 +49,12 @@ class RetryBudgetConfig:
     buckets: int = 10
 
     def __post_init__(self) -> None:
-        require(_finite(self.ratio) and self.ratio >= 0, "ratio", self.ratio,
-                "a finite number >= 0 (retries per first attempt)")
-        require(_finite(self.window) and self.window > 0, "window", self.window,
-                "finite seconds > 0")
-        require(_finite(self.min_retries_per_second) and self.min_retries_per_second >= 0,
-                "min_retries_per_second", self.min_retries_per_second,
-                "a finite number >= 0 (retries per second always allowed)")
-        require(isinstance(self.buckets, int) and not isinstance(self.buckets, bool)
-                and 1 <= self.buckets <= 1000, "buckets", self.buckets,
-                "an integer from 1 to 1000")
+        check.number("ratio", self.ratio, minimum=0.0, maximum=1000.0,
+                     unit="retries per first attempt")
+        check.seconds("window", self.window)
+        check.number("min_retries_per_second", self.min_retries_per_second, minimum=0.0,
+                     maximum=1e9, unit="retries per second always allowed")
+        check.integer("buckets", self.buckets, minimum=1, maximum=1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +98,8 @@ class RetryBudget:
     def __init__(self, config: RetryBudgetConfig | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         config = config if config is not None else RetryBudgetConfig()
-        if not isinstance(config, RetryBudgetConfig):
-            raise ConfigError("config", config, "a RetryBudgetConfig")
+        check.instance("config", config, RetryBudgetConfig, "a RetryBudgetConfig, or None")
+        check.callable_("clock", clock, "a function returning monotonic seconds")
         self.config = config
         self._clock = clock
         self._width = config.window / config.buckets
@@ -164,7 +160,3 @@ class RetryBudget:
     def __repr__(self) -> str:
         return f"<RetryBudget ratio={self.config.ratio:g} window={self.config.window:g}s>"
 
-
-def _finite(value: object) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from actors._errors import require
+from actors import _validate as check
 
 Jitter = Literal["full", "equal", "none"]
 
@@ -21,10 +21,11 @@ class RetryPolicy:
     spreads a herd of clients best), "equal" from [cap/2, cap], "none" uses cap.
 
     Args:
-        max_attempts: total attempts including the first; `None` retries forever.
-        base_delay: seconds before the first retry (before jitter).
-        max_delay: ceiling on any single delay, in seconds.
-        multiplier: growth factor per attempt, at least 1.
+        max_attempts: total attempts including the first, an integer >= 1;
+            `None` retries forever.
+        base_delay: seconds before the first retry (before jitter), finite, >= 0.
+        max_delay: ceiling on any single delay, finite seconds >= `base_delay`.
+        multiplier: growth factor per attempt, a finite number >= 1.
         jitter: "full", "equal" or "none".
 
     Example:
@@ -43,20 +44,16 @@ class RetryPolicy:
     jitter: Jitter = "full"
 
     def __post_init__(self) -> None:
-        require(
-            self.max_attempts is None or self.max_attempts >= 1,
-            "max_attempts", self.max_attempts, "an integer >= 1, or None for unlimited",
-        )
-        require(self.base_delay >= 0, "base_delay", self.base_delay, "seconds >= 0")
-        require(self.max_delay >= self.base_delay, "max_delay", self.max_delay,
-                f"seconds >= base_delay ({self.base_delay})")
-        require(self.multiplier >= 1, "multiplier", self.multiplier, "a number >= 1")
-        require(self.jitter in ("full", "equal", "none"), "jitter", self.jitter,
-                "'full', 'equal' or 'none'")
+        check.optional(check.integer, "max_attempts", self.max_attempts, minimum=1)
+        base = check.seconds("base_delay", self.base_delay, allow_zero=True)
+        check.number("max_delay", self.max_delay, minimum=base, maximum=check.MAX_SECONDS,
+                     unit="seconds (at least base_delay)")
+        check.number("multiplier", self.multiplier, minimum=1.0)
+        check.one_of("jitter", self.jitter, ("full", "equal", "none"))
 
     def cap(self, retry_number: int) -> float:
         """The un-jittered delay before retry `retry_number` (1-based)."""
-        require(retry_number >= 1, "retry_number", retry_number, "an integer >= 1")
+        check.integer("retry_number", retry_number, minimum=1)
         exponent = min(retry_number - 1, 1024)  # beyond this the float overflows; the cap wins
         try:
             raw = self.base_delay * self.multiplier**exponent
@@ -67,6 +64,8 @@ class RetryPolicy:
     def delay(self, retry_number: int, rng: random.Random) -> float:
         """Seconds to wait before retry `retry_number` (1-based), jittered with `rng`."""
         cap = self.cap(retry_number)
+        if self.jitter != "none" and not isinstance(rng, random.Random):
+            check.instance("rng", rng, random.Random, "a random.Random")
         if self.jitter == "full":
             return rng.uniform(0.0, cap)
         if self.jitter == "equal":
@@ -75,4 +74,5 @@ class RetryPolicy:
 
     def should_retry(self, attempts_made: int) -> bool:
         """Whether another attempt is allowed after `attempts_made` attempts."""
+        check.integer("attempts_made", attempts_made, minimum=0)
         return self.max_attempts is None or attempts_made < self.max_attempts

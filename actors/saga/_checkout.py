@@ -30,7 +30,8 @@ from typing import Any
 
 import structlog
 
-from actors._errors import require
+from actors import _validate as check
+from actors._errors import ConfigError
 from actors._service import ServiceActor
 from actors._sqlite import use_wal
 from actors.retry import RetryPolicy
@@ -81,23 +82,20 @@ class CheckoutLedger:
     Args:
         path: a SQLite file (WAL, synchronous=NORMAL: an effect committed
             before the reply survives SIGKILL), or `None` for memory.
-        initial_stock: units in stock before any reservation.
+            `ConfigError` if it cannot be opened.
+        initial_stock: units in stock before any reservation (an integer >= 0).
     """
 
     def __init__(self, path: str | Path | None = None, *, initial_stock: int = 1_000_000) -> None:
-        require(isinstance(initial_stock, int) and initial_stock >= 0, "initial_stock",
-                initial_stock, "an integer >= 0")
+        check.optional(check.path, "path", path)
+        check.integer("initial_stock", initial_stock, minimum=0, maximum=2**62)
         self.initial_stock = initial_stock
         self._lock = threading.Lock()
         self._effects: dict[str, Effect] = {}
         self._net: Counter[str] = Counter()
         self._conn: sqlite3.Connection | None = None
         if path is not None:
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            use_wal(self._conn, "NORMAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, service TEXT, "
-                "saga_id TEXT, step TEXT, undo INTEGER, amount INTEGER, answer TEXT)")
+            self._conn = _open_ledger(path)
             for row in self._conn.execute("SELECT key, service, saga_id, step, undo, amount, "
                                           "answer FROM effects"):
                 answer = json.loads(row[6]) if row[6] is not None else None
@@ -147,6 +145,22 @@ class CheckoutLedger:
                 self._conn = None
 
 
+def _open_ledger(path: str | Path) -> sqlite3.Connection:
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        use_wal(conn, "NORMAL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, service TEXT, "
+            "saga_id TEXT, step TEXT, undo INTEGER, amount INTEGER, answer TEXT)")
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise ConfigError("path", path, f"a SQLite file that can be opened and written "
+                          f"({exc})") from exc
+    return conn
+
+
 class CheckoutService(ServiceActor):
     """Runs saga commands against the ledger, once per idempotency key."""
 
@@ -155,6 +169,7 @@ class CheckoutService(ServiceActor):
     kind = ""
 
     def __init__(self, ledger: CheckoutLedger) -> None:
+        check.instance("ledger", ledger, CheckoutLedger, "an actors.saga.CheckoutLedger")
         super().__init__()
         self.ledger = ledger
         self.attempts: Counter[str] = Counter()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from actors._errors import ConfigError, StanchionError, require
+from actors import _validate as check
+from actors._errors import ConfigError, StanchionError
 from actors.retry import RetryPolicy
 
 
@@ -33,14 +34,17 @@ class SagaStep:
     """One step: send `command` to `service`; undo it with `compensation` on failure.
 
     Args:
-        name: unique within the saga ("reserve_inventory").
+        name: unique within the saga ("reserve_inventory"). Names, services
+            and commands are printable strings of at most 200 characters, with
+            no surrounding whitespace (`actors._validate.name`).
         service: the service actor's name in the system.
         command: the command name the service understands ("reserve").
         compensation: the command that undoes it ("release"), or `None` when
             there is nothing to undo (a notification). It must be safe to run
             for an action that never took effect: a timed-out step is
             compensated too, since it may have happened.
-        timeout: seconds to wait for the service's reply (> 0).
+        timeout: seconds to wait for the service's reply (finite, > 0, at most
+            ten years).
         retry: how often the command is tried before the saga compensates
             (3 attempts, 50 ms to 1 s backoff by default).
         compensation_retry: how often a compensation is tried before the saga
@@ -62,24 +66,24 @@ class SagaStep:
 
     def __post_init__(self) -> None:
         for label in ("name", "service", "command"):
-            value = getattr(self, label)
-            require(isinstance(value, str) and bool(value.strip()), label, value,
-                    "a non-empty string")
-        require(self.compensation is None or (isinstance(self.compensation, str)
-                                              and bool(self.compensation.strip())),
-                "compensation", self.compensation, "a command name, or None")
-        require(isinstance(self.timeout, int | float) and self.timeout > 0, "timeout",
-                self.timeout, "seconds > 0")
-        require(isinstance(self.retry, RetryPolicy), "retry", self.retry, "a RetryPolicy")
-        require(isinstance(self.compensation_retry, RetryPolicy)
-                and self.compensation_retry.max_attempts is not None,
-                "compensation_retry", self.compensation_retry,
-                "a RetryPolicy with a max_attempts (past it the saga is flagged for an operator)")
+            check.name(label, getattr(self, label))
+        check.optional(check.name, "compensation", self.compensation)
+        check.seconds("timeout", self.timeout)  # a timer: never inf, NaN or centuries
+        check.instance("retry", self.retry, RetryPolicy, "an actors.retry.RetryPolicy")
+        if not (isinstance(self.compensation_retry, RetryPolicy)
+                and self.compensation_retry.max_attempts is not None):
+            raise ConfigError("compensation_retry", self.compensation_retry,
+                              "a RetryPolicy with a max_attempts (past it the saga is flagged "
+                              "for an operator)")
+
+
+#: The most steps a saga may have (each is a durable round trip; more is a design smell).
+MAX_STEPS = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class SagaDefinition:
-    """A named, ordered list of steps.
+    """A named, ordered list of steps (1 to 1000, with unique names).
 
     Example:
         >>> checkout = SagaDefinition("checkout", [
@@ -93,19 +97,16 @@ class SagaDefinition:
         >>> SagaDefinition("empty", [])
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: steps=[] is invalid: expected at least one SagaStep
+        actors._errors.ConfigError: steps=[] is invalid: expected a list of 1 to 1000 SagaStep
     """
 
     name: str
     steps: Sequence[SagaStep]
 
     def __post_init__(self) -> None:
-        require(isinstance(self.name, str) and bool(self.name.strip()), "name", self.name,
-                "a non-empty saga name")
-        steps = tuple(self.steps)
-        require(bool(steps), "steps", list(steps), "at least one SagaStep")
-        for step in steps:
-            require(isinstance(step, SagaStep), "steps", step, "SagaStep instances")
+        check.name("name", self.name)
+        steps = check.items("steps", self.steps, SagaStep, "SagaStep", min_length=1,
+                            max_length=MAX_STEPS)
         names = [step.name for step in steps]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -114,6 +115,7 @@ class SagaDefinition:
 
     def step(self, name: str) -> SagaStep:
         """The step called `name`; `ConfigError` if there is none."""
+        check.name("step", name)
         for step in self.steps:
             if step.name == name:
                 return step
@@ -125,7 +127,7 @@ class SagaDefinition:
 
     def validate_services(self, known: Iterable[str]) -> None:
         """Raise `UnknownSagaService` if a step names a service not in `known`."""
-        available = set(known)
+        available = set(check.items("known", known, str, "service names"))
         for step in self.steps:
             if step.service not in available:
                 raise UnknownSagaService(self.name, step.name, step.service, available)

@@ -20,8 +20,9 @@ from typing import Any, Protocol
 import structlog
 
 from actors import _codec
+from actors import _validate as check
 from actors._codec import CorruptData, DataNotSerializable
-from actors._errors import StanchionError, require, short_repr
+from actors._errors import ConfigError, StanchionError, require, short_repr
 from actors._sqlite import open_database
 from actors.saga._batching import Done, Op, SagaLogClosed, SagaLogError, WriteBatcher, row
 from actors.saga._machine import ENDS, Saga, SagaStatus, StepRecord, StepStatus
@@ -393,8 +394,10 @@ class SqliteSagaLog(BatchedSagaLog):
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
                  max_batch: int = 1000) -> None:
-        require(synchronous in ("NORMAL", "FULL"), "synchronous", synchronous,
-                "'NORMAL' or 'FULL'")
+        check.path("path", path)
+        if not (isinstance(synchronous, str) and synchronous in ("NORMAL", "FULL")):
+            raise ConfigError("synchronous", synchronous, "'NORMAL' or 'FULL'")
+        check.integer("max_batch", max_batch, minimum=1, maximum=10_000)
         self.path = Path(path)
         self._writer, self._reader = open_database(
             str(self.path), synchronous=synchronous, busy_timeout=30.0, migrate=_migrate,

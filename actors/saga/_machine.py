@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from actors import _validate as check
+from actors._errors import ConfigError
 from actors.saga._definition import SagaDefinition, SagaStep
 
 
@@ -194,6 +196,12 @@ class SagaMachine:
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.time
 
+    def __post_init__(self) -> None:
+        check.instance("definition", self.definition, SagaDefinition,
+                       "an actors.saga.SagaDefinition")
+        check.instance("rng", self.rng, random.Random, "a random.Random")
+        check.callable_("clock", self.clock, "a function returning time.time() seconds")
+
     # -- forward ------------------------------------------------------------------------------
 
     def start(self, saga_id: str, data: Mapping[str, Any]) -> tuple[Saga, list[Action]]:
@@ -205,7 +213,14 @@ class SagaMachine:
 
     def step_succeeded(self, saga: Saga, step: str,
                        reply: Mapping[str, Any] | None) -> list[Action]:
-        """The service did the step; `reply` (a mapping) is merged into the saga's data."""
+        """The service did the step; `reply` (a mapping) is merged into the saga's data.
+
+        A `reply` that is neither a mapping nor `None` raises `ConfigError`
+        (the coordinator turns such a reply into a failed attempt first).
+        """
+        if reply is not None and not isinstance(reply, Mapping):
+            raise ConfigError("reply", reply,
+                              "a mapping to merge into the saga's data, or None")
         record = saga.record(step)
         if saga.status is not SagaStatus.RUNNING or record.status is not StepStatus.SENT:
             return []  # a late or duplicate reply: the saga has moved on

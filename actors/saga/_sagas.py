@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -11,10 +10,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors import _codec
+from actors import _validate as check
 from actors._codec import DataNotSerializable
-from actors._errors import ConfigError, require
+from actors._errors import ConfigError
 from actors._future import ReplyFuture
-from actors._validate import name
 from actors.saga._coordinator import OperatorRetry, SagaCoordinator, StartSaga
 from actors.saga._definition import SagaDefinition
 from actors.saga._log import CorruptSaga, SagaDataNotSerializable, SagaLog
@@ -23,6 +22,9 @@ from actors.saga._machine import Saga, SagaStatus
 if TYPE_CHECKING:
     from actors.bus import EventBus
     from supervisor import ActorSystem
+
+
+_LOG_METHODS = ("create", "save", "flush", "get", "by_status", "unfinished", "close")
 
 
 class Sagas:
@@ -59,20 +61,33 @@ class Sagas:
 
         `on_finished(saga_id)` is called once a saga's end is durable (on the
         log's writer thread: keep it short). `mailbox_size` bounds the sagas
-        waiting to start (default `SagaCoordinator.mailbox_size`, 10,000); past
+        waiting to start, 1 to 1,000,000 (default `SagaCoordinator.mailbox_size`, 10,000); past
         it `start_saga` raises `MailboxFull` at once. Replies from services never wait behind it.
         Raises `ConfigError` for no definitions or duplicate names, and
         `UnknownSagaService` if a step names a service the system lacks.
         """
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
-        definitions = list(definitions)
-        for definition in definitions:
-            require(isinstance(definition, SagaDefinition), "definitions", definition,
-                    "SagaDefinition instances")
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+
+        definitions = list(check.items("definitions", definitions, SagaDefinition,
+                                       "SagaDefinition", min_length=1))
         names = [d.name for d in definitions]
-        require(bool(names) and len(set(names)) == len(names), "definitions", names,
-                "at least one definition, with unique names")
+        if len(set(names)) != len(names):
+            raise ConfigError("definitions", names, "definitions with unique names")
+        if not all(callable(getattr(log, method, None)) for method in _LOG_METHODS):
+            raise ConfigError("log", log, "a SagaLog (MemorySagaLog, SqliteSagaLog, RedisSagaLog)")
+        check.name("name", name)
+        if bus is not None and not callable(getattr(bus, "publish", None)):
+            raise ConfigError("bus", bus, "an actors.bus.EventBus, or None")
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
+        check.callable_("clock", clock, "a function returning time.time() seconds")
+        # A mailbox allocates its places up front: a million is already a lot of sagas waiting.
+        check.optional(check.integer, "mailbox_size", mailbox_size, minimum=1,
+                       maximum=1_000_000)
+        check.optional(check.callable_, "on_finished", on_finished,
+                       what="a function taking the saga id")
         runtime = system._require_runtime()
         for definition in definitions:
             definition.validate_services(runtime.names())
@@ -110,12 +125,10 @@ class Sagas:
                          saga_id: str | None = None,
                          timeout: float = 10.0) -> ReplyFuture[str]:
         """`start_saga` without waiting: a future of the id (awaitable from asyncio)."""
-        if definition not in self.definitions:
+        if definition.__class__ is not str or definition not in self.definitions:
             raise ConfigError("definition", definition, f"one of {sorted(self.definitions)}")
-        if saga_id is not None:
-            name("saga_id", saga_id)  # stored as text in every log: no lone surrogates
-        require(isinstance(timeout, int | float) and timeout > 0 and not math.isnan(timeout),
-                "timeout", timeout, "seconds > 0")
+        check.optional(check.name, "saga_id", saga_id)
+        check.seconds("timeout", timeout)
         chosen = saga_id or uuid.uuid4().hex
         try:
             plain = dict(data) if isinstance(data, Mapping) else None
@@ -154,6 +167,8 @@ class Sagas:
 
     def retry(self, saga_id: str, timeout: float = 10.0) -> bool:
         """An operator retries a stuck saga's compensations; `False` if it is not stuck."""
+        check.name("saga_id", saga_id)
+        check.seconds("timeout", timeout)
         reply: ReplyFuture[bool] = ReplyFuture(timeout, self.name)
         self.system.service(self.name).tell(OperatorRetry(saga_id, reply))
         result: bool = reply.get()
@@ -161,6 +176,8 @@ class Sagas:
 
     def wait(self, saga_id: str, timeout: float = 30.0) -> Saga:
         """Wait until the saga reaches an end; returns its final state."""
+        check.name("saga_id", saga_id)
+        check.seconds("timeout", timeout, allow_zero=True)
         deadline = time.monotonic() + timeout
         with self._finished:
             while True:
@@ -177,6 +194,8 @@ class Sagas:
 
     def wait_all(self, saga_ids: Sequence[str], timeout: float = 60.0) -> list[Saga]:
         """Wait until every saga reaches an end; their final states, in order."""
+        check.items("saga_ids", saga_ids, str, "saga ids")
+        check.seconds("timeout", timeout, allow_zero=True)
         deadline = time.monotonic() + timeout
         return [self.wait(saga_id, max(0.001, deadline - time.monotonic()))
                 for saga_id in saga_ids]

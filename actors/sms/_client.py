@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email.utils
-import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from actors._errors import require
+from actors import _validate as check
+from actors._errors import ConfigError
 from actors.sms._errors import (
     ProviderError,
     ProviderRateLimited,
@@ -23,6 +24,7 @@ from actors.sms._errors import (
 from actors.sms._message import SmsMessage
 
 MESSAGES_PATH = "/v1/messages"
+_TOKEN = re.compile(r"[!-~]+")  # visible ASCII: what a header value can carry as is
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +57,20 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     """
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise ConfigError("value", value, "a Retry-After header value (str), or None")
     text = value.strip()
     try:
         seconds = float(text)
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+            if when.tzinfo is None:  # an HTTP date is always GMT
+                return None
+            seconds = when.timestamp() - now()
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when.tzinfo is None:  # an HTTP date is always GMT
-            return None
-        seconds = when.timestamp() - now()
-    if not math.isfinite(seconds):
+    if not check.is_finite_number(seconds):
         return None
     return max(0.0, seconds)
 
@@ -85,11 +89,14 @@ class SmsClient:
         connect_timeout: seconds to open a connection (default 1.0: a healthy
             provider connects in milliseconds; longer means it is down).
         read_timeout: seconds to wait for the answer (default 5.0, well above a
-            healthy API's p99 of a few hundred ms).
-        max_connections: connections in the pool (default 20), the most
-            requests in flight at once.
-        max_keepalive: idle connections kept open for reuse (default 10).
-        api_key: sent as `Authorization: Bearer <key>` if given.
+            healthy API's p99 of a few hundred ms). Both are finite, > 0 and at
+            most 3600.
+        max_connections: connections in the pool, 1 to 1000 (default 20), the
+            most requests in flight at once.
+        max_keepalive: idle connections kept open for reuse, 0 to
+            `max_connections` (default 10).
+        api_key: sent as `Authorization: Bearer <key>` if given (printable
+            ASCII, no spaces).
 
     Example:
         >>> from actors.sms import FakeSmsProvider, SmsMessage
@@ -102,27 +109,26 @@ class SmsClient:
     def __init__(self, base_url: str, *, connect_timeout: float = 1.0, read_timeout: float = 5.0,
                  max_connections: int = 20, max_keepalive: int = 10,
                  api_key: str | None = None) -> None:
-        require(isinstance(base_url, str) and base_url.startswith(("http://", "https://")),
-                "base_url", base_url, "an http:// or https:// URL")
-        require(_positive(connect_timeout), "connect_timeout", connect_timeout,
-                "finite seconds > 0")
-        require(_positive(read_timeout), "read_timeout", read_timeout, "finite seconds > 0")
-        require(isinstance(max_connections, int) and max_connections >= 1, "max_connections",
-                max_connections, "an integer >= 1")
-        require(isinstance(max_keepalive, int) and 0 <= max_keepalive <= max_connections,
-                "max_keepalive", max_keepalive, f"an integer from 0 to max_connections "
-                f"({max_connections})")
+        check.url("base_url", base_url)
+        self.connect_timeout = check.seconds("connect_timeout", connect_timeout, maximum=3600.0)
+        self.read_timeout = check.seconds("read_timeout", read_timeout, maximum=3600.0)
+        check.integer("max_connections", max_connections, minimum=1, maximum=1000)
+        check.integer("max_keepalive", max_keepalive, minimum=0, maximum=max_connections)
+        if api_key is not None and not (isinstance(api_key, str) and _TOKEN.fullmatch(api_key)):
+            raise ConfigError("api_key", api_key, "None, or printable ASCII without spaces "
+                              "(it is sent in the Authorization header)")
         self.base_url = base_url.rstrip("/")
-        self.connect_timeout = float(connect_timeout)
-        self.read_timeout = float(read_timeout)
         self.pool_timeout = self.connect_timeout + self.read_timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers,
-            timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout,
-                                  write=connect_timeout, pool=self.pool_timeout),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_keepalive))
+        try:
+            self._http = httpx.Client(
+                base_url=self.base_url, headers=headers,
+                timeout=httpx.Timeout(connect=self.connect_timeout, read=self.read_timeout,
+                                      write=self.connect_timeout, pool=self.pool_timeout),
+                limits=httpx.Limits(max_connections=max_connections,
+                                    max_keepalive_connections=max_keepalive))
+        except httpx.InvalidURL as exc:
+            raise ConfigError("base_url", base_url, f"a URL httpx can use ({exc})") from exc
         self._closed = False
         self._lock = threading.Lock()
 
@@ -202,11 +208,6 @@ def _detail(response: httpx.Response) -> str:
         if isinstance(detail, str) and detail:
             return detail[:200]
     return response.reason_phrase or "no detail"
-
-
-def _positive(value: object) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0)
 
 
 __all__ = ["ProviderError", "SmsClient", "SmsClientClosed", "SmsReceipt", "parse_retry_after"]

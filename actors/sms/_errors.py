@@ -8,7 +8,7 @@ Phone numbers never appear in full in a message; they are masked.
 
 from __future__ import annotations
 
-from actors._errors import StanchionError
+from actors._errors import StanchionError, short_repr
 from actors._logging import mask_value
 
 
@@ -28,7 +28,7 @@ class InvalidPhoneNumber(SmsError, ValueError):
     """
 
     def __init__(self, number: object, problem: str) -> None:
-        self.masked = mask_value(number) if isinstance(number, str) else repr(number)
+        self.masked = mask_value(number) if isinstance(number, str) else short_repr(number)
         self.problem = problem
         super().__init__(
             f"to={self.masked!r} is not a phone number we can text: {problem}; give it in "
@@ -50,7 +50,7 @@ class InvalidIdempotencyKey(SmsError, ValueError):
     def __init__(self, key: object, expected: str) -> None:
         self.key = key
         super().__init__(
-            f"idempotency_key={key!r} is invalid: expected {expected}; pass the same key "
+            f"idempotency_key={short_repr(key)} is invalid: expected {expected}; pass the same key "
             "for every attempt at one SMS (e.g. your notification's id), or None for a "
             "fresh one")
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-from actors._errors import StanchionError, require
+from actors import _validate as check
+from actors._errors import StanchionError
 
 OutageMode = Literal["refuse", "503"]
 
@@ -151,12 +152,13 @@ class FakeSmsProvider:
     `outage("503")`, `recover()`, and `reject(number)` (400 for that number).
 
     Args:
-        seed: seeds the rng that draws injected errors, so runs repeat.
-        latency: seconds added before answering each request.
-        error_rate: fraction of requests answered 500 or 503.
-        quota: requests accepted per `quota_window` seconds (`None`: unlimited).
-        quota_window: the quota's window, in seconds.
-        port: the port to listen on; 0 picks a free one.
+        seed: seeds the rng that draws injected errors, so runs repeat (an int).
+        latency: seconds added before answering each request (0 to 3600).
+        error_rate: fraction of requests answered 500 or 503 (0 to 1).
+        quota: requests accepted per `quota_window` seconds, an integer >= 1
+            (`None`: unlimited).
+        quota_window: the quota's window, in seconds (> 0, at most a day).
+        port: the port to listen on, 0 to 65535; 0 picks a free one.
 
     Example:
         >>> import httpx
@@ -174,8 +176,9 @@ class FakeSmsProvider:
     def __init__(self, *, seed: int = 0, latency: float = 0.0, error_rate: float = 0.0,
                  quota: int | None = None, quota_window: float = 1.0, port: int = 0,
                  clock: Callable[[], float] = time.time) -> None:
-        require(isinstance(port, int) and 0 <= port <= 65535, "port", port,
-                "a TCP port from 0 (pick a free one) to 65535")
+        check.integer("seed", seed)
+        check.integer("port", port, minimum=0, maximum=65535)  # 0: pick a free one
+        check.callable_("clock", clock, "a function returning time.time() seconds")
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self._clock = clock
@@ -282,22 +285,20 @@ class FakeSmsProvider:
 
     def set_latency(self, seconds: float) -> None:
         """Add `seconds` before every answer (0 for none)."""
-        require(_finite(seconds) and seconds >= 0, "latency", seconds, "finite seconds >= 0")
+        check.seconds("latency", seconds, allow_zero=True, maximum=3600.0)
         with self._lock:
             self._latency = float(seconds)
 
     def set_error_rate(self, fraction: float) -> None:
         """Answer this fraction of requests with 500 or 503 (drawn from the seeded rng)."""
-        require(_finite(fraction) and 0 <= fraction <= 1, "error_rate", fraction,
-                "a fraction in [0, 1]")
+        check.fraction("error_rate", fraction)
         with self._lock:
             self._error_rate = float(fraction)
 
     def set_quota(self, requests: int | None, window: float = 1.0) -> None:
         """Accept at most `requests` per `window` seconds, then 429 with `Retry-After`."""
-        require(requests is None or (isinstance(requests, int) and requests >= 1), "quota",
-                requests, "an integer >= 1 (requests per window), or None for no quota")
-        require(_finite(window) and window > 0, "quota_window", window, "finite seconds > 0")
+        check.optional(check.integer, "quota", requests, minimum=1)  # requests per window
+        check.seconds("quota_window", window, maximum=86_400.0)
         with self._lock:
             self._quota = requests
             self._quota_window = float(window)
@@ -305,12 +306,13 @@ class FakeSmsProvider:
 
     def reject(self, number: str) -> None:
         """Answer 400 for every text to `number` (a blocked or unreachable number)."""
+        check.text("number", number, max_length=64)
         with self._lock:
             self._rejected_numbers.add(number)
 
     def outage(self, mode: OutageMode = "refuse") -> None:
         """Go down: "refuse" closes the listening socket and open connections; "503" answers 503."""
-        require(mode in ("refuse", "503"), "mode", mode, "'refuse' or '503'")
+        check.one_of("mode", mode, ("refuse", "503"))
         with self._lock:
             if not self._started:
                 raise FakeProviderError("start() the fake SMS provider before an outage")
@@ -501,8 +503,3 @@ def _problem(to: str | None, body: object, key: str | None) -> str | None:
     if key is None:
         return "an idempotency key is required (JSON 'idempotency_key' or Idempotency-Key)"
     return None
-
-
-def _finite(value: object) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))

@@ -16,10 +16,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Literal, Protocol, cast, runtime_checkable
 
 import structlog
 
+from actors import _validate as check
 from actors._errors import (
     AskTimeout,
     CircuitOpen,
@@ -66,6 +67,7 @@ _OPEN_STATES = (BreakerState.OPEN, BreakerState.FORCED_OPEN)
 _BUSY_RETRY = 0.5  # seconds: how soon the outbox looks again at an SMS whose first send runs
 
 
+@runtime_checkable
 class RateLimiter(Protocol):
     """What the service needs from a rate limiter (`actors.ratelimit.TokenBucket` fits)."""
 
@@ -207,10 +209,23 @@ class NotificationService:
             wall_clock: `time.time()`-like, for `retry_at` and the outbox.
             rng: jitter for the breaker and first-retry delays.
         """
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
-        if not isinstance(settings, SmsSettings):
-            raise ConfigError("settings", settings, "an actors.sms.SmsSettings")
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+
+        check.instance("settings", settings, SmsSettings, "an actors.sms.SmsSettings")
+        check.optional(check.instance, "store", store, kind=TaskStore,
+                       what="a TaskStore (SqliteTaskStore, RedisTaskStore, MemoryTaskStore)")
+        check.name("name", name, max_length=64)  # prefixes "-sender", "-breaker", "-outbox"
+        check.optional(check.instance, "limiter", limiter, kind=RateLimiter,
+                       what="a rate limiter with try_acquire(n) and wait_time(n), such as "
+                       "an actors.ratelimit.TokenBucket")
+        if bus is not None and not callable(getattr(bus, "publish", None)):
+            raise ConfigError("bus", bus, "an actors.bus.EventBus, or None")
+        check.callable_("clock", clock, "a function returning monotonic seconds")
+        check.callable_("wall_clock", wall_clock, "a function returning time.time() seconds")
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
         rng = rng if rng is not None else random.Random()
         if limiter is None:
             limiter = TokenBucket(settings.rate_per_second, settings.burst, name=name, clock=clock)
@@ -252,17 +267,24 @@ class NotificationService:
         """Send one SMS; answer within `timeout` seconds with `sent` or `queued`.
 
         Raises `InvalidPhoneNumber`, `InvalidSmsBody` or `InvalidIdempotencyKey`
-        for bad input (nothing sent or queued), `ProviderRejected` if the
+        for bad input (nothing sent or queued), `ConfigError` for a `timeout`
+        that is not finite seconds > 0 (at most 3600), `ProviderRejected` if the
         provider refused this message (retrying will not help), and
         `OutboxUnavailable` if it had to be queued but could not be stored.
         """
         started = time.monotonic()
         if timeout is None:
             timeout = self.settings.send_timeout
+        else:
+            # a timer is set from it: inf, NaN or centuries would kill the timer thread
+            timeout = check.seconds("timeout", timeout, maximum=3600.0)
         try:
-            message = SmsMessage(to, body, idempotency_key or new_idempotency_key())
+            message = SmsMessage(to, body, idempotency_key if idempotency_key is not None
+                                 else new_idempotency_key())
         except (InvalidPhoneNumber, InvalidSmsBody, InvalidIdempotencyKey) as exc:
-            self._rejected(type(exc).__name__, str(exc), to=to)
+            # A `to` that is not a string is logged by its type: its str() may be anything.
+            self._rejected(type(exc).__name__, str(exc),
+                           to=to if isinstance(to, str) else f"<{type(to).__name__}>")
             raise
         if not self.limiter.try_acquire():
             return self._queue(message, "rate_limited", self.limiter.wait_time(), "quota")
@@ -420,6 +442,7 @@ class NotificationService:
 
     def wait_until_drained(self, timeout: float) -> bool:
         """Wait until the outbox holds nothing due, delayed or in flight."""
+        check.seconds("timeout", timeout, allow_zero=True)
         outbox = self.outbox
         if not isinstance(outbox, TaskQueueOutbox):
             return True

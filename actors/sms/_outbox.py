@@ -9,11 +9,12 @@ full jitter) raised to whatever floor the delivery reports with `RetryAfter`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from actors import _validate as check
 from actors._codec import CorruptData
-from actors._errors import ConfigError
 from actors.retry import RetryPolicy
 from actors.sms._errors import OutboxUnavailable, SmsError
 from actors.sms._message import SmsMessage
@@ -89,8 +90,9 @@ class TaskQueueOutbox:
         worker sends its SMS concurrently (the idempotency key still makes it
         one text, but the provider sees two requests).
         """
-        if not callable(deliver):
-            raise ConfigError("deliver", deliver, "a function (SmsMessage, Task) -> None")
+        check.callable_("deliver", deliver, "a function (SmsMessage, Task) -> None")
+        spec = QueueSpec(queue, "unset", workers=workers, batch_size=batch_size,
+                         poll_interval=poll_interval)  # checks them before anything starts
 
         def deliver_task(task: Task) -> None:
             try:
@@ -100,9 +102,7 @@ class TaskQueueOutbox:
             deliver(message, task)
 
         tasks = TaskQueueService.start(
-            system, store, [QueueSpec(queue, deliver_task, workers=workers,
-                                      batch_size=batch_size, poll_interval=poll_interval)],
-            name=name)
+            system, store, [dataclasses.replace(spec, deliver=deliver_task)], name=name)
         return cls(tasks, queue)
 
     def put(self, message: SmsMessage, not_before: float) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from actors import _validate as check
 from actors._errors import StanchionError
 from actors._service import ServiceActor
 from actors.sms._client import SmsClient, SmsReceipt
@@ -27,6 +28,9 @@ class SendSms:
     """Ask an `SmsSender` to send `message` once; the reply is an `SmsReceipt`."""
 
     message: SmsMessage
+
+    def __post_init__(self) -> None:
+        check.instance("message", self.message, SmsMessage, "an actors.sms.SmsMessage")
 
 
 class NotAnSmsCommand(StanchionError, TypeError):
@@ -61,9 +65,9 @@ class SendLedger:
 
     def __init__(self, *, stale_after: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        self._stale_after = check.seconds("stale_after", stale_after)
+        self._clock = check.callable_("clock", clock, "a function returning monotonic seconds")
         self._lock = threading.Lock()
-        self._clock = clock
-        self._stale_after = stale_after
         self._running: dict[str, tuple[float, int]] = {}  # key -> (started, sends in flight)
         self._abandoned: set[str] = set()
         self._settled: dict[str, str] = {}
@@ -157,6 +161,9 @@ class SmsSender(ServiceActor):
 
     def __init__(self, client_factory: Callable[[], SmsClient],
                  ledger: SendLedger | None = None) -> None:
+        check.callable_("client_factory", client_factory, "a function returning an SmsClient")
+        check.optional(check.instance, "ledger", ledger, kind=SendLedger,
+                       what="an actors.sms.SendLedger")
         super().__init__()
         self._client_factory = client_factory
         self._ledger = ledger

@@ -25,6 +25,7 @@ from actors.taskqueue._model import (
     TaskQueueConfig,
     decode_payload,
     describe_raw,
+    store_config,
 )
 from actors.taskqueue._schedule import attempts_exhausted
 
@@ -70,7 +71,7 @@ class MemoryTaskStore:
     """
 
     def __init__(self, config: TaskQueueConfig | None = None) -> None:
-        self._config = config or TaskQueueConfig()
+        self._config = store_config(config)
         self._rows: dict[int, _Row] = {}
         self._dead: dict[int, _Dead] = {}
         self._ids = itertools.count(1)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from actors import _codec
-from actors._errors import ConfigError, require
-from actors._validate import name
+from actors import _validate as check
+from actors._errors import ConfigError
 from actors.retry import RetryPolicy
 from actors.taskqueue._errors import PayloadNotSerializable
 
@@ -41,25 +40,13 @@ def encode_payload(payload: Any) -> str:
     return _codec.encode(payload, error=PayloadNotSerializable)
 
 
-_known_queues: set[str] = set()
-
-
-def check_queue_name(queue: object) -> str:
-    """`queue` if it is a valid queue name (`actors._validate.name`), else `ConfigError`."""
-    if type(queue) is str and queue in _known_queues:  # checked once per name, not per task
-        return queue
-    checked = name("queue", queue)
-    if len(_known_queues) < 10_000:
-        _known_queues.add(checked)
-    return checked
-
-
 @dataclass(frozen=True, slots=True)
 class NewTask:
     """A task to enqueue; the payload is checked and encoded on construction.
 
     Args:
-        queue: the queue's name, typically one per destination ("profile->billing").
+        queue: the queue's name, typically one per destination ("profile->billing"):
+            printable, at most 200 characters (`actors._validate.name`).
         payload: plain JSON data (see `encode_payload`).
         not_before: wall-clock time (`time.time()`) before which it is not handed
             out; `None` means as soon as it is enqueued.
@@ -77,12 +64,12 @@ class NewTask:
     payload_json: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Checked inline rather than with require(): this runs once per task enqueued.
-        check_queue_name(self.queue)
+        # Checked inline where it is cheap: this runs once per task enqueued.
+        check.name("queue", self.queue)  # a known name is one set lookup
         if type(self.priority) is not int or not _LOWEST <= self.priority <= _HIGHEST:
             raise ConfigError("priority", self.priority,
                               f"an integer from {_LOWEST} to {_HIGHEST}")
-        if self.not_before is not None and not math.isfinite(self.not_before):
+        if self.not_before is not None and not check.is_finite_number(self.not_before):
             raise ConfigError("not_before", self.not_before,
                               "a finite time.time() value, or None")
         object.__setattr__(self, "payload_json", encode_payload(self.payload))
@@ -101,7 +88,7 @@ class NewTask:
                                  ("not_before", not_before), ("priority", priority),
                                  ("payload_json", payload_json)):
             object.__setattr__(task, attribute, value)
-        check_queue_name(queue)
+        check.name("queue", queue)
         return task
 
 
@@ -193,9 +180,10 @@ class TaskQueueConfig:
     """How the task queue stores, leases and retries tasks.
 
     Args:
-        visibility_timeout: seconds a claimed task stays leased; if the worker has
-            not acked or failed it by then (it died, or hangs), the task is handed
-            out again. Set it well above the slowest delivery.
+        visibility_timeout: seconds a claimed task stays leased (finite, > 0);
+            if the worker has not acked or failed it by then (it died, or
+            hangs), the task is handed out again. Set it well above the
+            slowest delivery.
         retry: backoff between attempts; the default retries forever
             (`max_attempts=None`), 1 s doubling up to 5 min, full jitter. With a
             `max_attempts`, a task that used them all goes to the dead-letter queue.
@@ -209,9 +197,11 @@ class TaskQueueConfig:
             crash. "FULL" waits for the disk on every commit and survives those too,
             at a lower write rate (see docs/task-queue.md for the figures).
         busy_timeout: seconds to wait for another process holding the database's
-            write lock before a call fails.
+            write lock before a call fails (> 0, at most 3600).
         write_timeout: seconds a call waits for its commit before raising
-            `TaskStoreTimeout`.
+            `TaskStoreTimeout` (finite, > 0).
+
+    Durations are at most ten years unless said otherwise.
 
     Example:
         >>> config = TaskQueueConfig(visibility_timeout=60.0, synchronous="FULL")
@@ -233,30 +223,24 @@ class TaskQueueConfig:
     write_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        require(_positive(self.visibility_timeout), "visibility_timeout",
-                self.visibility_timeout, "seconds > 0")
-        require(isinstance(self.retry, RetryPolicy), "retry", self.retry,
-                "an actors.retry.RetryPolicy")
-        require(_count(self.max_claim_batch, 10_000), "max_claim_batch",
-                self.max_claim_batch, "an integer from 1 to 10000")
-        require(_count(self.max_group_commit, 10_000), "max_group_commit",
-                self.max_group_commit, "an integer from 1 to 10000")
-        require(isinstance(self.sqlite_path, str | Path) and str(self.sqlite_path) != "",
-                "sqlite_path", self.sqlite_path, "a file path")
-        require(self.synchronous in ("NORMAL", "FULL"), "synchronous", self.synchronous,
-                "'NORMAL' or 'FULL'")
-        require(_positive(self.busy_timeout), "busy_timeout", self.busy_timeout,
-                "seconds > 0")
-        require(_positive(self.write_timeout), "write_timeout", self.write_timeout,
-                "seconds > 0")
+        check.seconds("visibility_timeout", self.visibility_timeout)
+        check.instance("retry", self.retry, RetryPolicy, "an actors.retry.RetryPolicy")
+        check.integer("max_claim_batch", self.max_claim_batch, minimum=1, maximum=10_000)
+        check.integer("max_group_commit", self.max_group_commit, minimum=1, maximum=10_000)
+        check.path("sqlite_path", self.sqlite_path)
+        if not (isinstance(self.synchronous, str) and self.synchronous in ("NORMAL", "FULL")):
+            raise ConfigError("synchronous", self.synchronous, "'NORMAL' or 'FULL'")
+        # SQLite's busy timeout is an int of milliseconds: an hour is plenty.
+        check.seconds("busy_timeout", self.busy_timeout, maximum=3600.0)
+        check.seconds("write_timeout", self.write_timeout)
 
 
-def _positive(value: object) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value) and value > 0
-
-
-def _count(value: object, most: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
+def store_config(config: object) -> TaskQueueConfig:
+    """A store's configuration: `config`, or the defaults for `None`."""
+    if config is None:
+        return TaskQueueConfig()
+    return check.instance("config", config, TaskQueueConfig,
+                          "an actors.taskqueue.TaskQueueConfig, or None for the defaults")
 
 
 def decode_payload(raw: object) -> Any:

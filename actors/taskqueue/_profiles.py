@@ -16,7 +16,8 @@ from typing import Any
 
 import structlog
 
-from actors._errors import StanchionError, require
+from actors import _validate as check
+from actors._errors import ConfigError, StanchionError
 from actors._service import ServiceActor
 from actors.taskqueue._workers import TaskQueueService
 
@@ -37,10 +38,10 @@ class ProfileUpdate:
     fields: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        require(isinstance(self.user_id, str) and bool(self.user_id), "user_id", self.user_id,
-                "a non-empty user id")
-        require(isinstance(self.version, int) and not isinstance(self.version, bool)
-                and self.version >= 1, "version", self.version, "an integer >= 1")
+        check.name("user_id", self.user_id)
+        check.integer("version", self.version, minimum=1, maximum=2**63 - 1)
+        if not isinstance(self.fields, Mapping):
+            raise ConfigError("fields", self.fields, "a mapping of profile field to value")
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON payload of the task that carries this update."""
@@ -49,9 +50,10 @@ class ProfileUpdate:
     @classmethod
     def from_payload(cls, payload: Any) -> ProfileUpdate:
         """Parse a task payload; raises `ConfigError` naming the bad field."""
-        require(isinstance(payload, dict), "payload", payload,
-                "an object with user_id, version, fields")
-        return cls(payload.get("user_id"), payload.get("version"), payload.get("fields") or {})
+        if not isinstance(payload, dict):
+            raise ConfigError("payload", payload, "an object with user_id, version, fields")
+        return cls(payload.get("user_id"), payload.get("version"),  # type: ignore[arg-type]
+                   payload.get("fields") or {})  # checked by __post_init__
 
 
 def queue_name(destination: str) -> str:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from actors import _validate as check
 from actors.taskqueue import _events
 from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, NewTask, QueueStats
 from actors.taskqueue._schedule import Decision, RetryAt, TaskSchedule
@@ -52,8 +53,12 @@ class TaskQueue:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self.store = store
-        self.schedule = TaskSchedule(store.config.retry, clock=clock, rng=rng or random.Random())
+        self.store = check.instance(
+            "store", store, TaskStore,
+            "a TaskStore (SqliteTaskStore, RedisTaskStore, MemoryTaskStore)")
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
+        self.schedule = TaskSchedule(store.config.retry, clock=clock,
+                                     rng=rng if rng is not None else random.Random())
         self._clock = clock
 
     def enqueue(self, queue: str, payload: Any, *, delay: float = 0.0,
@@ -75,6 +80,7 @@ class TaskQueue:
 
     def claim(self, queue: str, worker_id: str, limit: int = 1) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks to `worker_id` for the visibility timeout."""
+        check.integer("limit", limit, minimum=1, maximum=self.store.config.max_claim_batch)
         return self.store.claim(queue, worker_id, limit, self._clock())
 
     def ack(self, claimed: Sequence[ClaimedTask]) -> list[bool]:

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors._errors import require
+from actors import _validate as check
 from actors.retry import RetryPolicy
 
 
@@ -42,6 +42,8 @@ def attempts_exhausted(policy: RetryPolicy, attempts_made: int) -> bool:
         >>> attempts_exhausted(RetryPolicy(max_attempts=None), 10_000)
         False
     """
+    if policy.__class__ is not RetryPolicy:
+        check.instance("policy", policy, RetryPolicy, "an actors.retry.RetryPolicy")
     return not policy.should_retry(attempts_made)
 
 
@@ -70,9 +72,10 @@ class TaskSchedule:
         clock: Callable[[], float],
         rng: random.Random,
     ) -> None:
-        self.policy = policy
-        self._clock = clock
-        self._rng = rng
+        self.policy = check.instance("policy", policy, RetryPolicy, "an actors.retry.RetryPolicy")
+        self._clock: Callable[[], float] = check.callable_(
+            "clock", clock, "a function returning time.time() seconds")
+        self._rng = check.instance("rng", rng, random.Random, "a random.Random")
 
     def now(self) -> float:
         """The current wall-clock time, from the injected clock."""
@@ -80,8 +83,7 @@ class TaskSchedule:
 
     def due_at(self, delay: float) -> float:
         """The time a task enqueued now with `delay` seconds becomes due."""
-        require(delay >= 0, "delay", delay, "seconds >= 0")
-        return self._clock() + delay
+        return self._clock() + check.seconds("delay", delay, allow_zero=True)
 
     def after_failure(self, attempts_made: int, retry_after: float = 0.0) -> Decision:
         """What to do with a task whose attempt number `attempts_made` (1-based) failed.
@@ -97,8 +99,8 @@ class TaskSchedule:
             >>> schedule.after_failure(1, retry_after=30.0), schedule.after_failure(1, 0.5)
             (RetryAt(not_before=30.0, delay=30.0), RetryAt(not_before=1.0, delay=1.0))
         """
-        require(attempts_made >= 1, "attempts_made", attempts_made, "an integer >= 1")
-        require(retry_after >= 0, "retry_after", retry_after, "seconds >= 0")
+        check.integer("attempts_made", attempts_made, minimum=1)
+        check.seconds("retry_after", retry_after, allow_zero=True)
         if attempts_exhausted(self.policy, attempts_made):
             return GiveUp("max_attempts", attempts_made)
         delay = max(self.policy.delay(attempts_made, self._rng), retry_after)

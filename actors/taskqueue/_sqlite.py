@@ -39,6 +39,7 @@ from actors.taskqueue._model import (
     Task,
     TaskQueueConfig,
     decode_payload,
+    store_config,
 )
 from actors.taskqueue._schedule import attempts_exhausted
 
@@ -151,7 +152,7 @@ class SqliteTaskStore:
     """
 
     def __init__(self, config: TaskQueueConfig | None = None) -> None:
-        self._config = config or TaskQueueConfig()
+        self._config = store_config(config)
         path = str(self._config.sqlite_path)
         writer, self._reader = open_database(
             path, synchronous=self._config.synchronous, busy_timeout=self._config.busy_timeout,

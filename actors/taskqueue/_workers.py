@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from actors import _validate as check
 from actors._codec import CorruptData, storable_text
-from actors._errors import ConfigError, StanchionError, require
+from actors._errors import ConfigError, StanchionError, short_repr
 from actors._mailbox import Disposable
 from actors._ref import ServiceRef
 from actors._scheduler import TimerHandle
@@ -83,12 +84,14 @@ class RetryAfter(StanchionError):
     """
 
     def __init__(self, delay: float, reason: str = "") -> None:
-        if not (isinstance(delay, int | float) and delay >= 0 and delay != float("inf")):
-            raise ConfigError("delay", delay, "finite seconds >= 0")
-        self.delay = float(delay)
-        self.reason = reason
+        self.delay = check.seconds("delay", delay, allow_zero=True)
+        self.reason = check.text("reason", reason, max_length=1000)
         suffix = f" ({reason})" if reason else ""
         super().__init__(f"retry no sooner than {self.delay:g}s{suffix}")
+
+
+#: The most workers one queue may have: each is an actor with a thread.
+MAX_WORKERS = 1000
 
 
 @dataclass(frozen=True)
@@ -96,15 +99,26 @@ class QueueSpec:
     """How one queue is served.
 
     Args:
-        queue: the queue's name.
+        queue: the queue's name (printable, at most 200 characters).
         deliver: a callable taking the `Task`, or the name of a service in the
             system, which is asked with the task's payload.
-        workers: size of the worker pool (deliveries in parallel).
-        batch_size: tasks claimed per batch.
+        workers: size of the worker pool (deliveries in parallel), 1 to 1000.
+        batch_size: tasks claimed per batch, 1 to 10,000.
         delivery_timeout: seconds a service delivery may take before it counts
-            as failed (it may still complete: destinations must be idempotent).
+            as failed (it may still complete: destinations must be idempotent);
+            finite, > 0.
         poll_interval: seconds between polls of an idle queue, which is how
-            delayed tasks, retries and expired leases are noticed.
+            delayed tasks, retries and expired leases are noticed; finite, > 0.
+            Both durations are at most ten years.
+
+    Example:
+        >>> QueueSpec("profile->billing", "billing", workers=4).batch_size
+        100
+        >>> QueueSpec("profile->billing", "billing", poll_interval=float("inf"))
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: poll_interval=inf is invalid: expected a finite number of \
+seconds > 0 and <= 315360000
     """
 
     queue: str
@@ -115,17 +129,17 @@ class QueueSpec:
     poll_interval: float = 0.2
 
     def __post_init__(self) -> None:
-        require(isinstance(self.queue, str) and bool(self.queue), "queue", self.queue,
-                "a non-empty queue name")
-        require(callable(self.deliver) or (isinstance(self.deliver, str) and bool(self.deliver)),
-                "deliver", self.deliver, "a callable taking a Task, or a service name")
-        require(isinstance(self.workers, int) and self.workers >= 1, "workers", self.workers,
-                "an integer >= 1")
-        require(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 10_000,
-                "batch_size", self.batch_size, "an integer from 1 to 10000")
-        require(self.delivery_timeout > 0, "delivery_timeout", self.delivery_timeout,
-                "seconds > 0")
-        require(self.poll_interval > 0, "poll_interval", self.poll_interval, "seconds > 0")
+        check.name("queue", self.queue)
+        if not callable(self.deliver):
+            try:
+                check.name("deliver", self.deliver)
+            except ConfigError:
+                raise ConfigError("deliver", self.deliver,
+                                  "a callable taking a Task, or a service name") from None
+        check.integer("workers", self.workers, minimum=1, maximum=MAX_WORKERS)
+        check.integer("batch_size", self.batch_size, minimum=1, maximum=10_000)
+        check.seconds("delivery_timeout", self.delivery_timeout)
+        check.seconds("poll_interval", self.poll_interval)
 
 
 @dataclass
@@ -301,8 +315,21 @@ class TaskQueueService:
 
     def __init__(self, system: ActorSystem, store: TaskStore, specs: Sequence[QueueSpec], *,
                  name: str, clock: Callable[[], float], rng: random.Random | None) -> None:
+        check.instance("store", store, TaskStore,
+                       "a TaskStore (SqliteTaskStore, RedisTaskStore, MemoryTaskStore)")
+        specs = check.items("queues", specs, QueueSpec, "QueueSpec")
+        check.name("name", name)
         names = [s.queue for s in specs]
-        require(len(set(names)) == len(names), "specs", names, "one QueueSpec per queue")
+        if len(set(names)) != len(names):
+            raise ConfigError("queues", names, "one QueueSpec per queue")
+        for queue in names:
+            if len(f"{name}:{queue}") > check.MAX_NAME_LENGTH:
+                raise ConfigError("queues", queue,
+                                  f"queue names short enough that '{{name}}:{{queue}}' fits "
+                                  f"in {check.MAX_NAME_LENGTH} characters (the workers' "
+                                  "service name)")
+        check.callable_("clock", clock, "a function returning time.time() seconds")
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
         self.system = system
         self.store = store
         self.name = name
@@ -326,7 +353,10 @@ class TaskQueueService:
         rng: random.Random | None = None,
     ) -> TaskQueueService:
         """Start a worker pool per queue under a supervisor called `name`."""
+        from supervisor import ActorSystem as Running  # noqa: PLC0415
         from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
+
+        check.instance("system", system, Running, "a running supervisor.ActorSystem")
 
         service = cls(system, store, queues, name=name, clock=clock, rng=rng)
         children = [
@@ -350,15 +380,18 @@ class TaskQueueService:
     def enqueue_many(self, queue: str, payloads: Sequence[Any], *, delay: float = 0.0,
                      at: float | None = None, priority: int = 0) -> list[str]:
         """Persist several tasks in one commit (all or none) and wake the workers."""
-        require(delay >= 0, "delay", delay, "seconds >= 0")
+        check.name("queue", queue)
+        delay = check.seconds("delay", delay, allow_zero=True)
         if at is not None:
-            require(delay == 0, "at", at, "either delay or at, not both")
-            delay = max(0.0, at - self._clock())
+            check.number("at", at, unit="time.time() seconds")
+            if delay != 0:
+                raise ConfigError("at", at, "either delay or at, not both")
+            delay = min(max(0.0, at - self._clock()), check.MAX_SECONDS)
         pool = self._pools.get(queue)
         if pool is None:
             raise StanchionError(
-                f"no workers serve queue {queue!r} (served: {sorted(self._pools)}); add a "
-                "QueueSpec for it to TaskQueueService.start")
+                f"no workers serve queue {short_repr(queue)} (served: {sorted(self._pools)}); "
+                "add a QueueSpec for it to TaskQueueService.start")
         ids = self.tasks.enqueue_many(queue, payloads, delay=delay, priority=priority)
         if not delay:
             pool.nudge()
@@ -366,7 +399,7 @@ class TaskQueueService:
 
     def metrics(self, queue: str) -> QueueMetrics:
         """Depth, in flight, delayed, dead-lettered, oldest age, and delivery counters."""
-        pool = self._pools[queue]
+        pool = self._pool(queue)
         return QueueMetrics(queue, self.tasks.stats(queue), pool.delivered, pool.failed)
 
     def wait_for(self, queue: str, predicate: Callable[[QueueMetrics], bool],
@@ -375,7 +408,9 @@ class TaskQueueService:
 
         Re-checked whenever a worker finishes a batch or finds the queue empty.
         """
-        pool = self._pools[queue]
+        pool = self._pool(queue)
+        check.callable_("predicate", predicate, "a function of QueueMetrics returning a bool")
+        check.seconds("timeout", timeout, allow_zero=True)
         deadline = time.monotonic() + timeout
         with pool.progress:
             while not predicate(self.metrics(queue)):
@@ -384,6 +419,12 @@ class TaskQueueService:
                     return False
                 pool.progress.wait(min(remaining, pool.spec.poll_interval * 2))
         return True
+
+    def _pool(self, queue: str) -> _Pool:
+        pool = self._pools.get(queue) if queue.__class__ is str else None
+        if pool is None:
+            raise ConfigError("queue", queue, f"one of the queues served: {sorted(self._pools)}")
+        return pool
 
     def wait_until_drained(self, queue: str, timeout: float) -> bool:
         """Wait until nothing is due, delayed or in flight (dead letters aside)."""

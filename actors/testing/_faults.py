@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from actors._errors import ConfigError, require
+from actors import _validate as check
+from actors._errors import ConfigError
 from actors._service import ServiceActor
 
 FaultKind = Literal["ok", "fail", "hang", "slow"]
@@ -20,15 +21,26 @@ class InjectedFault(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One scripted behaviour: `ok`, `fail`, `hang` (until released) or `slow` (seconds)."""
+    """One scripted behaviour: `ok`, `fail`, `hang` (until released) or `slow` (seconds).
+
+    `seconds` is finite, >= 0 and at most ten years (`hang` waits for the release instead).
+
+    Example:
+        >>> Fault("slow", 0.2).seconds
+        0.2
+        >>> Fault("slow", float("inf"))
+        Traceback (most recent call last):
+        ...
+        actors._errors.ConfigError: seconds=inf is invalid: expected a finite number of seconds \
+>= 0 and <= 315360000
+    """
 
     kind: FaultKind
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        require(self.kind in ("ok", "fail", "hang", "slow"), "kind", self.kind,
-                "'ok', 'fail', 'hang' or 'slow'")
-        require(self.seconds >= 0, "seconds", self.seconds, "seconds >= 0")
+        check.one_of("kind", self.kind, ("ok", "fail", "hang", "slow"))
+        check.seconds("seconds", self.seconds, allow_zero=True)
 
 
 class FaultScript:
@@ -43,8 +55,8 @@ class FaultScript:
     """
 
     def __init__(self, steps: Iterable[Fault] = (), *, repeat_last: bool = False) -> None:
-        self._steps: deque[Fault] = deque(steps)
-        self._repeat_last = repeat_last
+        self._steps: deque[Fault] = deque(check.items("steps", steps, Fault, "Fault"))
+        self._repeat_last = check.boolean("repeat_last", repeat_last)
         self._lock = threading.Lock()
         self._released = threading.Event()
         self.calls = 0
@@ -52,18 +64,21 @@ class FaultScript:
     @classmethod
     def parse(cls, text: str, *, repeat_last: bool = False) -> FaultScript:
         """Build a script from text such as "ok, fail, slow:0.2, hang"."""
+        check.text("script", text)
         steps = []
         for raw in (part.strip() for part in text.split(",")):
             if not raw:
                 continue
             kind, _, seconds = raw.partition(":")
-            if kind not in ("ok", "fail", "hang", "slow"):
-                raise ConfigError("script", raw, "ok, fail, hang or slow:SECONDS")
+            expected = "comma-separated steps: ok, fail, hang or slow:SECONDS"
             try:
                 duration = float(seconds) if seconds else 0.0
             except ValueError:
-                raise ConfigError("script", raw, "ok, fail, hang or slow:SECONDS") from None
-            steps.append(Fault(kind, duration))  # type: ignore[arg-type]
+                raise ConfigError("script", raw, expected) from None
+            try:
+                steps.append(Fault(kind, duration))  # type: ignore[arg-type]
+            except ConfigError as exc:
+                raise ConfigError("script", raw, f"{expected} ({exc})") from None
         return cls(steps, repeat_last=repeat_last)
 
     @property
@@ -74,8 +89,9 @@ class FaultScript:
 
     def then(self, *steps: Fault) -> FaultScript:
         """Append steps."""
+        checked = check.items("steps", steps, Fault, "Fault")
         with self._lock:
-            self._steps.extend(steps)
+            self._steps.extend(checked)
         return self
 
     def next(self) -> Fault:
@@ -116,6 +132,8 @@ class ScriptedService(ServiceActor):
 
     def __init__(self, script: FaultScript,
                  handler: Callable[[Any], Any] | None = None) -> None:
+        check.instance("script", script, FaultScript, "an actors.testing.FaultScript")
+        check.optional(check.callable_, "handler", handler, what="a function of the message")
         super().__init__()
         self.script = script
         self.handler = handler
