@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test test-long lint typecheck bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ typecheck: $(VENV)/.installed
 
 test: lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The property tests with 20x the examples and fresh random seeds (minutes, not seconds).
+test-long: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/hostile tests/test_saga_properties.py tests/test_saga_machine.py $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	taskset -c 0 $(PY) benchmarks/actor_throughput.py

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from actors import capture_logs
+from tests import hypothesis_profiles  # noqa: F401 - registers and loads the profile
 from tests.redis_server import redis_server
 
 

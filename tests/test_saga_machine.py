@@ -24,6 +24,7 @@ from actors.saga import (
     StepStatus,
     Stuck,
 )
+from tests.hypothesis_profiles import examples
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0, jitter="none")
 UNDO = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0, jitter="none")
@@ -116,7 +117,7 @@ def run(machine: SagaMachine, world: World, saga_id: str, amount: int,
     return saga
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(
     sagas=st.lists(
         st.tuples(st.integers(min_value=1, max_value=500),

@@ -24,6 +24,7 @@ from actors.saga import (
     check_books,
     checkout_definition,
 )
+from tests.hypothesis_profiles import examples
 from tests.saga_helpers import order, running_shop
 
 STEP_NAMES = [step.name for step in CHECKOUT.steps]
@@ -67,7 +68,7 @@ def test_every_saga_ends_and_the_books_balance_under_random_failures() -> None:
     outcomes: Counter[str] = Counter()
     with running_shop(log, definitions=[_definition()]) as shop:
 
-        @settings(max_examples=200, deadline=None, derandomize=True,
+        @settings(max_examples=examples(200), deadline=None,
                   suppress_health_check=[HealthCheck.too_slow])
         @given(st.lists(saga_data(), min_size=1, max_size=4))
         def check(batch: list[dict[str, Any]]) -> None:

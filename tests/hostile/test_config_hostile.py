@@ -54,6 +54,7 @@ from actors.taskqueue import (
 )
 from actors.testing import FaultScript
 from supervisor import ActorSystem, ChildSpec
+from tests.hypothesis_profiles import examples
 
 PACKAGES = ("actors.retry", "actors.ratelimit", "actors.breaker", "actors.bulkhead",
             "actors.bus", "actors.saga", "actors.taskqueue", "actors.sms", "actors.testing",
@@ -466,7 +467,7 @@ def test_fixed_hostile_values(case: Case, context: Context) -> None:
 
 
 @pytest.mark.parametrize("case", PLAIN_CASES, ids=str)
-@settings(max_examples=30, deadline=None, derandomize=True,
+@settings(max_examples=examples(30), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=GENERATED)
 def test_generated_hostile_values(case: Case, context: Context, value: object) -> None:
@@ -480,7 +481,7 @@ def test_fixed_hostile_values_for_started_services(case: Case, context: Context)
 
 
 @pytest.mark.parametrize("case", FACTORY_CASES, ids=str)
-@settings(max_examples=10, deadline=None, derandomize=True,
+@settings(max_examples=examples(10), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=GENERATED)
 def test_generated_hostile_values_for_started_services(case: Case, context: Context,
@@ -571,7 +572,7 @@ def test_fixed_hostile_values_at_entry_points(case: Case, services: Services) ->
 
 
 @pytest.mark.parametrize("case", ENTRY_CASES, ids=str)
-@settings(max_examples=15, deadline=None, derandomize=True,
+@settings(max_examples=examples(15), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=GENERATED)
 def test_generated_hostile_values_at_entry_points(case: Case, services: Services,

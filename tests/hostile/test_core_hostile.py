@@ -31,8 +31,9 @@ from actors import (
 from actors._validate import is_finite_number
 from actors.retry import RetryPolicy
 from supervisor import ActorSystem, ChildSpec, RestartIntensity, SupervisorSpec
+from tests.hypothesis_profiles import examples
 
-BOUNDED = settings(max_examples=75, deadline=None, derandomize=True,
+BOUNDED = settings(max_examples=examples(75), deadline=None,
                    suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -44,8 +44,9 @@ from actors.taskqueue import (
 )
 from supervisor import ActorSystem, ChildSpec
 from tests.conftest import named
+from tests.hypothesis_profiles import examples
 
-SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=examples(50), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.large_base_example])
 Q = "hostile"
