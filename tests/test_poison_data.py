@@ -571,6 +571,34 @@ def test_a_reply_too_deep_to_store_fails_its_step_instead_of_crashing_the_coordi
     assert crashes(events) == []
 
 
+class GrowingReplies(ServiceActor):
+    """Each step's reply fits alone; together they would outgrow the saga log's limit."""
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, SagaCommand):
+            return None if message.compensate else {message.step: "x" * (MAX_SIZE // 3)}
+        return super().on_receive(message)
+
+
+def test_replies_that_fit_alone_but_not_together_fail_the_step_that_overflows(
+        tmp_path: Path) -> None:
+    steps = [SagaStep(f"s{i}", "grow", "do", "undo", retry=RetryPolicy(max_attempts=1))
+             for i in range(4)]
+    definition = SagaDefinition("grow", steps)
+    log = SqliteSagaLog(tmp_path / "sagas.sqlite3")
+    with capture_logs() as events, running_shop(log, definitions=[definition],
+                                                extra=[ChildSpec("grow", GrowingReplies)]) as shop:
+        saga = shop.sagas.wait(shop.sagas.start_saga("grow", {}), timeout=20)
+        other = shop.sagas.wait(shop.sagas.start_saga("grow", {}), timeout=20)
+    log.close()
+    assert saga.status is SagaStatus.COMPENSATED
+    assert other.status is SagaStatus.COMPENSATED
+    assert [r.status.value for r in saga.steps][:3] == ["compensated", "compensated", "failed"]
+    assert "past" in (saga.record("s2").error or "")
+    assert not [e for e in events if e["event"] == "saga.log_write_failed"]
+    assert crashes(events) == []
+
+
 def test_a_duplicate_of_a_corrupt_saga_is_still_a_duplicate(tmp_path: Path) -> None:
     path = tmp_path / "sagas.sqlite3"
     log = SqliteSagaLog(path)

@@ -116,18 +116,33 @@ class _Recover(ControlMessage):
         self.failures = failures
 
 
-def _unmergeable(reply: Any) -> str | None:
-    """Why `reply` cannot join a saga's data (which the log stores as JSON), or None."""
+# A saga's state holds its data plus its step records; the data may use this
+# much of the log's size limit, so the state around it always fits.
+_DATA_BUDGET = _codec.MAX_SIZE * 9 // 10
+
+
+def _unmergeable(reply: Any, data_size: int) -> tuple[str | None, int]:
+    """Why `reply` cannot join a saga's data (stored as JSON), or None; and its encoded size.
+
+    `data_size` is the encoded size of the data so far: replies are merged one
+    after another, so each must also leave the whole within the log's limit,
+    or every later write of the saga would be refused.
+    """
     if reply is None:
-        return None
+        return None, 0
     if type(reply) is not dict:
-        return f"the reply {short_repr(reply)} is not a JSON object (a dict of JSON values)"
+        return (f"the reply {short_repr(reply)} is not a JSON object (a dict of JSON values)",
+                0)
     try:
-        _codec.check(reply)
+        size = len(_codec.encode(reply))
     except DataNotSerializable as exc:
         return (f"the reply is not a JSON object within the log's limits: {exc.path} is "
-                f"{exc.kind}")
-    return None
+                f"{exc.kind}"), 0
+    if data_size + size > _DATA_BUDGET:
+        return (f"merging this reply ({size} characters of JSON) would grow the saga's data "
+                f"past {_DATA_BUDGET} characters, more than its log can store; keep large "
+                "results in the service and put their key in the reply"), size
+    return None, size
 
 
 class SagaCoordinator(ServiceActor):
@@ -148,6 +163,8 @@ class SagaCoordinator(ServiceActor):
         self.scheduler = scheduler
         self.bus = bus
         self.active: dict[str, Saga] = {}
+        # saga id -> encoded size of its data, an upper bound kept as replies merge.
+        self.data_sizes: dict[str, int] = {}
         # (saga, step, compensate) -> the attempt whose answer we wait for; an
         # answer to any other attempt is late (its timeout already decided) and dropped.
         self.in_flight: dict[tuple[str, str, bool], int] = {}
@@ -217,6 +234,7 @@ class SagaCoordinator(ServiceActor):
             self._recover(message.failures)
         elif isinstance(message, _Forget):
             saga = self.active.pop(message.saga_id, None)
+            self.data_sizes.pop(message.saga_id, None)
             if saga is not None:
                 self._forget_in_flight(saga)
         else:
@@ -273,14 +291,21 @@ class SagaCoordinator(ServiceActor):
                     _log.warning("saga.compensation_attempt_failed", step=msg.step,
                                  reason=str(msg.reason), error=msg.error)
                 actions = machine.compensation_failed(saga, msg.step, msg.error)
-        elif msg.reason is None and (error := _unmergeable(msg.reply)) is not None:
-            # The log is JSON: a reply that is not (or too deep, too large) cannot join
-            # the saga's data, or the next write would fail.
-            with _context.bind_context(saga_id=saga.id):
-                _log.error("saga.step_failed", step=msg.step, reason="error", error=error)
-            actions = machine.step_failed(saga, msg.step, FailureReason.ERROR, error)
         elif msg.reason is None:
-            actions = machine.step_succeeded(saga, msg.step, msg.reply)
+            # The log is JSON: a reply that is not (or too deep, too large, or too large
+            # with what the saga already holds) cannot join its data, or the next write
+            # would fail.
+            size = self.data_sizes.get(saga.id)
+            if size is None:
+                size = len(_codec.encode(saga.data, parts_checked=True))
+            error, added = _unmergeable(msg.reply, size)
+            if error is not None:
+                with _context.bind_context(saga_id=saga.id):
+                    _log.error("saga.step_failed", step=msg.step, reason="error", error=error)
+                actions = machine.step_failed(saga, msg.step, FailureReason.ERROR, error)
+            else:
+                self.data_sizes[saga.id] = size + added
+                actions = machine.step_succeeded(saga, msg.step, msg.reply)
         else:
             with _context.bind_context(saga_id=saga.id):
                 _log.warning("saga.step_failed", step=msg.step, reason=str(msg.reason),
@@ -315,6 +340,7 @@ class SagaCoordinator(ServiceActor):
                 self.in_flight[(saga_id, action.step, action.compensate)] = action.attempt
             elif isinstance(action, Finished):
                 self.active.pop(saga_id, None)
+                self.data_sizes.pop(saga_id, None)
 
     def _forget_in_flight(self, saga: Saga) -> None:
         for record in saga.steps:
