@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from actors._errors import short_repr
+from actors.core import short_repr
 
 T = TypeVar("T")
 

@@ -33,7 +33,7 @@ import pybreaker
 
 from actors import CircuitOpen, ServiceActor, configure_logging
 from actors.breaker import BreakerConfig, BreakerGate, BreakerState, CircuitBreaker
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 
 NEVER_HALF_OPEN = BreakerConfig(wait_in_open=1e6, max_wait_in_open=1e6)
 

@@ -39,7 +39,7 @@ import _bench  # first: benchmarks/queue.py shadows stdlib queue
 from actors import MailboxFull, ServiceActor, ServiceRef, configure_logging
 from actors.bulkhead import ServiceCaller
 from actors.ratelimit import TokenBucket
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 
 PAYMENT_TIMEOUT = 0.2
 

@@ -27,7 +27,7 @@ import _bench  # first: benchmarks/queue.py shadows stdlib queue
 
 from actors import configure_logging
 from actors.bus import EventBus, EventBusConfig
-from supervisor import ActorSystem
+from actors.supervision import ActorSystem
 
 
 class Counter:

@@ -35,6 +35,7 @@ from huey import SqliteHuey
 
 from actors import configure_logging
 from actors.redis import RedisTaskStore
+from actors.supervision import ActorSystem
 from actors.taskqueue import (
     NewTask,
     QueueSpec,
@@ -44,7 +45,6 @@ from actors.taskqueue import (
     TaskQueueService,
 )
 from actors.testing.redis_server import RedisServerMissing, redis_server
-from supervisor import ActorSystem
 
 
 def ours(n: int, directory: Path) -> float:

@@ -38,7 +38,7 @@ from actors.saga import (
     SqliteSagaLog,
     checkout_services,
 )
-from supervisor import ActorSystem
+from actors.supervision import ActorSystem
 
 KINDS = ("memory", "sqlite_normal", "sqlite_full")
 

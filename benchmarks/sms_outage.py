@@ -44,8 +44,8 @@ import _bench  # first: benchmarks/queue.py shadows stdlib queue
 from actors import configure_logging
 from actors.breaker import BreakerConfig
 from actors.sms import SMS_RETRY_POLICY, FakeSmsProvider, NotificationService, SmsSettings
+from actors.supervision import ActorSystem
 from actors.taskqueue import SqliteTaskStore, TaskQueueConfig
-from supervisor import ActorSystem
 
 
 def one_round(args: argparse.Namespace, workdir: Path, seed: int) -> dict[str, Any]:

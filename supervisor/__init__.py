@@ -1,13 +1,21 @@
-"""OTP-style supervision for stanchion's service actors.
+"""OTP-style supervision for stanchion's service actors (a facade over `actors.supervision`).
 
 A tree is data: `SupervisorSpec`s and `ChildSpec`s. `ActorSystem` starts it,
 restarts what fails by strategy and intensity, and stops it all on exit.
+stanchion itself never imports this package; it is here for user code.
 """
 
-from supervisor._intensity import RestartIntensity
-from supervisor._spec import ChildSpec, RestartType, Strategy, SupervisorSpec
-from supervisor._supervisor import ChildInfo, ServiceStartFailed, SupervisorGaveUp
-from supervisor._system import ActorSystem
+from actors.supervision import (
+    ActorSystem,
+    ChildInfo,
+    ChildSpec,
+    RestartIntensity,
+    RestartType,
+    ServiceStartFailed,
+    Strategy,
+    SupervisorGaveUp,
+    SupervisorSpec,
+)
 
 __all__ = [
     "ActorSystem",

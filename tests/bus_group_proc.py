@@ -14,8 +14,8 @@ from typing import Any
 from actors import configure_logging
 from actors.bus import EventBus
 from actors.redis import RedisTaskStore
+from actors.supervision import ActorSystem
 from actors.taskqueue import TaskQueueConfig
-from supervisor import ActorSystem
 
 
 def main() -> None:

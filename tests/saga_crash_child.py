@@ -33,7 +33,7 @@ from actors.saga import (
     checkout_definition,
     checkout_services,
 )
-from supervisor import ActorSystem
+from actors.supervision import ActorSystem
 
 DEFINITION = checkout_definition(
     timeout=0.2, retry=RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.05),

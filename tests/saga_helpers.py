@@ -17,7 +17,7 @@ from actors.saga import (
     checkout_definition,
     checkout_services,
 )
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, jitter="full")
 FAST_UNDO = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, jitter="full")

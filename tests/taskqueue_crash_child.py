@@ -19,8 +19,8 @@ from pathlib import Path
 
 from actors import configure_logging
 from actors.retry import RetryPolicy
+from actors.supervision import ActorSystem
 from actors.taskqueue import QueueSpec, SqliteTaskStore, Task, TaskQueueConfig, TaskQueueService
-from supervisor import ActorSystem
 from tests.destination_db import apply, open_destination
 
 DESTINATIONS = ("billing", "search", "mail")

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from actors import AskTimeout, MailboxFull, ServiceActor
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 
 
 class Slow(ServiceActor):

@@ -30,7 +30,7 @@ from actors.breaker import (
     Reset,
 )
 from actors.bus import EventBus
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 
 TRIP_FAST = BreakerConfig(window_size=4, minimum_calls=2, wait_jitter=0.0)
 

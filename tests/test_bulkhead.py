@@ -13,7 +13,7 @@ from typing import Any
 from actors import ServiceActor, capture_logs
 from actors.bulkhead import CallCounts, LatencySnapshot, ServiceCaller
 from actors.ratelimit import TokenBucket
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 
 PAYMENT_TIMEOUT = 0.2
 OTHER_TIMEOUT = 2.0

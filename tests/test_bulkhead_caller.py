@@ -15,7 +15,7 @@ import pytest
 from actors import ConfigError, ServiceActor, ServiceRef, bind_context
 from actors.bulkhead import Ingress, LatencyRecorder, LatencySnapshot, ServiceCaller
 from actors.ratelimit import RateLimited, TokenBucket
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 from tests.conftest import named
 
 

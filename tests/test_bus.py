@@ -13,7 +13,7 @@ import structlog
 from actors import ConfigError, bind_context
 from actors.bus import BusStopped, EventBus, EventBusConfig, matches
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem
+from actors.supervision import ActorSystem
 from tests.conftest import named
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.02, jitter="full")

@@ -12,8 +12,8 @@ import pytest
 from actors import ConfigError
 from actors.bus import EventBus, EventBusConfig
 from actors.retry import RetryPolicy
+from actors.supervision import ActorSystem
 from actors.taskqueue import PayloadNotSerializable, SqliteTaskStore, TaskQueueConfig
-from supervisor import ActorSystem
 from tests.test_bus import Recorder
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.02)

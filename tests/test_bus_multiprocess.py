@@ -12,7 +12,7 @@ import pytest
 
 from actors.bus import EventBus
 from actors.redis import RedisTaskStore
-from supervisor import ActorSystem
+from actors.supervision import ActorSystem
 from tests.redis_server import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""actors._codec: the one codec of every durable store, its limits and its one error per side."""
+"""The codec (actors.core._codec): one codec, its limits and its one error per side."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from actors import MAX_DEPTH, MAX_SIZE, CorruptData, DataNotSerializable, StanchionError
-from actors._codec import MAX_STORED_DEPTH, decode, encode, is_plain, storable_text
+from actors.core._codec import MAX_STORED_DEPTH, decode, encode, is_plain, storable_text
 from actors.saga import SagaDataNotSerializable
 from actors.taskqueue import PayloadNotSerializable, encode_payload
 

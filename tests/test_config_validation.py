@@ -46,6 +46,7 @@ from actors.sms import (
     SmsSettings,
     parse_retry_after,
 )
+from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     MemoryTaskStore,
     NewTask,
@@ -59,7 +60,6 @@ from actors.taskqueue import (
     attempts_exhausted,
 )
 from actors.testing import Fault, FaultScript, ScriptedService
-from supervisor import ActorSystem, ChildSpec
 
 
 def refused(field: str, build: Callable[[], object]) -> ConfigError:

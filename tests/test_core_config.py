@@ -12,7 +12,7 @@ import pytest
 
 from actors import AskTimeout, ConfigError, DeadLetterStore, ServiceActor
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem, ChildSpec, RestartIntensity, SupervisorSpec
+from actors.supervision import ActorSystem, ChildSpec, RestartIntensity, SupervisorSpec
 from tests.supervision_helpers import Probe, Worker
 
 NAN, INF = math.nan, math.inf

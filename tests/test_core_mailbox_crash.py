@@ -10,11 +10,11 @@ import pytest
 from pykka._envelope import Envelope
 
 from actors import MailboxFull, ServiceActor, ServiceCrashed
-from actors._deadletters import DeadLetterStore
-from actors._future import ReplyFuture
-from actors._mailbox import Mailbox
+from actors.core._deadletters import DeadLetterStore
+from actors.core._future import ReplyFuture
+from actors.core._mailbox import Mailbox
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 from tests.conftest import named
 
 FAST = RetryPolicy(max_attempts=None, base_delay=0.0, max_delay=0.0, jitter="none")

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from actors import ServiceStopped
-from actors._mailbox import Mailbox
+from actors.core._mailbox import Mailbox
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem, ChildSpec, SupervisorSpec
-from supervisor._supervisor import Supervisor
+from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
+from actors.supervision._supervisor import Supervisor
 from tests.conftest import named
 from tests.supervision_helpers import Probe, Worker
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from actors import ConfigError, Scheduler, SystemNotRunning
-from actors._scheduler import MAX_THREAD_RESTARTS
+from actors.core._scheduler import MAX_THREAD_RESTARTS
 from tests.conftest import named
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from actors import ServiceActor, UnhandledMessage
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 
 
 class ProxyOnly(ServiceActor):

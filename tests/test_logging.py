@@ -18,7 +18,7 @@ from actors import (
     configure_logging,
     current_context,
 )
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 from tests.conftest import named
 
 

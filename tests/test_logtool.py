@@ -13,7 +13,7 @@ import structlog
 
 from actors import ServiceActor, bind_context, configure_logging
 from actors.logtool import main
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 
 
 class Stock(ServiceActor):

@@ -11,7 +11,7 @@ import pytest
 from pykka._envelope import Envelope
 
 from actors import ConfigError, MailboxFull, ServiceActor, ServiceStopped
-from actors._deadletters import default_dead_letters
+from actors.core._deadletters import default_dead_letters
 from tests.conftest import named
 
 

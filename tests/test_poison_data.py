@@ -40,6 +40,7 @@ from actors.saga import (
     checkout_services,
 )
 from actors.saga._log import encode as encode_saga
+from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     MemoryTaskStore,
     NewTask,
@@ -53,7 +54,6 @@ from actors.taskqueue import (
     TaskStore,
     TaskStoreError,
 )
-from supervisor import ActorSystem, ChildSpec
 from tests.conftest import named
 from tests.saga_helpers import fast_checkout, order, running_shop
 

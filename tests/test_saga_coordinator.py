@@ -34,7 +34,7 @@ from actors.saga import (
     checkout_definition,
     checkout_services,
 )
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 from tests.redis_server import redis_server
 from tests.saga_helpers import FAST_RETRY, FAST_UNDO, Gate, fast_checkout, order, running_shop
 

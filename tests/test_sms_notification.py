@@ -24,8 +24,8 @@ from actors.sms import (
     SmsOutbox,
     SmsSettings,
 )
+from actors.supervision import ActorSystem
 from actors.taskqueue import MemoryTaskStore, SqliteTaskStore, TaskQueueConfig
-from supervisor import ActorSystem
 from tests.conftest import named
 
 NUMBER = "+15551234567"

@@ -18,8 +18,8 @@ from pathlib import Path
 from actors.breaker import BreakerConfig
 from actors.retry import RetryPolicy
 from actors.sms import FakeSmsProvider, NotificationService, SmsOutcome, SmsSettings
+from actors.supervision import ActorSystem
 from actors.taskqueue import SqliteTaskStore, TaskQueueConfig
-from supervisor import ActorSystem
 
 THREADS = 4
 RATE_PER_THREAD = 30.0  # sends per second per thread: 120/s in all

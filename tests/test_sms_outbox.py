@@ -10,6 +10,7 @@ import pytest
 
 from actors import ConfigError
 from actors.retry import RetryPolicy
+from actors.supervision import ActorSystem
 from actors.taskqueue import (
     MemoryTaskStore,
     QueueSpec,
@@ -21,7 +22,6 @@ from actors.taskqueue import (
     TaskQueueService,
     TaskSchedule,
 )
-from supervisor import ActorSystem
 
 FAST = RetryPolicy(max_attempts=None, base_delay=0.01, max_delay=0.02, jitter="none")
 

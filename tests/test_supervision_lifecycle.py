@@ -11,7 +11,7 @@ import pytest
 
 from actors import ServiceActor, ServiceStopped, UnknownService
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem, ChildSpec, ServiceStartFailed, SupervisorSpec
+from actors.supervision import ActorSystem, ChildSpec, ServiceStartFailed, SupervisorSpec
 from tests.conftest import named
 from tests.supervision_helpers import FailsInConstructor, FailsToStart, Probe, Worker
 

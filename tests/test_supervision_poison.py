@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from supervisor import ActorSystem, ChildSpec
+from actors.supervision import ActorSystem, ChildSpec
 from tests.conftest import named
 from tests.supervision_helpers import Probe, Worker
 

@@ -8,7 +8,7 @@ import pytest
 
 from actors import AskTimeout, ServiceCrashed
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem, ChildSpec, SupervisorGaveUp, SupervisorSpec
+from actors.supervision import ActorSystem, ChildSpec, SupervisorGaveUp, SupervisorSpec
 from tests.conftest import named
 from tests.supervision_helpers import FailsInConstructor, FailsToStart, Probe, Worker
 

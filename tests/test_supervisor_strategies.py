@@ -6,7 +6,7 @@ import pytest
 
 from actors import ServiceStopped
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem, ChildSpec, RestartType, Strategy
+from actors.supervision import ActorSystem, ChildSpec, RestartType, Strategy
 from tests.supervision_helpers import Probe, Worker
 
 FAST = RetryPolicy(max_attempts=None, base_delay=0.0, max_delay=0.0, jitter="none")

@@ -13,7 +13,7 @@ import pytest
 
 from actors import ConfigError, ServiceActor, ServiceStopped, SystemNotRunning, UnknownService
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem, ChildSpec, RestartIntensity, SupervisorSpec
+from actors.supervision import ActorSystem, ChildSpec, RestartIntensity, SupervisorSpec
 from tests.conftest import named
 from tests.supervision_helpers import Probe, Worker
 
@@ -112,7 +112,7 @@ def test_a_process_with_a_stuck_actor_still_exits(tmp_path):
     script.write_text(textwrap.dedent("""
         import threading
         from actors import ServiceActor
-        from supervisor import ActorSystem, ChildSpec
+        from actors.supervision import ActorSystem, ChildSpec
 
         class Stuck(ServiceActor):
             def on_receive(self, message):

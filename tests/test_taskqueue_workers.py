@@ -11,6 +11,7 @@ import pytest
 
 from actors import ConfigError, StanchionError
 from actors.retry import RetryPolicy
+from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     MemoryTaskStore,
     PayloadNotSerializable,
@@ -25,7 +26,6 @@ from actors.taskqueue import (
     propagate,
     queue_name,
 )
-from supervisor import ActorSystem, ChildSpec
 
 FAST_RETRY = RetryPolicy(max_attempts=None, base_delay=0.01, max_delay=0.05, jitter="full")
 DESTINATIONS = ("billing", "search", "mail")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from actors import AskTimeout, ConfigError
+from actors.supervision import ChildSpec
 from actors.testing import FaultScript, InjectedFault, ScriptedService
-from supervisor import ChildSpec
 
 pytest_plugins = ["pytester"]
 
@@ -40,7 +40,7 @@ def test_plugin_is_registered_for_any_test_suite(pytester):
         """
         import structlog
         from actors import ServiceActor
-        from supervisor import ChildSpec
+        from actors.supervision import ChildSpec
 
         class Greeter(ServiceActor):
             def on_receive(self, message):

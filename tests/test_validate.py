@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors import ConfigError
-from actors import _validate as v
+from actors.core import _validate as v
 
 
 def assert_names_field(error: ConfigError, field: str) -> None:

@@ -14,6 +14,7 @@ from actors.breaker._breaker import (
     Permit,
 )
 from actors.breaker._config import BreakerConfig, http_status_of, provider_at_fault
+from actors.breaker._errors import CircuitOpen
 from actors.breaker._gate import (
     BreakerGate,
     Disable,
@@ -32,6 +33,7 @@ __all__ = [
     "BreakerState",
     "BreakerTransition",
     "CircuitBreaker",
+    "CircuitOpen",
     "CountWindow",
     "Disable",
     "ForceOpen",

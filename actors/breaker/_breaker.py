@@ -18,10 +18,11 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 import structlog
 
-from actors import _validate as check
-from actors._errors import CircuitOpen, ConfigError
 from actors.breaker._config import BreakerConfig
+from actors.breaker._errors import CircuitOpen
 from actors.breaker._window import CountWindow, TimeWindow
+from actors.core import ConfigError
+from actors.core import validate as check
 
 _log = structlog.get_logger("stanchion.breaker")
 

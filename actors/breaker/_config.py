@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError
+from actors.core import validate as check
 
 WindowType = Literal["count", "time"]
 
@@ -112,7 +112,7 @@ class BreakerConfig:
         >>> BreakerConfig(failure_rate_threshold=101)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: failure_rate_threshold=101 is invalid:
+        actors.ConfigError: failure_rate_threshold=101 is invalid:
         expected a percentage in (0, 100]
     """
 

@@ -20,20 +20,6 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import structlog
 
-from actors import _validate as check
-from actors._errors import (
-    AskTimeout,
-    ConfigError,
-    MailboxFull,
-    ServiceCrashed,
-    ServiceStopped,
-    StanchionError,
-    SystemNotRunning,
-)
-from actors._future import ReplyFuture
-from actors._ref import ServiceRef
-from actors._scheduler import Scheduler, TimerHandle
-from actors._service import ServiceActor
 from actors.breaker._breaker import (
     HALF_OPEN,
     BreakerMetrics,
@@ -42,10 +28,25 @@ from actors.breaker._breaker import (
     Permit,
 )
 from actors.breaker._config import BreakerConfig
+from actors.core import (
+    AskTimeout,
+    ConfigError,
+    MailboxFull,
+    ReplyFuture,
+    Scheduler,
+    ServiceActor,
+    ServiceCrashed,
+    ServiceRef,
+    ServiceStopped,
+    StanchionError,
+    SystemNotRunning,
+    TimerHandle,
+)
+from actors.core import validate as check
+from actors.supervision import ActorSystem, ChildSpec
 
 if TYPE_CHECKING:
     from actors.bus import EventBus
-    from supervisor import ActorSystem
 
 _log = structlog.get_logger("stanchion.breaker")
 
@@ -109,7 +110,7 @@ class GateActor(ServiceActor):
     `GetMetrics` (each replies with the breaker's metrics).
 
     Example:
-        >>> from supervisor import ActorSystem, ChildSpec
+        >>> from actors.supervision import ActorSystem, ChildSpec
         >>> class Echo(ServiceActor):
         ...     def on_receive(self, message):
         ...         return message
@@ -219,7 +220,7 @@ class BreakerGate:
 
     Example:
         >>> from actors import ServiceActor
-        >>> from supervisor import ActorSystem, ChildSpec
+        >>> from actors.supervision import ActorSystem, ChildSpec
         >>> class Echo(ServiceActor):
         ...     def on_receive(self, message):
         ...         return message
@@ -257,10 +258,8 @@ class BreakerGate:
                 (default: the target's `ask_timeout`).
             clock, rng: injected time and jitter source (tests).
         """
-        from supervisor import ActorSystem as Running  # noqa: PLC0415
-        from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
-        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+        check.instance("system", system, ActorSystem, "a running supervisor.ActorSystem")
 
         check.name("name", name)
         check.name("target", target)
@@ -272,7 +271,7 @@ class BreakerGate:
         target_ref = system.service(target)
         if timeout is None:
             timeout = target_ref.ask_timeout
-        scheduler = system._require_runtime().scheduler
+        scheduler = system.scheduler
         gate = cls(name, target=target_ref, breaker=breaker, scheduler=scheduler, bus=bus,
                    timeout=float(timeout))
         gate._ref = system.start_child(ChildSpec(name, GateActor, args=(gate,)))

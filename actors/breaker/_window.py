@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actors import _validate as check
 from actors.breaker._config import MAX_COUNT_WINDOW, MAX_TIME_WINDOW
+from actors.core import validate as check
 
 
 @dataclass(frozen=True, slots=True)

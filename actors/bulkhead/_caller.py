@@ -11,17 +11,17 @@ from typing import Any, Generic, Literal, TypeVar
 
 import structlog
 
-from actors import _validate as check
-from actors._context import bind_context
-from actors._errors import (
+from actors.bulkhead._latency import MAX_SAMPLES, LatencyRecorder, LatencySnapshot
+from actors.core import (
     AskTimeout,
     MailboxFull,
     ServiceCrashed,
+    ServiceRef,
     ServiceStopped,
     UnknownService,
+    bind_context,
 )
-from actors._ref import ServiceRef
-from actors.bulkhead._latency import MAX_SAMPLES, LatencyRecorder, LatencySnapshot
+from actors.core import validate as check
 from actors.ratelimit import RateLimited, TokenBucket
 
 _log = structlog.get_logger("stanchion.bulkhead")
@@ -93,7 +93,7 @@ class ServiceCaller(Generic[T]):
 
     Example:
         >>> from actors import ServiceActor
-        >>> from supervisor import ActorSystem, ChildSpec
+        >>> from actors.supervision import ActorSystem, ChildSpec
         >>> class Stock(ServiceActor):
         ...     def on_receive(self, message):
         ...         return 3

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from actors import _validate as check
+from actors.core import validate as check
 from actors.ratelimit import RateLimited, TokenBucket
 
 _log = structlog.get_logger("stanchion.bulkhead")

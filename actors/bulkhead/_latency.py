@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from actors import _validate as check
+from actors.core import validate as check
 
 
 @dataclass(frozen=True, slots=True)

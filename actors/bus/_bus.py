@@ -15,15 +15,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
-from pykka._envelope import Envelope
 
-from actors import _context
-from actors import _validate as check
-from actors._errors import ConfigError, StanchionError, SystemNotRunning
-from actors._service import ServiceActor
 from actors.bus._config import EventBusConfig
 from actors.bus._durable import (
     DurableDeliveryActor,
@@ -41,10 +36,16 @@ from actors.bus._subscriber import (
     SubscriberMetrics,
     SubscriberState,
 )
+from actors.core import (
+    ConfigError,
+    ServiceActor,
+    StanchionError,
+    SystemNotRunning,
+    work_item,
+)
+from actors.core import validate as check
+from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
 from actors.taskqueue import NewTask, TaskQueue, TaskStore
-
-if TYPE_CHECKING:
-    from supervisor import ActorSystem
 
 _log = structlog.get_logger("stanchion.bus")
 
@@ -120,7 +121,7 @@ class EventBus:
 
     Example:
         >>> import threading
-        >>> from supervisor import ActorSystem
+        >>> from actors.supervision import ActorSystem
         >>> received, done = [], threading.Event()
         >>> def on_order(payload):
         ...     received.append(payload)
@@ -141,7 +142,7 @@ class EventBus:
         self.config = config
         self.name = name
         self._rng = rng
-        self._scheduler = system._require_runtime().scheduler
+        self._scheduler = system.scheduler
         self._tasks = TaskQueue(store) if store is not None else None
         self._registry = registry_for(store) if store is not None else None
         self._groups: tuple[float, dict[str, str]] = (0.0, {})
@@ -166,10 +167,8 @@ class EventBus:
         one, `subscribe(..., durable=True)` is refused. `name` names the bus's
         supervisor (`<name>:broker`, `<name>:sub:<subscriber>` below it).
         """
-        from supervisor import ActorSystem as Running  # noqa: PLC0415
-        from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
 
-        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+        check.instance("system", system, ActorSystem, "a running supervisor.ActorSystem")
 
         check.optional(check.instance, "config", config, kind=EventBusConfig,
                        what="an actors.bus.EventBusConfig")
@@ -206,7 +205,7 @@ class EventBus:
         if groups:
             self._store_for_groups(event, groups)  # refuses a non-JSON payload before anyone
         self._published += 1
-        item = (Envelope(event), _context.capture(), 0)  # shared by every subscriber
+        item = work_item(event)  # shared by every subscriber
         for subscriber in targets:
             subscriber.offer(item)
         for local in self._routes:
@@ -279,7 +278,6 @@ class EventBus:
         self._broker().ask(_Unsubscribe(name))
 
     def _add(self, request: _Subscribe) -> SubscriberState | DurableSubscriber:  # in the broker
-        from supervisor import ChildSpec  # noqa: PLC0415
 
         name = request.label or f"s{next(self._ids)}"
         if any(s.name == name for s in self._routes):
@@ -385,7 +383,7 @@ class EventBus:
                     self._tasks.replay(dead.task_id)
                 target.nudge()
             else:
-                target.offer((Envelope(dead.event), _context.capture(), 0))
+                target.offer(work_item(dead.event))
         _log.info("event.replayed", bus=self.name, count=len(chosen), subscriber=subscriber)
         return len(chosen)
 

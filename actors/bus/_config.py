@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from actors import _validate as check
+from actors.core import validate as check
 from actors.retry import RetryPolicy
 
 
@@ -38,7 +38,7 @@ class EventBusConfig:
         >>> EventBusConfig(buffer_size=0)
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: buffer_size=0 is invalid: expected an integer >= 1 and \
+        actors.ConfigError: buffer_size=0 is invalid: expected an integer >= 1 and \
 <= 1000000
     """
 

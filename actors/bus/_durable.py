@@ -20,18 +20,20 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from pykka._envelope import Envelope
 
-from actors import _codec
-from actors._codec import CorruptData
-from actors._errors import ServiceStopped, short_repr
-from actors._mailbox import Disposable
-from actors._ref import ServiceRef
-from actors._scheduler import Scheduler
-from actors._service import ServiceActor
-from actors._validate import is_finite_number
 from actors.bus._config import EventBusConfig
 from actors.bus._subscriber import DeadEvent, Event, Handler, RetryDue, SubscriberMetrics
+from actors.core import (
+    CorruptData,
+    Disposable,
+    Scheduler,
+    ServiceActor,
+    ServiceRef,
+    ServiceStopped,
+    codec,
+    short_repr,
+)
+from actors.core import validate as check
 from actors.taskqueue import ClaimedTask, PayloadNotSerializable, TaskQueue, TaskStoreError
 
 _log = structlog.get_logger("stanchion.bus")
@@ -55,12 +57,12 @@ def encode_record(event: Event) -> str:
     100 levels or larger than 4 MiB encoded; the record around it is not
     counted against the depth.
     """
-    payload = _codec.encode(event.payload, error=PayloadNotSerializable)
-    record = (f'{{"name":{_codec.encode(event.name)},"payload":{payload},'
+    payload = codec.encode(event.payload, error=PayloadNotSerializable)
+    record = (f'{{"name":{codec.encode(event.name)},"payload":{payload},'
               f'"seq":{event.seq},"published_at":{event.published_at!r}}}')
-    if len(record) > _codec.MAX_SIZE:
+    if len(record) > codec.MAX_SIZE:
         raise PayloadNotSerializable("$", f"{len(record)} characters of JSON",
-                                     f"more than the {_codec.MAX_SIZE} allowed with its record")
+                                     f"more than the {codec.MAX_SIZE} allowed with its record")
     return record
 
 
@@ -69,7 +71,7 @@ def decode_record(stored: object) -> Event:
     if type(stored) is not dict or set(stored) != _RECORD_KEYS:
         raise CorruptData(f"is not an event record: {short_repr(stored)}")
     name, seq, published_at = stored["name"], stored["seq"], stored["published_at"]
-    if type(name) is not str or type(seq) is not int or not is_finite_number(published_at):
+    if type(name) is not str or type(seq) is not int or not check.is_finite_number(published_at):
         raise CorruptData(f"is not an event record: {short_repr(stored)}")
     return Event(name, stored["payload"], seq, float(published_at))
 
@@ -201,7 +203,7 @@ class DurableSubscriber:
         ref = self.ref
         if ref is not None:
             with contextlib.suppress(ServiceStopped):
-                ref.actor_inbox.put(Envelope(RetryDue("*")))
+                ref.tell(RetryDue("*"))
 
     def retry_due(self) -> None:
         self.waiting_retry = False

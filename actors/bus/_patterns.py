@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError
+from actors.core import validate as check
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_\-]+")
 _SEGMENTS = "dot-separated segments of letters, digits, '_' or '-'"
@@ -41,7 +41,7 @@ def validate_event_name(name: object) -> str:
         >>> validate_event_name("order..created")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: event_name='order..created' is invalid: expected
+        actors.ConfigError: event_name='order..created' is invalid: expected
         dot-separated segments of letters, digits, '_' or '-', such as 'order.created';
         segment 2 is empty (two dots in a row, or a dot at either end)
     """
@@ -63,7 +63,7 @@ def validate_pattern(pattern: object) -> str:
         >>> validate_pattern("order.cre*")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: pattern='order.cre*' is invalid: expected a pattern of
+        actors.ConfigError: pattern='order.cre*' is invalid: expected a pattern of
         dot-separated segments of letters, digits, '_' or '-', or wildcards, such as
         'order.*'; segment 2 ('cre*') mixes a wildcard with text: a wildcard is a whole
         segment, '*' for exactly one segment ('order.*'), '#' for zero or more ('order.#')

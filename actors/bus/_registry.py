@@ -18,9 +18,9 @@ from typing import Protocol
 
 import structlog
 
-from actors._errors import ConfigError, short_repr
 from actors._sqlite import lenient_text
 from actors.bus._patterns import validate_pattern
+from actors.core import ConfigError, short_repr
 from actors.taskqueue import MemoryTaskStore, SqliteTaskStore, TaskStore, TaskStoreError
 
 _log = structlog.get_logger("stanchion.bus")

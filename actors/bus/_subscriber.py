@@ -22,15 +22,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from pykka._envelope import Envelope
 
-from actors import _context
-from actors._errors import ServiceStopped
-from actors._mailbox import ControlMessage, Item, Mailbox
-from actors._ref import ServiceRef
-from actors._scheduler import Scheduler
-from actors._service import ServiceActor
 from actors.bus._config import EventBusConfig
+from actors.core import (
+    ControlMessage,
+    Item,
+    Mailbox,
+    Scheduler,
+    ServiceActor,
+    ServiceRef,
+    ServiceStopped,
+)
+from actors.core import (
+    context as correlation,
+)
 
 _log = structlog.get_logger("stanchion.bus")
 
@@ -167,12 +172,12 @@ class SubscriberState:
         if entry is None or self.cancelled:
             return
         event, context, attempts, _ = entry
-        _context.install(context)
+        correlation.install(context)
         self._attempt(event, context, attempts + 1)
         parked = self.parked.get(name)
         while parked and name not in self.retrying and not self.cancelled:
             event, context = parked.popleft()
-            _context.install(context)
+            correlation.install(context)
             self._attempt(event, context, 1)
         if parked is not None and not parked:
             self.parked.pop(name, None)
@@ -202,7 +207,7 @@ class SubscriberState:
         if ref is None:
             return
         with contextlib.suppress(ServiceStopped):  # unsubscribed or shut down meanwhile
-            ref.actor_inbox.put(Envelope(RetryDue(name)))
+            ref.tell(RetryDue(name))
 
     def _bury(self, event: Event, reason: str, error: str | None, attempts: int) -> None:
         self.dead_letter(DeadEvent(self.name, event, reason, error, attempts, time.time()))
@@ -240,7 +245,7 @@ class DeliveryActor(ServiceActor):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Event):
-            self.state.deliver(message, _context.capture())
+            self.state.deliver(message, correlation.capture())
         elif isinstance(message, RetryDue):
             self.state.retry_due(message.name)
         else:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError
+from actors.core import validate as check
 
 if TYPE_CHECKING:
     from actors.bulkhead import CallCounts

@@ -14,8 +14,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError
+from actors.core import validate as check
 from actors.demo._snapshot import DemoSnapshot
 
 STRIP_LENGTH = 12

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError
+from actors.core import validate as check
 from actors.logtool._filter import (
     LEVELS,
     BadLine,

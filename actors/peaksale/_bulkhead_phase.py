@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actors._service import ServiceActor
 from actors.bulkhead import ServiceCaller
+from actors.core import ServiceActor
 from actors.peaksale._story import Story
 from actors.ratelimit import TokenBucket
+from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import QueueSpec, Task, TaskQueueService
-from supervisor import ActorSystem, ChildSpec
 
 PAYMENT = "payment-gateway"
 HEALTHY = ("stock-lookup", "notification")

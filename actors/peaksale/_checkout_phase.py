@@ -17,7 +17,7 @@ from actors.saga import (
     check_books,
     checkout_definition,
 )
-from supervisor import ActorSystem
+from actors.supervision import ActorSystem
 
 #: The demo's checkout: short timeouts and few compensation attempts, so a
 #: compensation that keeps failing is flagged (and retried by the operator) within the story.

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from actors.peaksale._story import Story
+from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     ProfileReplica,
     ProfileUpdate,
@@ -15,7 +16,6 @@ from actors.taskqueue import (
     propagate,
     queue_name,
 )
-from supervisor import ActorSystem, ChildSpec
 
 DESTINATIONS = ("billing", "search", "mail")
 

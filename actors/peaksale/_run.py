@@ -13,7 +13,7 @@ from actors.peaksale._queue_phase import run_profile_updates
 from actors.peaksale._sms_phase import run_sms_outage
 from actors.peaksale._story import Story, StoryConfig
 from actors.saga import CheckoutLedger, checkout_services
-from supervisor import ActorSystem
+from actors.supervision import ActorSystem
 
 
 def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from actors.breaker import BreakerConfig
 from actors.demo import BreakerView
 from actors.peaksale._story import Story
 from actors.sms import FakeSmsProvider, NotificationService, SmsOutcome, SmsSettings
-from supervisor import ActorSystem
+from actors.supervision import ActorSystem
 
 #: The demo's breaker: SMS defaults (a provider's 4xx is not its failure), with waits
 #: short enough for a story of seconds.

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError
+from actors.core import validate as check
 from actors.retry import RetryPolicy
 from actors.saga import MemorySagaLog, SagaLog, SqliteSagaLog
 from actors.taskqueue import MemoryTaskStore, SqliteTaskStore, TaskQueueConfig, TaskStore

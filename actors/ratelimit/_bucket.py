@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import _validate as check
-from actors._errors import ConfigError, StanchionError
+from actors.core import ConfigError, StanchionError
+from actors.core import validate as check
 
 
 class RateLimited(StanchionError):
@@ -57,7 +57,7 @@ class RateLimit:
         >>> RateLimit(0, 1)
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: rate_per_second=0 is invalid: expected a finite number \
+        actors.ConfigError: rate_per_second=0 is invalid: expected a finite number \
 of tokens per second > 0 and <= 1000000000
     """
 

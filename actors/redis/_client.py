@@ -7,7 +7,7 @@ import redis.exceptions
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from actors._errors import require
+from actors.core import require
 
 
 def connect(url: str, *, socket_timeout: float, retries: int) -> redis.Redis:

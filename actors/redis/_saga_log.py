@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import redis.exceptions
 
-from actors._errors import require
+from actors.core import require
 from actors.redis._client import connect
 from actors.redis._errors import RedisUnavailable
 from actors.saga._batching import Op, SagaLogClosed, SagaLogError

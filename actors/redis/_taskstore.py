@@ -30,8 +30,7 @@ from typing import Any, TypeVar
 import redis
 import redis.exceptions
 
-from actors._codec import CorruptData, storable_text
-from actors._errors import require, short_repr
+from actors.core import CorruptData, require, short_repr, storable_text
 from actors.redis._client import connect
 from actors.redis._errors import RedisUnavailable
 from actors.taskqueue import (

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import _validate as check
+from actors.core import validate as check
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class RetryBudgetConfig:
         >>> RetryBudgetConfig(ratio=-1)
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: ratio=-1 is invalid: expected a finite number of retries \
+        actors.ConfigError: ratio=-1 is invalid: expected a finite number of retries \
 per first attempt >= 0 and <= 1000
     """
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import structlog
 
-from actors._errors import ConfigError, StanchionError
-from actors._validate import text_problem
+from actors.core import ConfigError, StanchionError
+from actors.core import validate as check
 
 _log = structlog.get_logger("stanchion.saga")
 
@@ -130,7 +130,7 @@ def row(saga: Any, state: str) -> Row:
     """
     for field, text in (("saga_id", saga.id), ("definition", saga.definition)):
         if not text.isascii():
-            problem = text_problem(text)
+            problem = check.text_problem(text)
             if problem is not None:
                 raise ConfigError(field, text, f"text without {problem}")
     return (saga.id, saga.definition, str(saga.status), state, saga.created_at,

@@ -30,14 +30,14 @@ from typing import Any
 
 import structlog
 
-from actors import _validate as check
-from actors._errors import ConfigError
-from actors._service import ServiceActor
 from actors._sqlite import use_wal
+from actors.core import ConfigError, ServiceActor
+from actors.core import validate as check
 from actors.retry import RetryPolicy
 from actors.saga._definition import SagaDefinition, SagaStep
 from actors.saga._machine import Saga, SagaStatus
 from actors.saga._messages import SagaCommand, StepRejected
+from actors.supervision import ChildSpec
 
 _log = structlog.get_logger("stanchion.checkout")
 
@@ -273,7 +273,6 @@ def _fault(command: SagaCommand) -> Mapping[str, Any]:
 
 def checkout_services(ledger: CheckoutLedger | None = None, **options: Any) -> list[Any]:
     """`ChildSpec`s for the four checkout services sharing `ledger` (options go to `ChildSpec`)."""
-    from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
     shared = ledger if ledger is not None else CheckoutLedger()
     return [ChildSpec(cls.kind, cls, args=(shared,), **options)

@@ -17,24 +17,24 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from pykka._envelope import Envelope
 
-from actors import _codec, _context
-from actors._codec import DataNotSerializable
-from actors._errors import (
+from actors.core import (
     AskTimeout,
     ConfigError,
+    ControlMessage,
+    DataNotSerializable,
     MailboxFull,
+    ReplyFuture,
+    Scheduler,
+    ServiceActor,
+    ServiceRef,
     ServiceStopped,
     StanchionError,
     UnknownService,
+    codec,
+    context,
     short_repr,
 )
-from actors._future import ReplyFuture
-from actors._mailbox import ControlMessage
-from actors._ref import ServiceRef
-from actors._scheduler import Scheduler
-from actors._service import ServiceActor
 from actors.saga._definition import SagaDefinition
 from actors.saga._log import DuplicateSaga, SagaLog
 from actors.saga._machine import (
@@ -118,7 +118,7 @@ class _Recover(ControlMessage):
 
 # A saga's state holds its data plus its step records; the data may use this
 # much of the log's size limit, so the state around it always fits.
-_DATA_BUDGET = _codec.MAX_SIZE * 9 // 10
+_DATA_BUDGET = codec.MAX_SIZE * 9 // 10
 
 
 def _unmergeable(reply: Any, data_size: int) -> tuple[str | None, int]:
@@ -134,7 +134,7 @@ def _unmergeable(reply: Any, data_size: int) -> tuple[str | None, int]:
         return (f"the reply {short_repr(reply)} is not a JSON object (a dict of JSON values)",
                 0)
     try:
-        size = len(_codec.encode(reply))
+        size = len(codec.encode(reply))
     except DataNotSerializable as exc:
         return (f"the reply is not a JSON object within the log's limits: {exc.path} is "
                 f"{exc.kind}"), 0
@@ -207,7 +207,7 @@ class SagaCoordinator(ServiceActor):
                 self.log.quarantine(saga.id, f"cannot be resumed: {short_repr(exc)}")
                 continue
             self.active[saga.id] = saga
-            with _context.bind_context(saga_id=saga.id):
+            with context.bind_context(saga_id=saga.id):
                 _log.info("saga.recovered", definition=saga.definition,
                           status=str(saga.status))
             self._persist(saga, actions)
@@ -262,7 +262,7 @@ class SagaCoordinator(ServiceActor):
                 msg.reply.set_exception(error)
                 return
             msg.reply.set(saga.id)
-            with _context.bind_context(saga_id=saga.id):
+            with context.bind_context(saga_id=saga.id):
                 _log.info("saga.started", definition=saga.definition)
             self._publish("saga.started", saga.id, definition=saga.definition)
             self._perform(saga.id, actions)
@@ -287,7 +287,7 @@ class SagaCoordinator(ServiceActor):
             if msg.reason is None:
                 actions = machine.compensation_succeeded(saga, msg.step)
             else:
-                with _context.bind_context(saga_id=saga.id):
+                with context.bind_context(saga_id=saga.id):
                     _log.warning("saga.compensation_attempt_failed", step=msg.step,
                                  reason=str(msg.reason), error=msg.error)
                 actions = machine.compensation_failed(saga, msg.step, msg.error)
@@ -297,17 +297,17 @@ class SagaCoordinator(ServiceActor):
             # would fail.
             size = self.data_sizes.get(saga.id)
             if size is None:
-                size = len(_codec.encode(saga.data, parts_checked=True))
+                size = len(codec.encode(saga.data, parts_checked=True))
             error, added = _unmergeable(msg.reply, size)
             if error is not None:
-                with _context.bind_context(saga_id=saga.id):
+                with context.bind_context(saga_id=saga.id):
                     _log.error("saga.step_failed", step=msg.step, reason="error", error=error)
                 actions = machine.step_failed(saga, msg.step, FailureReason.ERROR, error)
             else:
                 self.data_sizes[saga.id] = size + added
                 actions = machine.step_succeeded(saga, msg.step, msg.reply)
         else:
-            with _context.bind_context(saga_id=saga.id):
+            with context.bind_context(saga_id=saga.id):
                 _log.warning("saga.step_failed", step=msg.step, reason=str(msg.reason),
                              error=msg.error)
             actions = machine.step_failed(saga, msg.step, msg.reason, msg.error)
@@ -326,7 +326,7 @@ class SagaCoordinator(ServiceActor):
         if not actions:
             msg.reply.set(False)
             return
-        with _context.bind_context(saga_id=saga.id):
+        with context.bind_context(saga_id=saga.id):
             _log.info("saga.retried_by_operator")
         self.active[saga.id] = saga
         self._persist(saga, actions)
@@ -374,7 +374,7 @@ class SagaCoordinator(ServiceActor):
 
     def _perform(self, saga_id: str, actions: list[Action]) -> None:
         """Runs on the log's writer thread (or inline): sends and timers only, no state."""
-        with _context.bind_context(saga_id=saga_id):
+        with context.bind_context(saga_id=saga_id):
             for action in actions:
                 if isinstance(action, SendCommand):
                     self._send(action)
@@ -429,7 +429,7 @@ class SagaCoordinator(ServiceActor):
             future.add_done_callback(replied)
 
     def _post(self, message: ControlMessage) -> None:
-        self._binding.mailbox.put_control(Envelope(message))
+        self._binding.mailbox.post_control(message)
 
     def _publish(self, event: str, saga_id: str, **fields: Any) -> None:
         if self.bus is None:

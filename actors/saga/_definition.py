@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from actors import _validate as check
-from actors._errors import ConfigError, StanchionError
+from actors.core import ConfigError, StanchionError
+from actors.core import validate as check
 from actors.retry import RetryPolicy
 
 
@@ -97,7 +97,7 @@ class SagaDefinition:
         >>> SagaDefinition("empty", [])
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: steps=[] is invalid: expected a list of 1 to 1000 SagaStep
+        actors.ConfigError: steps=[] is invalid: expected a list of 1 to 1000 SagaStep
     """
 
     name: str

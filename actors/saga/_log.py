@@ -19,11 +19,17 @@ from typing import Any, Protocol
 
 import structlog
 
-from actors import _codec
-from actors import _validate as check
-from actors._codec import CorruptData, DataNotSerializable
-from actors._errors import ConfigError, StanchionError, require, short_repr
 from actors._sqlite import open_database
+from actors.core import (
+    ConfigError,
+    CorruptData,
+    DataNotSerializable,
+    StanchionError,
+    codec,
+    require,
+    short_repr,
+)
+from actors.core import validate as check
 from actors.saga._batching import Done, Op, SagaLogClosed, SagaLogError, WriteBatcher, row
 from actors.saga._machine import ENDS, Saga, SagaStatus, StepRecord, StepStatus
 
@@ -79,7 +85,7 @@ def encode(saga: Saga) -> str:
     the type walk; the size limit and the faithful-text rule still hold.
     """
     try:
-        return _codec.encode(saga.to_json(), max_depth=_codec.MAX_STORED_DEPTH,
+        return codec.encode(saga.to_json(), max_depth=codec.MAX_STORED_DEPTH,
                              parts_checked=True)
     except DataNotSerializable as exc:
         raise SagaDataNotSerializable(saga.id, exc) from exc
@@ -88,7 +94,7 @@ def encode(saga: Saga) -> str:
 def decode(raw: object) -> Saga:
     """The saga stored as `raw`; `CorruptData` if it is not a saga's state, whatever it holds."""
     try:
-        state = _codec.decode(raw)
+        state = codec.decode(raw)
     except CorruptData as exc:
         raise CorruptData(f"state {exc.reason}") from None
     try:
@@ -194,7 +200,7 @@ class Quarantine:
 
     def add(self, saga_id: str, reason: str, raw: object) -> None:
         """Record an unreadable saga (or storage key); logged the first time it is found."""
-        entry = CorruptSaga(saga_id, reason, _codec.describe_raw(raw))
+        entry = CorruptSaga(saga_id, reason, codec.describe_raw(raw))
         with self._lock:
             known = self._found.get(saga_id)
             self._found[saga_id] = entry
@@ -444,7 +450,7 @@ class SqliteSagaLog(BatchedSagaLog):
             raise SagaLogError(f"a read of {self.path}", exc) from exc
         sagas = []
         for raw_id, raw in rows:
-            saga = self._quarantine.load(_codec.describe_raw(raw_id), raw)
+            saga = self._quarantine.load(codec.describe_raw(raw_id), raw)
             if saga is not None:
                 sagas.append(saga)
         return sagas

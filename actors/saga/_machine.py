@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError
+from actors.core import validate as check
 from actors.saga._definition import SagaDefinition, SagaStep
 
 

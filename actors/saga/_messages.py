@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from actors._errors import StanchionError
+from actors.core import StanchionError
 
 
 class StepRejected(StanchionError):

@@ -9,19 +9,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors import _codec
-from actors import _validate as check
-from actors._codec import DataNotSerializable
-from actors._errors import ConfigError
-from actors._future import ReplyFuture
+from actors.core import ConfigError, DataNotSerializable, ReplyFuture, codec
+from actors.core import validate as check
 from actors.saga._coordinator import OperatorRetry, SagaCoordinator, StartSaga
 from actors.saga._definition import SagaDefinition
 from actors.saga._log import CorruptSaga, SagaDataNotSerializable, SagaLog
 from actors.saga._machine import Saga, SagaStatus
+from actors.supervision import ActorSystem, ChildSpec
 
 if TYPE_CHECKING:
     from actors.bus import EventBus
-    from supervisor import ActorSystem
 
 
 _LOG_METHODS = ("create", "save", "flush", "get", "by_status", "unfinished", "close")
@@ -32,7 +29,7 @@ class Sagas:
 
     Example:
         >>> from actors.saga import CHECKOUT, MemorySagaLog, checkout_services
-        >>> from supervisor import ActorSystem
+        >>> from actors.supervision import ActorSystem
         >>> with ActorSystem(checkout_services()) as system:
         ...     sagas = Sagas.start(system, [CHECKOUT], MemorySagaLog())
         ...     saga_id = sagas.start_saga("checkout", {"sku": "book", "amount": 20})
@@ -66,10 +63,8 @@ class Sagas:
         Raises `ConfigError` for no definitions or duplicate names, and
         `UnknownSagaService` if a step names a service the system lacks.
         """
-        from supervisor import ActorSystem as Running  # noqa: PLC0415
-        from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
-        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+        check.instance("system", system, ActorSystem, "a running supervisor.ActorSystem")
 
         definitions = list(check.items("definitions", definitions, SagaDefinition,
                                        "SagaDefinition", min_length=1))
@@ -88,13 +83,14 @@ class Sagas:
                        maximum=1_000_000)
         check.optional(check.callable_, "on_finished", on_finished,
                        what="a function taking the saga id")
-        runtime = system._require_runtime()
+        scheduler = system.scheduler
+        known = system.service_names()
         for definition in definitions:
-            definition.validate_services(runtime.names())
+            definition.validate_services(known)
         sagas = cls(system, log, name, definitions, on_finished)
         system.start_child(ChildSpec(name, SagaCoordinator, args=(tuple(definitions), log),
                                      kwargs={"resolve": system.service,
-                                             "scheduler": runtime.scheduler,
+                                             "scheduler": scheduler,
                                              "rng": rng or random.Random(), "clock": clock,
                                              "bus": bus, "on_finished": sagas._notify},
                                      mailbox_size=mailbox_size))
@@ -137,7 +133,7 @@ class Sagas:
         if plain is None:
             raise ConfigError("data", data, "a mapping of JSON values")
         try:
-            _codec.check(plain)
+            codec.check(plain)
         except DataNotSerializable as exc:
             raise SagaDataNotSerializable(chosen, exc) from exc
         reply: ReplyFuture[str] = ReplyFuture(timeout, self.name)

@@ -12,7 +12,7 @@ docs/sms.md.
 
 Example:
     >>> from actors.sms import FakeSmsProvider, NotificationService, SmsSettings
-    >>> from supervisor import ActorSystem
+    >>> from actors.supervision import ActorSystem
     >>> with FakeSmsProvider() as provider, ActorSystem() as system:
     ...     sms = NotificationService.start(system, SmsSettings(provider.base_url))
     ...     provider.outage("503")

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError
+from actors.core import validate as check
 from actors.sms._errors import (
     ProviderError,
     ProviderRateLimited,

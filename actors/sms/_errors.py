@@ -8,8 +8,7 @@ Phone numbers never appear in full in a message; they are masked.
 
 from __future__ import annotations
 
-from actors._errors import StanchionError, short_repr
-from actors._logging import mask_value
+from actors.core import StanchionError, mask_value, short_repr
 
 
 class SmsError(StanchionError):

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-from actors import _validate as check
-from actors._errors import StanchionError
+from actors.core import StanchionError
+from actors.core import validate as check
 
 OutageMode = Literal["refuse", "503"]
 

@@ -20,18 +20,17 @@ from typing import TYPE_CHECKING, Literal, Protocol, cast, runtime_checkable
 
 import structlog
 
-from actors import _validate as check
-from actors._errors import (
+from actors.breaker import BreakerGate, BreakerMetrics, BreakerState, CircuitOpen
+from actors.core import (
     AskTimeout,
-    CircuitOpen,
     ConfigError,
     MailboxFull,
+    ReplyFuture,
+    Sensitive,
     ServiceStopped,
     StanchionError,
 )
-from actors._future import ReplyFuture
-from actors._logging import Sensitive
-from actors.breaker import BreakerGate, BreakerMetrics, BreakerState
+from actors.core import validate as check
 from actors.ratelimit import TokenBucket
 from actors.retry import RetryBudget, RetryBudgetMetrics, RetryPolicy
 from actors.sms._client import SmsClient, SmsReceipt
@@ -47,6 +46,7 @@ from actors.sms._message import SmsMessage, new_idempotency_key
 from actors.sms._outbox import SMS_RETRY_POLICY, SmsOutbox, TaskQueueOutbox
 from actors.sms._sender import SendLedger, SendSms, SmsSender
 from actors.sms._settings import SmsSettings
+from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     MemoryTaskStore,
     PermanentDeliveryError,
@@ -58,7 +58,6 @@ from actors.taskqueue import (
 
 if TYPE_CHECKING:
     from actors.bus import EventBus
-    from supervisor import ActorSystem
 
 _log = structlog.get_logger("stanchion.sms")
 
@@ -157,7 +156,7 @@ class NotificationService:
 
     Example:
         >>> from actors.sms import FakeSmsProvider, SmsSettings
-        >>> from supervisor import ActorSystem
+        >>> from actors.supervision import ActorSystem
         >>> with FakeSmsProvider() as provider, ActorSystem() as system:
         ...     sms = NotificationService.start(system, SmsSettings(provider.base_url))
         ...     outcome = sms.send_sms("+1 555 123 4567", "Your code is 1234",
@@ -209,10 +208,8 @@ class NotificationService:
             wall_clock: `time.time()`-like, for `retry_at` and the outbox.
             rng: jitter for the breaker and first-retry delays.
         """
-        from supervisor import ActorSystem as Running  # noqa: PLC0415
-        from supervisor import ChildSpec  # noqa: PLC0415 - supervisor imports actors
 
-        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+        check.instance("system", system, ActorSystem, "a running supervisor.ActorSystem")
 
         check.instance("settings", settings, SmsSettings, "an actors.sms.SmsSettings")
         check.optional(check.instance, "store", store, kind=TaskStore,

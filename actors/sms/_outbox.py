@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from actors import _validate as check
-from actors._codec import CorruptData
+from actors.core import CorruptData
+from actors.core import validate as check
 from actors.retry import RetryPolicy
 from actors.sms._errors import OutboxUnavailable, SmsError
 from actors.sms._message import SmsMessage
+from actors.supervision import ActorSystem
 from actors.taskqueue import (
     QueueMetrics,
     QueueSpec,
@@ -26,9 +27,6 @@ from actors.taskqueue import (
     TaskStore,
     TaskStoreError,
 )
-
-if TYPE_CHECKING:
-    from supervisor import ActorSystem
 
 SMS_RETRY_POLICY = RetryPolicy(max_attempts=None, base_delay=1.0, max_delay=60.0,
                                multiplier=2.0, jitter="full")
@@ -64,7 +62,7 @@ class TaskQueueOutbox:
         >>> import threading, time
         >>> from actors.sms import SmsMessage
         >>> from actors.taskqueue import MemoryTaskStore
-        >>> from supervisor import ActorSystem
+        >>> from actors.supervision import ActorSystem
         >>> delivered = threading.Event()
         >>> def deliver(message, task):
         ...     delivered.set()

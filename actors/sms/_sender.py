@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from actors import _validate as check
-from actors._errors import StanchionError
-from actors._service import ServiceActor
+from actors.core import ServiceActor, StanchionError
+from actors.core import validate as check
 from actors.sms._client import SmsClient, SmsReceipt
 from actors.sms._message import SmsMessage
 
@@ -146,7 +145,7 @@ class SmsSender(ServiceActor):
 
     Example:
         >>> from actors.sms import FakeSmsProvider, SmsClient, SmsMessage
-        >>> from supervisor import ActorSystem, ChildSpec
+        >>> from actors.supervision import ActorSystem, ChildSpec
         >>> with FakeSmsProvider() as provider, ActorSystem([ChildSpec(
         ...         "sms-sender", SmsSender, args=(lambda: SmsClient(provider.base_url),),
         ...         pool_size=2)]) as system:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from actors import _validate as check
-from actors._errors import ConfigError
 from actors.breaker import BreakerConfig
+from actors.core import ConfigError
+from actors.core import validate as check
 from actors.retry import RetryBudgetConfig
 from actors.sms._errors import ProviderRejected
 
@@ -59,7 +59,7 @@ class SmsSettings:
         >>> SmsSettings("https://sms.example.com", senders=0)
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: senders=0 is invalid: expected an integer >= 1 and <= 1000
+        actors.ConfigError: senders=0 is invalid: expected an integer >= 1 and <= 1000
     """
 
     base_url: str

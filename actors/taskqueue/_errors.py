@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from actors._codec import DataNotSerializable
-from actors._errors import StanchionError
+from actors.core import DataNotSerializable, StanchionError
 
 
 class PayloadNotSerializable(DataNotSerializable):

@@ -11,8 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from actors._codec import CorruptData
-from actors._errors import require
+from actors.core import CorruptData, require
 from actors.taskqueue import _events
 from actors.taskqueue._errors import TaskNotFound, TaskStoreClosed
 from actors.taskqueue._model import (

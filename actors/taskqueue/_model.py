@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from actors import _codec
-from actors import _validate as check
-from actors._errors import ConfigError
+from actors.core import ConfigError, codec
+from actors.core import validate as check
 from actors.retry import RetryPolicy
 from actors.taskqueue._errors import PayloadNotSerializable
 
@@ -37,7 +36,7 @@ def encode_payload(payload: Any) -> str:
         ...
         actors.taskqueue._errors.PayloadNotSerializable: task payload is not JSON: $.seen ...
     """
-    return _codec.encode(payload, error=PayloadNotSerializable)
+    return codec.encode(payload, error=PayloadNotSerializable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +209,7 @@ class TaskQueueConfig:
         >>> TaskQueueConfig(synchronous="OFF")
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: synchronous='OFF' is invalid: expected 'NORMAL' or 'FULL'
+        actors.ConfigError: synchronous='OFF' is invalid: expected 'NORMAL' or 'FULL'
     """
 
     visibility_timeout: float = 30.0
@@ -245,7 +244,7 @@ def store_config(config: object) -> TaskQueueConfig:
 
 def decode_payload(raw: object) -> Any:
     """Decode a stored payload; `CorruptData` (a `ValueError`) if it cannot be, whatever it is."""
-    return _codec.decode(raw)
+    return codec.decode(raw)
 
 
-describe_raw = _codec.describe_raw
+describe_raw = codec.describe_raw

@@ -16,9 +16,8 @@ from typing import Any
 
 import structlog
 
-from actors import _validate as check
-from actors._errors import ConfigError, StanchionError
-from actors._service import ServiceActor
+from actors.core import ConfigError, ServiceActor, StanchionError
+from actors.core import validate as check
 from actors.taskqueue._workers import TaskQueueService
 
 _log = structlog.get_logger("stanchion.profiles")

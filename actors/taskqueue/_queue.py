@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from actors import _validate as check
+from actors.core import validate as check
 from actors.taskqueue import _events
 from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, NewTask, QueueStats
 from actors.taskqueue._schedule import Decision, RetryAt, TaskSchedule

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import _validate as check
+from actors.core import validate as check
 from actors.retry import RetryPolicy
 
 

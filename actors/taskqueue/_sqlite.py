@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from actors._codec import CorruptData, describe_raw, storable_text
-from actors._errors import require, short_repr
 from actors._sqlite import GroupCommit, open_database
-from actors._validate import is_finite_number
+from actors.core import CorruptData, describe_raw, require, short_repr, storable_text
+from actors.core import validate as check
 from actors.taskqueue import _events
 from actors.taskqueue._errors import (
     TaskNotFound,
@@ -412,7 +411,7 @@ def _check_row(attempts: object, not_before: object, enqueued_at: object,
     if type(attempts) is not int:
         raise CorruptData(f"row is malformed: attempts is {short_repr(attempts)}")
     for column, value in (("not_before", not_before), ("enqueued_at", enqueued_at)):
-        if not is_finite_number(value):
+        if not check.is_finite_number(value):
             raise CorruptData(f"row is malformed: {column} is {short_repr(value)}")
     for column, value in (("last_error", last_error), ("worker_id", worker)):
         if value is not None and type(value) is not str:
@@ -424,7 +423,7 @@ def _count(value: object) -> int:
 
 
 def _time(value: object) -> float:
-    return float(value) if is_finite_number(value) else 0.0  # type: ignore[arg-type]
+    return float(value) if check.is_finite_number(value) else 0.0  # type: ignore[arg-type]
 
 
 def _bury(conn: sqlite3.Connection, rowid: int, reason: str, error: str | None,

@@ -20,24 +20,27 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from actors import _validate as check
-from actors._codec import CorruptData, storable_text
-from actors._errors import ConfigError, StanchionError, short_repr
-from actors._mailbox import Disposable
-from actors._ref import ServiceRef
-from actors._scheduler import TimerHandle
-from actors._service import ServiceActor
+from actors.core import (
+    ConfigError,
+    CorruptData,
+    Disposable,
+    ServiceActor,
+    ServiceRef,
+    StanchionError,
+    TimerHandle,
+    short_repr,
+    storable_text,
+)
+from actors.core import validate as check
+from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
 from actors.taskqueue._errors import TaskStoreError
 from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, QueueStats, Task
 from actors.taskqueue._queue import TaskQueue
 from actors.taskqueue._store import TaskStore
-
-if TYPE_CHECKING:
-    from supervisor import ActorSystem
 
 _log = structlog.get_logger("stanchion.taskqueue")
 
@@ -117,7 +120,7 @@ class QueueSpec:
         >>> QueueSpec("profile->billing", "billing", poll_interval=float("inf"))
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: poll_interval=inf is invalid: expected a finite number of \
+        actors.ConfigError: poll_interval=inf is invalid: expected a finite number of \
 seconds > 0 and <= 315360000
     """
 
@@ -298,7 +301,7 @@ class TaskQueueService:
     Example:
         >>> import threading
         >>> from actors.taskqueue import MemoryTaskStore, QueueSpec, TaskQueueService
-        >>> from supervisor import ActorSystem
+        >>> from actors.supervision import ActorSystem
         >>> seen, done = [], threading.Event()
         >>> def deliver(task):
         ...     seen.append(task.payload)
@@ -335,9 +338,9 @@ class TaskQueueService:
         self.name = name
         self.tasks = TaskQueue(store, clock=clock, rng=rng)
         self._clock = clock
-        runtime = system._require_runtime()
+        scheduler = system.scheduler
         self._pools: dict[str, _Pool] = {
-            spec.queue: _Pool(spec, self.tasks, system.service, runtime.scheduler.call_later)
+            spec.queue: _Pool(spec, self.tasks, system.service, scheduler.call_later)
             for spec in specs
         }
 
@@ -353,10 +356,8 @@ class TaskQueueService:
         rng: random.Random | None = None,
     ) -> TaskQueueService:
         """Start a worker pool per queue under a supervisor called `name`."""
-        from supervisor import ActorSystem as Running  # noqa: PLC0415
-        from supervisor import ChildSpec, SupervisorSpec  # noqa: PLC0415 - supervisor imports actors
 
-        check.instance("system", system, Running, "a running supervisor.ActorSystem")
+        check.instance("system", system, ActorSystem, "a running supervisor.ActorSystem")
 
         service = cls(system, store, queues, name=name, clock=clock, rng=rng)
         children = [

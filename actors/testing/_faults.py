@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from actors import _validate as check
-from actors._errors import ConfigError
-from actors._service import ServiceActor
+from actors.core import ConfigError, ServiceActor
+from actors.core import validate as check
 
 FaultKind = Literal["ok", "fail", "hang", "slow"]
 
@@ -31,7 +30,7 @@ class Fault:
         >>> Fault("slow", float("inf"))
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: seconds=inf is invalid: expected a finite number of seconds \
+        actors.ConfigError: seconds=inf is invalid: expected a finite number of seconds \
 >= 0 and <= 315360000
     """
 
@@ -117,7 +116,7 @@ class ScriptedService(ServiceActor):
     """A service whose calls follow a `FaultScript`; otherwise it runs `handler` (echo).
 
     Example:
-        >>> from supervisor import ActorSystem, ChildSpec
+        >>> from actors.supervision import ActorSystem, ChildSpec
         >>> script = FaultScript.parse("fail")
         >>> with ActorSystem([ChildSpec("payment", ScriptedService, args=(script,))]) as system:
         ...     payment = system.service("payment")

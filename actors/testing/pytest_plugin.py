@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from actors._logging import capture_logs
+from actors.core import capture_logs
 from actors.sms import FakeSmsProvider
+from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
 from actors.testing._faults import FaultScript
-from supervisor import ActorSystem, ChildSpec, SupervisorSpec
 
 SystemFactory = Callable[..., ActorSystem]
 

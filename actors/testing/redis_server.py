@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from actors._errors import StanchionError
+from actors.core import StanchionError
 
 
 class RedisServerMissing(StanchionError):

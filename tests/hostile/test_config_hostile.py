@@ -36,15 +36,16 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from actors import ConfigError, ServiceActor, StanchionError
-from actors import _validate as check
-from actors._errors import short_repr
 from actors.breaker import BreakerGate
 from actors.bulkhead import CallCounts
 from actors.bus import EventBus
+from actors.core import _validate as check
+from actors.core._errors import short_repr
 from actors.ratelimit import TokenBucket
 from actors.retry import RetryPolicy
 from actors.saga import CHECKOUT, CheckoutLedger, MemorySagaLog, SagaDefinition, SagaStep
 from actors.sms import SmsMessage
+from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     MemoryTaskStore,
     QueueSpec,
@@ -53,7 +54,6 @@ from actors.taskqueue import (
     TaskStore,
 )
 from actors.testing import FaultScript
-from supervisor import ActorSystem, ChildSpec
 from tests.hypothesis_profiles import examples
 
 PACKAGES = ("actors.retry", "actors.ratelimit", "actors.breaker", "actors.bulkhead",
@@ -224,7 +224,7 @@ RELATED: dict[tuple[str, str], set[str]] = {
     ("DemoSnapshot", "services"): {"services"},
 }
 
-# Parameters whose accepted strings must be names (`actors._validate.name`).
+# Parameters whose accepted strings must be names (`actors.core._validate.name`).
 NAME_FIELDS = {"name", "queue", "service", "command", "compensation", "target", "run_id",
                "user_id", "phase", "saga_id", "state"}
 

@@ -28,9 +28,9 @@ from actors import (
     StanchionError,
     SystemNotRunning,
 )
-from actors._validate import is_finite_number
+from actors.core._validate import is_finite_number
 from actors.retry import RetryPolicy
-from supervisor import ActorSystem, ChildSpec, RestartIntensity, SupervisorSpec
+from actors.supervision import ActorSystem, ChildSpec, RestartIntensity, SupervisorSpec
 from tests.hypothesis_profiles import examples
 
 BOUNDED = settings(max_examples=examples(75), deadline=None,

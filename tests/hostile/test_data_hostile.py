@@ -32,6 +32,7 @@ from actors.bus import EventBus
 from actors.redis import RedisTaskStore
 from actors.retry import RetryPolicy
 from actors.saga import SagaCommand, SagaDefinition, Sagas, SagaStatus, SagaStep, SqliteSagaLog
+from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     MemoryTaskStore,
     QueueSpec,
@@ -42,7 +43,6 @@ from actors.taskqueue import (
     TaskQueueService,
     TaskStore,
 )
-from supervisor import ActorSystem, ChildSpec
 from tests.conftest import named
 from tests.hypothesis_profiles import examples
 

@@ -10,16 +10,22 @@ from typing import Any, ClassVar
 
 import pykka
 import structlog
-from pykka._envelope import Envelope
 
-from actors import ServiceActor, StanchionError
-from actors._errors import short_repr
-from actors._mailbox import ControlMessage, Mailbox
-from actors._scheduler import TimerHandle
-from actors._service import Binding, StopIncarnation, bind_next_start, unbind
-from supervisor._intensity import RestartIntensity
-from supervisor._runtime import Entry, Runtime
-from supervisor._spec import ChildSpec, RestartType, Strategy, SupervisorSpec
+from actors.core import (
+    Binding,
+    ControlMessage,
+    Mailbox,
+    ServiceActor,
+    StanchionError,
+    StopIncarnation,
+    TimerHandle,
+    bind_next_start,
+    short_repr,
+    unbind,
+)
+from actors.supervision._intensity import RestartIntensity
+from actors.supervision._runtime import Entry, Runtime
+from actors.supervision._spec import ChildSpec, RestartType, Strategy, SupervisorSpec
 
 _log = structlog.get_logger("stanchion.supervisor")
 
@@ -283,8 +289,8 @@ class Supervisor(ServiceActor):
                 ref = spec.actor_class.start(*spec.args, **spec.kwargs)
         except Exception as exc:  # noqa: BLE001 - a constructor failure is a death like any other
             _log.error("actor.start_failed", service=child.name, error=repr(exc), exc_info=exc)
-            self._self_mailbox().put_control(
-                Envelope(ChildExited(child.name, index, child.epoch, None, exc)))
+            self._self_mailbox().post_control(
+                ChildExited(child.name, index, child.epoch, None, exc))
             return None
         finally:
             unbind(token)
@@ -302,7 +308,7 @@ class Supervisor(ServiceActor):
         mailbox = self._self_mailbox()
 
         def on_death(actor: ServiceActor, reason: BaseException | None) -> None:
-            mailbox.put_control(Envelope(ChildExited(name, index, epoch, actor, reason)))
+            mailbox.post_control(ChildExited(name, index, epoch, actor, reason))
 
         return on_death
 
@@ -310,7 +316,7 @@ class Supervisor(ServiceActor):
         mailbox = self._self_mailbox()
 
         def on_started(actor: ServiceActor) -> None:
-            mailbox.put_control(Envelope(ChildStarted(name, index, epoch, actor)))
+            mailbox.post_control(ChildStarted(name, index, epoch, actor))
 
         return on_started
 
@@ -368,7 +374,7 @@ class Supervisor(ServiceActor):
                   counted=counted)
         mailbox = self._self_mailbox()
         timer = self._rt.scheduler.call_later(
-            delay, lambda: mailbox.put_control(Envelope(RestartDue(names))))
+            delay, lambda: mailbox.post_control(RestartDue(names)))
         for target in targets:
             target.restart_timer = timer
 
@@ -449,7 +455,7 @@ class Supervisor(ServiceActor):
         for member in alive:
             member.expect_stop()
         for _ in alive:
-            child.mailbox.put_control(Envelope(StopIncarnation(child.epoch)))
+            child.mailbox.post_control(StopIncarnation(child.epoch))
         child.epoch += 1
         timeout = child.spec.shutdown_timeout
         for member in alive:

@@ -32,11 +32,11 @@ Example:
     >>> encode({"seen": {1, 2}})
     Traceback (most recent call last):
     ...
-    actors._codec.DataNotSerializable: data is not JSON: $.seen is a set; nothing was stored. ...
+    actors.DataNotSerializable: data is not JSON: $.seen is a set; nothing was ...
     >>> decode("[[")
     Traceback (most recent call last):
     ...
-    actors._codec.CorruptData: stored data is not valid JSON: ...
+    actors.CorruptData: stored data is not valid JSON: ...
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import json
 import math
 from typing import Any
 
-from actors._errors import StanchionError
+from actors.core._errors import StanchionError
 
 #: The deepest nesting of containers (dicts and lists) accepted in user data.
 MAX_DEPTH = 100

@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from actors import _validate
+from actors.core import _validate
 
 _log = structlog.get_logger("stanchion.deadletters")
 

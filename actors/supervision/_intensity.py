@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from actors import _validate
+from actors.core import validate as check
 
 
 class RestartIntensity:
@@ -21,8 +21,8 @@ class RestartIntensity:
     """
 
     def __init__(self, max_restarts: int, within_seconds: float) -> None:
-        self.max_restarts = _validate.integer("max_restarts", max_restarts, minimum=0)
-        self.within_seconds = _validate.seconds("within_seconds", within_seconds)
+        self.max_restarts = check.integer("max_restarts", max_restarts, minimum=0)
+        self.within_seconds = check.seconds("within_seconds", within_seconds)
         self._times: deque[float] = deque()
 
     def _expire(self, now: float) -> None:

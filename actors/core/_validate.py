@@ -15,12 +15,12 @@ Example:
     >>> integer("pool_size", True, minimum=1)
     Traceback (most recent call last):
     ...
-    actors._errors.ConfigError: pool_size=True is invalid: expected an integer >= 1
+    actors.ConfigError: pool_size=True is invalid: expected an integer >= 1
     >>> seconds("timeout", float("inf"))
     Traceback (most recent call last):
     ...
-    actors._errors.ConfigError: timeout=inf is invalid: expected a finite number of seconds > 0 \
-and <= 315360000
+    actors.ConfigError: timeout=inf is invalid: expected a finite number of seconds \
+> 0 and <= 315360000
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from actors._errors import ConfigError
+from actors.core._errors import ConfigError
 
 E = TypeVar("E")
 
@@ -147,7 +147,7 @@ def seconds(field: str, value: object, *, allow_zero: bool = False,
         >>> seconds("poll_interval", 1e12)
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: poll_interval=1000000000000.0 is invalid: expected a \
+        actors.ConfigError: poll_interval=1000000000000.0 is invalid: expected a \
 finite number of seconds > 0 and <= 315360000
     """
     return number(field, value, minimum=0.0, exclusive_minimum=not allow_zero,
@@ -248,7 +248,7 @@ def optional(check: Callable[..., E], field: str, value: object, **options: Any)
         >>> optional(name, "compensation", "")
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: compensation='' is invalid: expected None or a non-empty \
+        actors.ConfigError: compensation='' is invalid: expected None or a non-empty \
 string of at most 200 printable characters, with no surrounding whitespace
     """
     if value is None:
@@ -268,7 +268,7 @@ def text(field: str, value: object, *, max_length: int = 10_000) -> str:
         >>> text("reason", "bad \\udc80")
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: reason='bad \\udc80' is invalid: expected a string of at \
+        actors.ConfigError: reason='bad \\udc80' is invalid: expected a string of at \
 most 10000 characters; it holds a lone surrogate '\\udc80' at index 4 (not valid Unicode)
     """
     expected = f"a string of at most {max_length} characters"
@@ -289,7 +289,7 @@ def url(field: str, value: object, schemes: Iterable[str] = ("http", "https")) -
         >>> url("base_url", "https://sms.example.com:99999")
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: base_url='https://sms.example.com:99999' is invalid: \
+        actors.ConfigError: base_url='https://sms.example.com:99999' is invalid: \
 expected a URL starting http:// or https://, with a host; Port out of range 0-65535
     """
     allowed = tuple(schemes)
@@ -321,7 +321,7 @@ def path(field: str, value: object) -> str | os.PathLike[str]:
         >>> path("sqlite_path", "tasks\\x00.db")
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: sqlite_path='tasks\\x00.db' is invalid: expected a file \
+        actors.ConfigError: sqlite_path='tasks\\x00.db' is invalid: expected a file \
 path (str or pathlib.Path), not empty, without NUL bytes
     """
     expected = "a file path (str or pathlib.Path), not empty, without NUL bytes"
@@ -352,7 +352,7 @@ def items(field: str, value: object, kind: type[E] | tuple[type, ...], what: str
         >>> items("steps", [1, "2"], int, "integer")
         Traceback (most recent call last):
         ...
-        actors._errors.ConfigError: steps='2' is invalid: expected a list of integer \
+        actors.ConfigError: steps='2' is invalid: expected a list of integer \
 (item 1 is a str)
     """
     if min_length and max_length is not None:

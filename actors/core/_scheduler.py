@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import structlog
 
-from actors import _validate
-from actors._errors import ConfigError, SystemNotRunning, short_repr
+from actors.core import _validate
+from actors.core._errors import ConfigError, SystemNotRunning, short_repr
 
 _log = structlog.get_logger("stanchion.scheduler")
 

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import pykka
 
-from actors import _validate
-from actors._errors import AskTimeout
+from actors.core import _validate
+from actors.core._errors import AskTimeout
 
 T = TypeVar("T")
 

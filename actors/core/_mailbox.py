@@ -34,9 +34,9 @@ import structlog
 from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
 
-from actors import _context, _validate
-from actors._deadletters import DeadLetter, DeadLetterStore
-from actors._errors import MailboxFull, ServiceStopped
+from actors.core import _context, _validate
+from actors.core._deadletters import DeadLetter, DeadLetterStore
+from actors.core._errors import MailboxFull, ServiceStopped
 
 _log = structlog.get_logger("stanchion.mailbox")
 
@@ -163,6 +163,14 @@ class Mailbox:
         enough of them, so a refusal is not an event worth a log line.
         """
         return self.offer_item((envelope, _context.capture(), 0))
+
+    def post(self, message: Any, /) -> None:
+        """`put` a plain message (wrapped here, so callers never build envelopes)."""
+        self.put(Envelope(message))
+
+    def post_control(self, message: Any, /) -> None:
+        """`put_control` a plain message: ahead of all work, never rejected for capacity."""
+        self.put_control(Envelope(message))
 
     def offer_item(self, item: Item, /) -> bool:
         """`offer` for a prepared item, which a fan-out may share between mailboxes."""
@@ -368,6 +376,11 @@ class Mailbox:
             crashes=self._crashes,
             consumers=consumers,
         )
+
+
+def work_item(message: Any) -> Item:
+    """A queued item for `message` in the caller's context, to `offer_item` to many mailboxes."""
+    return (Envelope(message), _context.capture(), 0)
 
 
 def is_control(message: Any) -> bool:

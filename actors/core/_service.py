@@ -28,11 +28,11 @@ import pykka
 import structlog
 from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr, _ActorStop
 
-from actors import _context, _validate
-from actors._deadletters import DeadLetter, default_dead_letters
-from actors._errors import ServiceCrashed, UnhandledMessage, short_repr
-from actors._future import ReplyFuture
-from actors._mailbox import MAX_MAILBOX_SIZE, ControlMessage, Item, Mailbox, is_control
+from actors.core import _context, _validate
+from actors.core._deadletters import DeadLetter, default_dead_letters
+from actors.core._errors import ServiceCrashed, UnhandledMessage, short_repr
+from actors.core._future import ReplyFuture
+from actors.core._mailbox import MAX_MAILBOX_SIZE, ControlMessage, Item, Mailbox, is_control
 
 _log = structlog.get_logger("stanchion.actor")
 

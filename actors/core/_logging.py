@@ -21,8 +21,8 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from actors import _context
-from actors._errors import ConfigError
+from actors.core import _context
+from actors.core._errors import ConfigError
 
 DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
     {

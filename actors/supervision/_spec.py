@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from actors import ConfigError, ServiceActor, _validate
-from actors._mailbox import MAX_MAILBOX_SIZE
-from actors._service import class_settings
-from actors.retry import RetryPolicy
+from actors.core import MAX_MAILBOX_SIZE, ConfigError, RetryPolicy, ServiceActor, class_settings
+from actors.core import validate as check
 
 #: The most actors one pool may run (each is a thread).
 MAX_POOL_SIZE = 1024
@@ -131,20 +129,20 @@ class ChildSpec:
     shutdown_timeout: float = 5.0
 
     def __post_init__(self) -> None:
-        _validate.name("name", self.name)
+        check.name("name", self.name)
         if not (isinstance(self.actor_class, type) and issubclass(self.actor_class, ServiceActor)):
             raise ConfigError("actor_class", self.actor_class, "a subclass of actors.ServiceActor")
         class_settings(self.actor_class)
         object.__setattr__(self, "args", _args(self.args))
         object.__setattr__(self, "kwargs", _kwargs(self.kwargs))
         object.__setattr__(self, "restart", _enum(RestartType, "restart", self.restart))
-        _validate.integer("pool_size", self.pool_size, minimum=1, maximum=MAX_POOL_SIZE)
-        _validate.optional_integer("mailbox_size", self.mailbox_size, minimum=1,
+        check.integer("pool_size", self.pool_size, minimum=1, maximum=MAX_POOL_SIZE)
+        check.optional_integer("mailbox_size", self.mailbox_size, minimum=1,
                                    maximum=MAX_MAILBOX_SIZE)
         if self.ask_timeout is not None:
             object.__setattr__(self, "ask_timeout",
-                               _validate.seconds("ask_timeout", self.ask_timeout))
-        object.__setattr__(self, "shutdown_timeout", _validate.seconds(
+                               check.seconds("ask_timeout", self.ask_timeout))
+        object.__setattr__(self, "shutdown_timeout", check.seconds(
             "shutdown_timeout", self.shutdown_timeout, maximum=MAX_SHUTDOWN_TIMEOUT))
 
     @property
@@ -197,16 +195,16 @@ class SupervisorSpec:
     shutdown_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        _validate.name("name", self.name)
+        check.name("name", self.name)
         object.__setattr__(self, "children", _children(self.children))
         object.__setattr__(self, "strategy", _enum(Strategy, "strategy", self.strategy))
         object.__setattr__(self, "restart", _enum(RestartType, "restart", self.restart))
-        _validate.integer("max_restarts", self.max_restarts, minimum=0)
+        check.integer("max_restarts", self.max_restarts, minimum=0)
         object.__setattr__(self, "within_seconds",
-                           _validate.seconds("within_seconds", self.within_seconds))
-        _validate.instance("restart_backoff", self.restart_backoff, RetryPolicy,
+                           check.seconds("within_seconds", self.within_seconds))
+        check.instance("restart_backoff", self.restart_backoff, RetryPolicy,
                            "an actors.retry.RetryPolicy")
-        object.__setattr__(self, "shutdown_timeout", _validate.seconds(
+        object.__setattr__(self, "shutdown_timeout", check.seconds(
             "shutdown_timeout", self.shutdown_timeout, maximum=MAX_SHUTDOWN_TIMEOUT))
         names = [c.name for c in self.children]
         duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -10,30 +10,35 @@ from types import TracebackType
 from typing import Any, Self
 
 import structlog
-from pykka._envelope import Envelope
 
-from actors import (
+from actors.core import (
+    Binding,
+    ConfigError,
+    DeadLetter,
+    DeadLetterStore,
+    RetryPolicy,
+    Scheduler,
     ServiceActor,
     ServiceRef,
+    ServiceStopped,
+    StopIncarnation,
     SystemNotRunning,
     UnknownService,
-    _validate,
+    bind_next_start,
     current_context,
+    short_repr,
+    unbind,
 )
-from actors._deadletters import DeadLetter, DeadLetterStore
-from actors._errors import ConfigError, ServiceStopped, short_repr
-from actors._scheduler import Scheduler
-from actors._service import Binding, StopIncarnation, bind_next_start, unbind
-from actors.retry import RetryPolicy
-from supervisor._runtime import SUPERVISOR_ASK_TIMEOUT, Runtime
-from supervisor._spec import (
+from actors.core import validate as check
+from actors.supervision._runtime import SUPERVISOR_ASK_TIMEOUT, Runtime
+from actors.supervision._spec import (
     DEFAULT_RESTART_BACKOFF,
     MAX_SHUTDOWN_TIMEOUT,
     ChildSpec,
     Strategy,
     SupervisorSpec,
 )
-from supervisor._supervisor import (
+from actors.supervision._supervisor import (
     AddChild,
     ChildInfo,
     ServiceStartFailed,
@@ -113,19 +118,19 @@ class ActorSystem:
             raise ConfigError("children", duplicates, "names unique across the whole tree")
         self.dead_letters = DeadLetterStore(dead_letter_capacity)
         self.shutdown_timeout = self.spec.shutdown_timeout
-        self.start_timeout = _validate.seconds("start_timeout", start_timeout,
+        self.start_timeout = check.seconds("start_timeout", start_timeout,
                                                maximum=MAX_SHUTDOWN_TIMEOUT)
         if rng is not None:
-            _validate.instance("rng", rng, random.Random, "a random.Random, or None")
+            check.instance("rng", rng, random.Random, "a random.Random, or None")
         self._rng = rng if rng is not None else random.Random()
-        self._clock = _validate.callable_("clock", clock,
+        self._clock = check.callable_("clock", clock,
                                           "a callable returning monotonic seconds")
         try:
             reading = clock()
         except Exception as exc:
             raise ConfigError("clock", clock, "a callable returning monotonic seconds (it raised "
                               f"{short_repr(exc)})") from exc
-        if not _validate.is_finite_number(reading):
+        if not check.is_finite_number(reading):
             raise ConfigError("clock", reading, "a clock returning a finite number of seconds")
         self._runtime: Runtime | None = None
         self._root: ServiceActor | None = None
@@ -154,7 +159,7 @@ class ActorSystem:
                     f"this ActorSystem is {self._state}; create a new ActorSystem to start again")
             self._state = "starting"
         scheduler = Scheduler(name=f"{self.spec.name}-scheduler", clock=self._clock)
-        runtime = Runtime(self.dead_letters, scheduler, self._rng, self._clock)
+        runtime = Runtime(self.dead_letters, scheduler, self._rng, self._clock, Supervisor)
         runtime.terminate = self._terminate
         self._runtime = runtime
         entry = runtime.entry_for(self.spec, parent=None)
@@ -219,7 +224,7 @@ class ActorSystem:
         `shutdown_timeout`) bounds the whole call.
         """
         if timeout is not None:
-            timeout = _validate.seconds("timeout", timeout, allow_zero=True,
+            timeout = check.seconds("timeout", timeout, allow_zero=True,
                                         maximum=MAX_SHUTDOWN_TIMEOUT)
         with self._lock:
             if self._state in ("stopping", "stopped", "new"):
@@ -231,8 +236,7 @@ class ActorSystem:
         assert runtime is not None
         if root is not None and root.actor_ref.is_alive():
             root.expect_stop()
-            runtime.lookup(self.spec.name).mailbox.put_control(
-                Envelope(StopIncarnation(0)))
+            runtime.lookup(self.spec.name).mailbox.post_control(StopIncarnation(0))
             root.join(max(0.0, deadline - time.monotonic()))
         dead = runtime.close_all()
         runtime.scheduler.stop(max(0.1, deadline - time.monotonic()))
@@ -287,7 +291,7 @@ class ActorSystem:
     def wait_failed(self, timeout: float | None = None) -> bool:
         """Wait until the system fails; `True` if it did within `timeout` seconds."""
         if timeout is not None:
-            timeout = _validate.seconds("timeout", timeout, allow_zero=True,
+            timeout = check.seconds("timeout", timeout, allow_zero=True,
                                         maximum=MAX_SHUTDOWN_TIMEOUT)
         return self._failed.wait(timeout)
 
@@ -304,6 +308,18 @@ class ActorSystem:
                 f"the actor system {self.spec.name!r} is {self._state}; use it inside "
                 "`with ActorSystem(...) as system:` or after system.start()")
         return self._runtime
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The system's one timer thread, for delayed work of the services it runs.
+
+        Raises `SystemNotRunning` before `start()` and after shutdown.
+        """
+        return self._require_runtime().scheduler
+
+    def service_names(self) -> list[str]:
+        """Every name in the tree (services and supervisors)."""
+        return self._require_runtime().names()
 
     def service(self, name: str) -> ServiceRef[Any]:
         """The stable reference to the service (or supervisor) called `name`.
@@ -346,8 +362,8 @@ class ActorSystem:
         if not isinstance(spec, ChildSpec | SupervisorSpec):
             raise ConfigError("spec", spec, "a ChildSpec or SupervisorSpec")
         if parent is not None:
-            _validate.name("parent", parent)
-        wait = SUPERVISOR_ASK_TIMEOUT if timeout is None else _validate.seconds(
+            check.name("parent", parent)
+        wait = SUPERVISOR_ASK_TIMEOUT if timeout is None else check.seconds(
             "timeout", timeout, maximum=MAX_SHUTDOWN_TIMEOUT)
         runtime = self._require_runtime()
         known = set(runtime.names())

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from actors import _validate as check
+from actors.core import _validate as check
 
 Jitter = Literal["full", "equal", "none"]
 

@@ -10,8 +10,8 @@ from typing import Any, Literal, TypeVar, overload
 import pykka
 from pykka._envelope import Envelope
 
-from actors._future import ReplyFuture, checked_timeout
-from actors._mailbox import Mailbox, MailboxStats
+from actors.core._future import ReplyFuture, checked_timeout
+from actors.core._mailbox import Mailbox, MailboxStats
 
 A = TypeVar("A", bound=pykka.Actor)
 
@@ -30,7 +30,7 @@ class ServiceRef(pykka.ActorRef[A]):
 
     Example:
         >>> from actors import ServiceActor
-        >>> from supervisor import ActorSystem, ChildSpec
+        >>> from actors.supervision import ActorSystem, ChildSpec
         >>> class Echo(ServiceActor):
         ...     def on_receive(self, message):
         ...         return message

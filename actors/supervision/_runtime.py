@@ -8,11 +8,16 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import ConfigError, ServiceActor, ServiceRef, UnknownService
-from actors._deadletters import DeadLetterStore
-from actors._mailbox import Mailbox
-from actors._scheduler import Scheduler
-from supervisor._spec import ChildSpec, SupervisorSpec
+from actors.core import (
+    ConfigError,
+    DeadLetterStore,
+    Mailbox,
+    Scheduler,
+    ServiceActor,
+    ServiceRef,
+    UnknownService,
+)
+from actors.supervision._spec import ChildSpec, SupervisorSpec
 
 SUPERVISOR_ASK_TIMEOUT = 30.0
 
@@ -35,7 +40,10 @@ class Runtime:
         scheduler: Scheduler,
         rng: random.Random,
         clock: Callable[[], float],
+        supervisor_class: type[ServiceActor],
     ) -> None:
+        # Given by the system rather than imported: the supervisor imports this module.
+        self.supervisor_class = supervisor_class
         self.dead_letters = dead_letters
         self.scheduler = scheduler
         self.rng = rng
@@ -59,10 +67,9 @@ class Runtime:
                 actor_class: type[ServiceActor] = spec.actor_class
                 max_crashes = spec.actor_class.max_message_crashes
             else:
-                from supervisor._supervisor import Supervisor  # noqa: PLC0415 - import cycle
-
-                capacity, ask_timeout, actor_class, max_crashes = (
-                    Supervisor.mailbox_size, SUPERVISOR_ASK_TIMEOUT, Supervisor, 1)
+                actor_class = self.supervisor_class
+                capacity, ask_timeout, max_crashes = (
+                    actor_class.mailbox_size, SUPERVISOR_ASK_TIMEOUT, 1)
             mailbox = Mailbox(spec.name, capacity, self.dead_letters, max_crashes)
             name = spec.name
             ref: ServiceRef[ServiceActor] = ServiceRef(
