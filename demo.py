@@ -36,8 +36,8 @@ from pathlib import Path
 from types import FrameType
 
 from actors import ConfigError, configure_logging
-from actors.demo import LiveView, summary_table
-from actors.peaksale import SCENARIOS, Story, StoryConfig, run_story, snapshot
+from examples.peaksale import SCENARIOS, Story, StoryConfig, run_story, snapshot
+from examples.peaksale.view import LiveView, summary_table
 
 INTERRUPTED = 130  # the shell's exit code for a command ended by SIGINT
 
@@ -108,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON lines log (default: %(default)s in the working directory)")
     parser.add_argument("--json", metavar="PATH", help="write the summary as JSON to PATH")
     parser.add_argument("--backend", default="sqlite",
-                        help="sqlite (default), memory, or redis://host:port/db for the task "
-                             "queue, durable bus subscribers and the saga log")
+                        help="where the task queue, durable bus subscribers and the saga log "
+                             "keep their data: a backend URL (memory://, sqlite:///dir, "
+                             "redis://host:port/db; docs/backends.md), or sqlite (default: "
+                             "files in --workdir) or memory")
     parser.add_argument("--workdir", default="stanchion-demo-data",
                         help="where the SQLite files go; emptied first (default: %(default)s)")
     parser.add_argument("--plain", action="store_true",

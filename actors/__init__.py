@@ -47,7 +47,7 @@ for _error in (AskTimeout, ConfigError, CorruptData, DataNotSerializable, Mailbo
 del _error
 
 if TYPE_CHECKING:
-    from actors.breaker import CircuitOpen
+    from actors.breaker import CircuitOpen as CircuitOpen
 
 # A name that lives in a pattern package (a higher layer than the core) is loaded on
 # first use, so `import actors` stays the core and the core never imports a pattern.

@@ -34,16 +34,10 @@ import _bench  # first: this file's name shadows stdlib queue
 from huey import SqliteHuey
 
 from actors import configure_logging
-from actors.redis import RedisTaskStore
+from actors.backends import SqliteTaskStore
+from actors.backends.redis import RedisTaskStore
 from actors.supervision import ActorSystem
-from actors.taskqueue import (
-    NewTask,
-    QueueSpec,
-    SqliteTaskStore,
-    Task,
-    TaskQueueConfig,
-    TaskQueueService,
-)
+from actors.taskqueue import NewTask, QueueSpec, Task, TaskQueueConfig, TaskQueueService
 from actors.testing.redis_server import RedisServerMissing, redis_server
 
 

@@ -37,7 +37,8 @@ from typing import Any, Literal
 import _bench  # first: benchmarks/queue.py shadows stdlib queue
 from huey import SqliteHuey
 
-from actors.taskqueue import NewTask, SqliteTaskStore, TaskQueueConfig
+from actors.backends import SqliteTaskStore
+from actors.taskqueue import NewTask, TaskQueueConfig
 
 QUEUE = "profile->billing"
 

@@ -15,7 +15,7 @@ import time
 import _bench  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
 
 from actors import configure_logging
-from actors.redis import RedisTaskStore
+from actors.backends.redis import RedisTaskStore
 from actors.supervision import ActorSystem
 from actors.taskqueue import QueueSpec, Task, TaskQueueConfig, TaskQueueService
 

@@ -29,16 +29,10 @@ from typing import Any
 import _bench  # first: benchmarks/queue.py shadows stdlib queue
 
 from actors import configure_logging
-from actors.saga import (
-    CHECKOUT,
-    CheckoutLedger,
-    MemorySagaLog,
-    SagaLog,
-    Sagas,
-    SqliteSagaLog,
-    checkout_services,
-)
+from actors.backends import MemorySagaLog, SqliteSagaLog
+from actors.saga import SagaLog, Sagas
 from actors.supervision import ActorSystem
+from examples.shop import CHECKOUT, CheckoutLedger, checkout_services
 
 KINDS = ("memory", "sqlite_normal", "sqlite_full")
 

@@ -42,10 +42,12 @@ from typing import Any
 import _bench  # first: benchmarks/queue.py shadows stdlib queue
 
 from actors import configure_logging
+from actors.backends import SqliteTaskStore
 from actors.breaker import BreakerConfig
-from actors.sms import SMS_RETRY_POLICY, FakeSmsProvider, NotificationService, SmsSettings
+from actors.sms import SMS_RETRY_POLICY, NotificationService, SmsSettings
 from actors.supervision import ActorSystem
-from actors.taskqueue import SqliteTaskStore, TaskQueueConfig
+from actors.taskqueue import TaskQueueConfig
+from actors.testing import FakeSmsProvider
 
 
 def one_round(args: argparse.Namespace, workdir: Path, seed: int) -> dict[str, Any]:

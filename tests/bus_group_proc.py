@@ -12,8 +12,8 @@ import sys
 from typing import Any
 
 from actors import configure_logging
+from actors.backends.redis import RedisTaskStore
 from actors.bus import EventBus
-from actors.redis import RedisTaskStore
 from actors.supervision import ActorSystem
 from actors.taskqueue import TaskQueueConfig
 

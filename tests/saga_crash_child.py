@@ -21,19 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from actors import configure_logging
-from actors.redis import RedisSagaLog
+from actors.backends import SqliteSagaLog
+from actors.backends.redis import RedisSagaLog
 from actors.retry import RetryPolicy
-from actors.saga import (
-    CHECKOUT,
-    CheckoutLedger,
-    SagaLog,
-    Sagas,
-    SagaStatus,
-    SqliteSagaLog,
-    checkout_definition,
-    checkout_services,
-)
+from actors.saga import SagaLog, Sagas, SagaStatus
 from actors.supervision import ActorSystem
+from examples.shop import CHECKOUT, CheckoutLedger, checkout_definition, checkout_services
 
 DEFINITION = checkout_definition(
     timeout=0.2, retry=RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.05),

@@ -9,15 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.retry import RetryPolicy
-from actors.saga import (
-    CheckoutLedger,
-    SagaDefinition,
-    SagaLog,
-    Sagas,
-    checkout_definition,
-    checkout_services,
-)
+from actors.saga import SagaDefinition, SagaLog, Sagas
 from actors.supervision import ActorSystem, ChildSpec
+from examples.shop import CheckoutLedger, checkout_definition, checkout_services
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, jitter="full")
 FAST_UNDO = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, jitter="full")

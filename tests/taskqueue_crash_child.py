@@ -18,9 +18,10 @@ import threading
 from pathlib import Path
 
 from actors import configure_logging
+from actors.backends import SqliteTaskStore
 from actors.retry import RetryPolicy
 from actors.supervision import ActorSystem
-from actors.taskqueue import QueueSpec, SqliteTaskStore, Task, TaskQueueConfig, TaskQueueService
+from actors.taskqueue import QueueSpec, Task, TaskQueueConfig, TaskQueueService
 from tests.destination_db import apply, open_destination
 
 DESTINATIONS = ("billing", "search", "mail")

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from actors import configure_logging
-from actors.redis import RedisTaskStore
+from actors.backends.redis import RedisTaskStore
 from actors.taskqueue import TaskQueue, TaskQueueConfig
 from tests.destination_db import apply, open_destination
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from actors import ConfigError
+from actors.backends import SqliteTaskStore
 from actors.bus import EventBus, EventBusConfig
 from actors.retry import RetryPolicy
 from actors.supervision import ActorSystem
-from actors.taskqueue import PayloadNotSerializable, SqliteTaskStore, TaskQueueConfig
+from actors.taskqueue import PayloadNotSerializable, TaskQueueConfig
 from tests.test_bus import Recorder
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.02)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from actors.backends.redis import RedisTaskStore
 from actors.bus import EventBus
-from actors.redis import RedisTaskStore
 from actors.supervision import ActorSystem
 from tests.redis_server import redis_server
 

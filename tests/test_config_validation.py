@@ -20,37 +20,18 @@ from typing import Any
 import pytest
 
 from actors import ConfigError, ServiceActor, StanchionError
+from actors.backends import MemorySagaLog, MemoryTaskStore
 from actors.breaker import BreakerConfig, BreakerGate, CircuitBreaker, CountWindow, ForceOpen
 from actors.bulkhead import LatencyRecorder, ServiceCaller
 from actors.bus import EventBus, EventBusConfig, matches, validate_event_name, validate_pattern
-from actors.demo import BreakerView, DemoSnapshot, LiveView
 from actors.logtool import LogQuery, Record, select
-from actors.peaksale import StoryConfig
 from actors.ratelimit import RateLimit, TokenBucket
 from actors.retry import RetryBudget, RetryBudgetConfig, RetryPolicy
-from actors.saga import (
-    CHECKOUT,
-    CheckoutLedger,
-    MemorySagaLog,
-    SagaDefinition,
-    SagaMachine,
-    Sagas,
-    SagaStep,
-    checkout_services,
-)
-from actors.sms import (
-    FakeSmsProvider,
-    NotificationService,
-    SendLedger,
-    SmsClient,
-    SmsSettings,
-    parse_retry_after,
-)
+from actors.saga import SagaDefinition, SagaMachine, Sagas, SagaStep
+from actors.sms import NotificationService, SendLedger, SmsClient, SmsSettings, parse_retry_after
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
-    MemoryTaskStore,
     NewTask,
-    ProfileUpdate,
     QueueSpec,
     RetryAfter,
     TaskQueue,
@@ -59,7 +40,11 @@ from actors.taskqueue import (
     TaskSchedule,
     attempts_exhausted,
 )
-from actors.testing import Fault, FaultScript, ScriptedService
+from actors.testing import FakeSmsProvider, Fault, FaultScript, ScriptedService
+from examples.peaksale import StoryConfig
+from examples.peaksale.view import BreakerView, DemoSnapshot, LiveView
+from examples.profiles import ProfileUpdate
+from examples.shop import CHECKOUT, CheckoutLedger, checkout_services
 
 
 def refused(field: str, build: Callable[[], object]) -> ConfigError:
@@ -74,7 +59,7 @@ def refused(field: str, build: Callable[[], object]) -> ConfigError:
 def timer_thread_alive(system: ActorSystem) -> bool:
     """Whether the system's one timer thread still runs timers."""
     fired = threading.Event()
-    system._require_runtime().scheduler.call_later(0.01, fired.set)
+    system.scheduler.call_later(0.01, fired.set)
     return fired.wait(5.0)
 
 

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from actors import ConfigError
 from actors.bulkhead import CallCounts
-from actors.demo import (
+from examples.peaksale.view import (
     PLAIN_LEGEND,
     BreakerView,
     BusCounts,

@@ -21,12 +21,12 @@ import pytest
 import redis
 
 from actors import MAX_DEPTH, MAX_SIZE, ConfigError, ServiceActor, capture_logs
+from actors.backends import MemorySagaLog, MemoryTaskStore, SqliteSagaLog, SqliteTaskStore
+from actors.backends.redis import RedisSagaLog, RedisTaskStore
 from actors.bus import EventBus
-from actors.redis import RedisSagaLog, RedisTaskStore
 from actors.retry import RetryPolicy
 from actors.saga import (
     DuplicateSaga,
-    MemorySagaLog,
     SagaCommand,
     SagaDataNotSerializable,
     SagaDefinition,
@@ -36,17 +36,13 @@ from actors.saga import (
     Sagas,
     SagaStatus,
     SagaStep,
-    SqliteSagaLog,
-    checkout_services,
 )
 from actors.saga._log import encode as encode_saga
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
-    MemoryTaskStore,
     NewTask,
     PayloadNotSerializable,
     QueueSpec,
-    SqliteTaskStore,
     Task,
     TaskQueue,
     TaskQueueConfig,
@@ -54,6 +50,7 @@ from actors.taskqueue import (
     TaskStore,
     TaskStoreError,
 )
+from examples.shop import checkout_services
 from tests.conftest import named
 from tests.saga_helpers import fast_checkout, order, running_shop
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from actors.redis import RedisTaskStore, RedisUnavailable
+from actors.backends.redis import RedisTaskStore, RedisUnavailable
 from actors.taskqueue import NewTask, TaskQueueConfig, TaskStoreError
 from tests.redis_server import redis_server
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.redis import RedisTaskStore
+from actors.backends.redis import RedisTaskStore
 from actors.taskqueue import NewTask, TaskQueueConfig
 from tests.destination_db import read_destination
 from tests.redis_server import redis_server

@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 
 from actors import ConfigError, MailboxFull, ServiceActor, capture_logs
+from actors.backends import MemorySagaLog, SqliteSagaLog
+from actors.backends.redis import RedisSagaLog
 from actors.bus import EventBus
-from actors.redis import RedisSagaLog
 from actors.retry import RetryPolicy
 from actors.saga import (
-    CHECKOUT,
-    CheckoutLedger,
     DuplicateSaga,
-    MemorySagaLog,
     SagaCommand,
     SagaDataNotSerializable,
     SagaDefinition,
@@ -27,14 +25,17 @@ from actors.saga import (
     Sagas,
     SagaStatus,
     SagaStep,
-    SqliteSagaLog,
     StepStatus,
     UnknownSagaService,
+)
+from actors.supervision import ActorSystem, ChildSpec
+from examples.shop import (
+    CHECKOUT,
+    CheckoutLedger,
     check_books,
     checkout_definition,
     checkout_services,
 )
-from actors.supervision import ActorSystem, ChildSpec
 from tests.redis_server import redis_server
 from tests.saga_helpers import FAST_RETRY, FAST_UNDO, Gate, fast_checkout, order, running_shop
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.redis import RedisSagaLog
-from actors.saga import ENDS, CheckoutLedger, SagaLog, SqliteSagaLog, check_books
+from actors.backends import SqliteSagaLog
+from actors.backends.redis import RedisSagaLog
+from actors.saga import ENDS, SagaLog
+from examples.shop import CheckoutLedger, check_books
 from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.slow

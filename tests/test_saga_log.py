@@ -8,18 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from actors.redis import RedisSagaLog, RedisUnavailable
+from actors.backends import MemorySagaLog, SqliteSagaLog
+from actors.backends.redis import RedisSagaLog, RedisUnavailable
 from actors.saga import (
     DuplicateSaga,
     FailureReason,
-    MemorySagaLog,
     SagaDataNotSerializable,
     SagaDefinition,
     SagaLog,
     SagaMachine,
     SagaStatus,
     SagaStep,
-    SqliteSagaLog,
 )
 from tests.redis_server import redis_server
 

@@ -11,19 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+from actors.backends import MemorySagaLog
 from actors.retry import RetryPolicy
-from actors.saga import (
-    CHECKOUT,
-    ENDS,
-    MemorySagaLog,
-    SagaDefinition,
-    SagaStatus,
-    check_books,
-    checkout_definition,
-)
+from actors.saga import ENDS, SagaDefinition, SagaStatus
+from examples.shop import CHECKOUT, check_books, checkout_definition
 from tests.hypothesis_profiles import examples
 from tests.saga_helpers import order, running_shop
 

@@ -9,7 +9,6 @@ import pytest
 from actors import ConfigError
 from actors.breaker import BreakerConfig
 from actors.sms import (
-    FakeSmsProvider,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -18,6 +17,7 @@ from actors.sms import (
     SmsMessage,
     parse_retry_after,
 )
+from actors.testing import FakeSmsProvider
 
 MESSAGE = SmsMessage("+15551234567", "hello", "k-1")
 

@@ -6,8 +6,7 @@ import json
 
 import pytest
 import structlog
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from actors import StanchionError
 from actors.sms import (

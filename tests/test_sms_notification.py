@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from actors.backends import MemoryTaskStore, SqliteTaskStore
 from actors.breaker import BreakerConfig, BreakerState
 from actors.ratelimit import TokenBucket
 from actors.retry import RetryBudgetConfig, RetryPolicy
 from actors.sms import (
-    FakeSmsProvider,
     InvalidPhoneNumber,
     InvalidSmsBody,
     NotAnSmsCommand,
@@ -25,7 +25,8 @@ from actors.sms import (
     SmsSettings,
 )
 from actors.supervision import ActorSystem
-from actors.taskqueue import MemoryTaskStore, SqliteTaskStore, TaskQueueConfig
+from actors.taskqueue import TaskQueueConfig
+from actors.testing import FakeSmsProvider
 from tests.conftest import named
 
 NUMBER = "+15551234567"

@@ -15,11 +15,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from actors.backends import SqliteTaskStore
 from actors.breaker import BreakerConfig
 from actors.retry import RetryPolicy
-from actors.sms import FakeSmsProvider, NotificationService, SmsOutcome, SmsSettings
+from actors.sms import NotificationService, SmsOutcome, SmsSettings
 from actors.supervision import ActorSystem
-from actors.taskqueue import SqliteTaskStore, TaskQueueConfig
+from actors.taskqueue import TaskQueueConfig
+from actors.testing import FakeSmsProvider
 
 THREADS = 4
 RATE_PER_THREAD = 30.0  # sends per second per thread: 120/s in all

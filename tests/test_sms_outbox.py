@@ -9,10 +9,10 @@ import time
 import pytest
 
 from actors import ConfigError
+from actors.backends import MemoryTaskStore
 from actors.retry import RetryPolicy
 from actors.supervision import ActorSystem
 from actors.taskqueue import (
-    MemoryTaskStore,
     QueueSpec,
     RetryAfter,
     RetryAt,

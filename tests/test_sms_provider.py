@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from actors import ConfigError
-from actors.sms import FakeProviderError, FakeSmsProvider
+from actors.testing import FakeProviderError, FakeSmsProvider
 
 NUMBER = "+15551234567"
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.taskqueue import SqliteTaskStore, TaskQueueConfig
+from actors.backends import SqliteTaskStore
+from actors.taskqueue import TaskQueueConfig
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,8 @@ CHILD = textwrap.dedent(
     """
     import random, sys, threading, time
     from actors import configure_logging
-    from actors.taskqueue import NewTask, SqliteTaskStore, TaskQueueConfig
+    from actors.taskqueue import NewTask, TaskQueueConfig
+    from actors.backends import SqliteTaskStore
 
     configure_logging(level="warning")  # stdout carries the reports, and nothing else
 

@@ -18,20 +18,18 @@ from typing import Any
 
 import pytest
 import redis
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from actors import ConfigError, StanchionError, capture_logs
-from actors.redis import RedisTaskStore
+from actors.backends import MemoryTaskStore, SqliteTaskStore
+from actors.backends.redis import RedisTaskStore
 from actors.retry import RetryPolicy
 from actors.taskqueue import (
     GiveUp,
-    MemoryTaskStore,
     NewTask,
     PayloadNotSerializable,
     QueueStats,
     RetryAt,
-    SqliteTaskStore,
     TaskNotFound,
     TaskQueue,
     TaskQueueConfig,

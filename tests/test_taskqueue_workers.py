@@ -10,22 +10,18 @@ from pathlib import Path
 import pytest
 
 from actors import ConfigError, StanchionError
+from actors.backends import MemoryTaskStore, SqliteTaskStore
 from actors.retry import RetryPolicy
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
-    MemoryTaskStore,
     PayloadNotSerializable,
     PermanentDeliveryError,
-    ProfileReplica,
-    ProfileUpdate,
     QueueSpec,
-    SqliteTaskStore,
     Task,
     TaskQueueConfig,
     TaskQueueService,
-    propagate,
-    queue_name,
 )
+from examples.profiles import ProfileReplica, ProfileUpdate, propagate, queue_name
 
 FAST_RETRY = RetryPolicy(max_attempts=None, base_delay=0.01, max_delay=0.05, jitter="full")
 DESTINATIONS = ("billing", "search", "mail")

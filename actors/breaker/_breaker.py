@@ -21,8 +21,7 @@ import structlog
 from actors.breaker._config import BreakerConfig
 from actors.breaker._errors import CircuitOpen
 from actors.breaker._window import CountWindow, TimeWindow
-from actors.core import ConfigError
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
 
 _log = structlog.get_logger("stanchion.breaker")
 

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from actors.core import ConfigError
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
 
 WindowType = Literal["count", "time"]
 

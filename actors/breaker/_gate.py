@@ -41,8 +41,8 @@ from actors.core import (
     StanchionError,
     SystemNotRunning,
     TimerHandle,
+    validate as check,
 )
-from actors.core import validate as check
 from actors.supervision import ActorSystem, ChildSpec
 
 if TYPE_CHECKING:

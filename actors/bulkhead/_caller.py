@@ -20,8 +20,8 @@ from actors.core import (
     ServiceStopped,
     UnknownService,
     bind_context,
+    validate as check,
 )
-from actors.core import validate as check
 from actors.ratelimit import RateLimited, TokenBucket
 
 _log = structlog.get_logger("stanchion.bulkhead")

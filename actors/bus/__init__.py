@@ -9,6 +9,7 @@ replayed. See docs/event-bus.md.
 from actors.bus._bus import BusStopped, EventBus, Subscription
 from actors.bus._config import EventBusConfig
 from actors.bus._patterns import matches, validate_event_name, validate_pattern
+from actors.bus._registry import GroupRegistry
 from actors.bus._subscriber import DeadEvent, Event, SubscriberMetrics
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Event",
     "EventBus",
     "EventBusConfig",
+    "GroupRegistry",
     "SubscriberMetrics",
     "Subscription",
     "matches",

@@ -41,9 +41,9 @@ from actors.core import (
     ServiceActor,
     StanchionError,
     SystemNotRunning,
+    validate as check,
     work_item,
 )
-from actors.core import validate as check
 from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
 from actors.taskqueue import NewTask, TaskQueue, TaskStore
 

@@ -32,8 +32,8 @@ from actors.core import (
     ServiceStopped,
     codec,
     short_repr,
+    validate as check,
 )
-from actors.core import validate as check
 from actors.taskqueue import ClaimedTask, PayloadNotSerializable, TaskQueue, TaskStoreError
 
 _log = structlog.get_logger("stanchion.bus")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from actors.core import ConfigError
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_\-]+")
 _SEGMENTS = "dot-separated segments of letters, digits, '_' or '-'"

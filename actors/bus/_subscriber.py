@@ -32,8 +32,6 @@ from actors.core import (
     ServiceActor,
     ServiceRef,
     ServiceStopped,
-)
-from actors.core import (
     context as correlation,
 )
 

@@ -11,9 +11,7 @@ one JSON codec of every durable store) and `context` (correlation context)
 are exported whole, because their callers use many of their functions.
 """
 
-from actors.core import _codec as codec
-from actors.core import _context as context
-from actors.core import _validate as validate
+from actors.core import _codec as codec, _context as context, _validate as validate
 from actors.core._backoff import Jitter, RetryPolicy
 from actors.core._codec import (
     MAX_DEPTH,

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from actors.core import ConfigError
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
 
 #: The longest line read; a longer one is skipped as a `BadLine` (memory stays bounded).
 MAX_LINE_CHARS = 10_000_000

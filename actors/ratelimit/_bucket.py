@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors.core import ConfigError, StanchionError
-from actors.core import validate as check
+from actors.core import ConfigError, StanchionError, validate as check
 
 
 class RateLimited(StanchionError):

@@ -1,15 +1,14 @@
-"""Backends on Redis, for when one process or one machine is not enough.
+"""The Redis backends, where they were first published; they live in `actors.backends.redis`.
 
-`RedisTaskStore` implements the task queue's `TaskStore` on Redis Streams with
-a consumer group; `RedisGroupRegistry` shares the event bus's durable
-subscriber groups between processes; `RedisSagaLog` keeps the saga log, so a
-coordinator on another process can recover the sagas. Needs the `redis`
-package (`pip install stanchion[redis]`). See docs/scaling.md.
+Kept so `from actors.redis import RedisTaskStore` goes on working. Needs the
+`redis` package (`pip install 'stanchion[redis]'`). See docs/backends.md.
 """
 
-from actors.redis._errors import RedisUnavailable
-from actors.redis._registry import RedisGroupRegistry
-from actors.redis._saga_log import RedisSagaLog
-from actors.redis._taskstore import RedisTaskStore
+from actors.backends.redis import (
+    RedisGroupRegistry,
+    RedisSagaLog,
+    RedisTaskStore,
+    RedisUnavailable,
+)
 
 __all__ = ["RedisGroupRegistry", "RedisSagaLog", "RedisTaskStore", "RedisUnavailable"]

@@ -3,31 +3,18 @@
 A saga is declared as data (`SagaDefinition`, `SagaStep`). See docs/saga.md.
 """
 
-from actors.saga._batching import SagaLogClosed, SagaLogError
-from actors.saga._checkout import (
-    CHECKOUT,
-    CheckoutBooks,
-    CheckoutLedger,
-    CheckoutService,
-    Effect,
-    Inventory,
-    Orders,
-    Payments,
-    Shipping,
-    check_books,
-    checkout_definition,
-    checkout_services,
-)
+from typing import TYPE_CHECKING
+
+from actors.core import lazy_names
 from actors.saga._coordinator import SagaCoordinator
 from actors.saga._definition import SagaDefinition, SagaStep, UnknownSagaService
-from actors.saga._log import (
-    CorruptSaga,
+from actors.saga._errors import (
     DuplicateSaga,
-    MemorySagaLog,
     SagaDataNotSerializable,
-    SagaLog,
-    SqliteSagaLog,
+    SagaLogClosed,
+    SagaLogError,
 )
+from actors.saga._log import CorruptSaga, SagaLog
 from actors.saga._machine import (
     ENDS,
     Action,
@@ -46,22 +33,27 @@ from actors.saga._machine import (
 from actors.saga._messages import SagaCommand, StepRejected
 from actors.saga._sagas import Sagas
 
+if TYPE_CHECKING:
+    from actors.backends import MemorySagaLog as MemorySagaLog, SqliteSagaLog as SqliteSagaLog
+
+# The logs live in actors.backends (a higher layer): re-exported on first use,
+# so the saga never imports a backend. The checkout services were an example, never
+# the library: they are in examples/shop.
+__getattr__ = lazy_names(
+    __name__, globals(),
+    lazy=dict.fromkeys(("MemorySagaLog", "SqliteSagaLog"), "actors.backends"),
+    moved=dict.fromkeys(
+        ("CHECKOUT", "CheckoutBooks", "CheckoutLedger", "CheckoutService", "Effect",
+         "Inventory", "Orders", "Payments", "Shipping", "check_books", "checkout_definition",
+         "checkout_services"), "examples.shop (the repository's examples/shop/)"))
+
 __all__ = [
-    "CHECKOUT",
     "ENDS",
     "Action",
-    "CheckoutBooks",
-    "CheckoutLedger",
-    "CheckoutService",
     "CorruptSaga",
     "DuplicateSaga",
-    "Effect",
     "FailureReason",
     "Finished",
-    "Inventory",
-    "MemorySagaLog",
-    "Orders",
-    "Payments",
     "RetryLater",
     "Saga",
     "SagaCommand",
@@ -76,15 +68,10 @@ __all__ = [
     "SagaStep",
     "Sagas",
     "SendCommand",
-    "Shipping",
-    "SqliteSagaLog",
     "StepRecord",
     "StepRejected",
     "StepStatus",
     "Stuck",
     "UnknownSagaService",
-    "check_books",
-    "checkout_definition",
-    "checkout_services",
     "idempotency_key",
 ]

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import structlog
 
-from actors.core import ConfigError, StanchionError
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
+from actors.saga._errors import SagaLogClosed
 
 _log = structlog.get_logger("stanchion.saga")
 
@@ -30,27 +30,6 @@ Row = tuple[str, str, str, str, float, float]
 Op = tuple[Literal["create", "save"], Row, Done | None]
 
 Commit = Callable[[list[Op]], list[BaseException | None]]
-
-
-class SagaLogClosed(StanchionError):
-    """The saga log is closed."""
-
-
-class SagaLogError(StanchionError):
-    """The saga log could not complete a call (unreadable file, disk full, a foreign key...).
-
-    Nothing from the failed write was committed; the coordinator writes the
-    saga again after a backoff, and recovery is retried the same way.
-    `__cause__` holds what the storage reported.
-    """
-
-    def __init__(self, operation: str, cause: BaseException) -> None:
-        self.operation = operation
-        self.cause = cause
-        super().__init__(
-            f"the saga log failed during {operation}: {cause}; check that the file is a "
-            "stanchion saga log (or the Redis keys under its prefix hold what stanchion "
-            "wrote there), the disk space and the permissions")
 
 
 class WriteBatcher:

@@ -36,7 +36,8 @@ from actors.core import (
     short_repr,
 )
 from actors.saga._definition import SagaDefinition
-from actors.saga._log import DuplicateSaga, SagaLog
+from actors.saga._errors import DuplicateSaga
+from actors.saga._log import SagaLog
 from actors.saga._machine import (
     Action,
     FailureReason,

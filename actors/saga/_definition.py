@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from actors.core import ConfigError, StanchionError
-from actors.core import validate as check
+from actors.core import ConfigError, StanchionError, validate as check
 from actors.retry import RetryPolicy
 
 

@@ -3,62 +3,33 @@
 Writes are asynchronous with a completion callback, so one coordinator thread
 can keep many sagas moving while their writes share commits: the coordinator
 appends the new state and sends the next command only in the callback, once
-the state is durable. `MemorySagaLog` (tests) runs callbacks at once;
-`SqliteSagaLog` commits in batches on a writer thread.
+the state is durable. The logs themselves live in `actors.backends`:
+`MemorySagaLog` (tests) runs callbacks at once; `SqliteSagaLog` and
+`RedisSagaLog` commit in batches on a writer thread (`BatchedSagaLog`).
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
-from actors._sqlite import open_database
 from actors.core import (
-    ConfigError,
     CorruptData,
     DataNotSerializable,
-    StanchionError,
     codec,
     require,
     short_repr,
 )
-from actors.core import validate as check
-from actors.saga._batching import Done, Op, SagaLogClosed, SagaLogError, WriteBatcher, row
-from actors.saga._machine import ENDS, Saga, SagaStatus, StepRecord, StepStatus
+from actors.saga._batching import Done, Op, WriteBatcher, row
+from actors.saga._errors import SagaDataNotSerializable
+from actors.saga._machine import Saga, SagaStatus, StepRecord, StepStatus
 
 _log = structlog.get_logger("stanchion.saga")
-
-
-class SagaDataNotSerializable(DataNotSerializable):
-    """A saga's data is not plain JSON within the limits; the saga was not created.
-
-    The rules and limits are those of every durable store (`actors._codec`):
-    at most 100 levels deep and 4 MiB encoded, with the saga's own state.
-    """
-
-    def __init__(self, saga_id: str, cause: DataNotSerializable) -> None:
-        self.saga_id = saga_id
-        self.cause = cause
-        self.path, self.kind, self.detail = cause.path, cause.kind, cause.detail
-        StanchionError.__init__(
-            self, f"saga {saga_id!r} was not started: its data must be plain JSON "
-                  f"(the log is JSON, never pickle): {cause}")
-
-
-class DuplicateSaga(StanchionError):
-    """A saga with this id already exists; the new one was not created."""
-
-    def __init__(self, saga_id: str) -> None:
-        self.saga_id = saga_id
-        super().__init__(f"a saga with id {saga_id!r} already exists; use a new id, or query "
-                         "the existing saga's status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,96 +230,6 @@ class SagaLog(Protocol):
         ...
 
 
-class MemorySagaLog:
-    """Keeps sagas in memory (tests, and embedders who do not need durability).
-
-    States are kept as JSON text, encoded and decoded exactly as the durable
-    logs do, so a test sees the same refusals and the same quarantine.
-    """
-
-    def __init__(self) -> None:
-        self._sagas: dict[str, object] = {}
-        self._lock = threading.Lock()
-        self._closed = False
-        self._quarantine = Quarantine()
-
-    def create(self, saga: Saga, done: Done) -> None:
-        text = encode(saga)
-        with self._lock:
-            self._check_open()
-            duplicate = saga.id in self._sagas
-            if not duplicate:
-                self._sagas[saga.id] = text
-        done(DuplicateSaga(saga.id) if duplicate else None)
-
-    def save(self, saga: Saga, done: Done | None = None) -> None:
-        text = encode(saga)
-        with self._lock:
-            self._check_open()
-            self._sagas[saga.id] = text
-        if done is not None:
-            done(None)
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        return True
-
-    def get(self, saga_id: str) -> Saga | None:
-        with self._lock:
-            raw = self._sagas.get(saga_id)
-        return self._quarantine.load(saga_id, raw) if raw is not None else None
-
-    def by_status(self, status: SagaStatus | None = None, limit: int = 1000) -> list[Saga]:
-        with self._lock:
-            stored = list(self._sagas.items())
-        sagas = [saga for saga_id, raw in stored
-                 if (saga := self._quarantine.load(saga_id, raw)) is not None]
-        chosen = [s for s in sagas if status is None or s.status is status]
-        return sorted(chosen, key=lambda s: s.created_at)[:limit]
-
-    def unfinished(self) -> list[Saga]:
-        return [s for s in self.by_status(limit=10**9) if s.status not in ENDS]
-
-    def corrupt(self) -> list[CorruptSaga]:
-        return self._quarantine.listing()
-
-    def quarantine(self, saga_id: str, reason: str) -> None:
-        self._quarantine.add(saga_id, reason, "")
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise SagaLogClosed("the saga log is closed")
-
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS sagas (id TEXT PRIMARY KEY, definition TEXT NOT NULL, "
-    "status TEXT NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL, "
-    "updated_at REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS sagas_by_status ON sagas (status, created_at)",
-)
-_COLUMNS = ["id", "definition", "status", "state", "created_at", "updated_at"]
-_INSERT = ("INSERT INTO sagas (id, definition, status, state, created_at, updated_at) "
-           "VALUES (?, ?, ?, ?, ?, ?)")
-_UPSERT = (_INSERT + " ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
-           "state = excluded.state, updated_at = excluded.updated_at")
-# CAST AS BLOB: a state that is not valid UTF-8 must reach the decoder (and the
-# quarantine), not make sqlite3 fail the whole result set.
-_SELECT = "SELECT CAST(id AS BLOB), CAST(state AS BLOB) FROM sagas"
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    table, index = _SCHEMA
-    conn.execute(table)
-    columns = [info[1] for info in conn.execute("PRAGMA table_info(sagas)").fetchall()]
-    if columns != _COLUMNS:
-        raise sqlite3.DatabaseError(
-            f"its sagas table has the columns {columns}, not a saga log's {_COLUMNS}")
-    conn.execute(index)
-
-
 class BatchedSagaLog:
     """The write side shared by the durable logs: writes go to one writer thread in batches.
 
@@ -384,92 +265,3 @@ class BatchedSagaLog:
 
     def _commit(self, batch: list[Op]) -> list[BaseException | None]:
         raise NotImplementedError
-
-
-class SqliteSagaLog(BatchedSagaLog):
-    """Sagas in one SQLite file (WAL); writes from any thread share commits.
-
-    Args:
-        path: the database file (created if missing). A file that is not a
-            saga log (random bytes, a text file, another program's database)
-            raises `SagaLogError` here, with nothing left open.
-        synchronous: "NORMAL" (default: a committed write survives a crash of the
-            process, even SIGKILL) or "FULL" (survives power loss too, slower).
-        max_batch: most writes per transaction.
-    """
-
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
-                 max_batch: int = 1000) -> None:
-        check.path("path", path)
-        if not (isinstance(synchronous, str) and synchronous in ("NORMAL", "FULL")):
-            raise ConfigError("synchronous", synchronous, "'NORMAL' or 'FULL'")
-        check.integer("max_batch", max_batch, minimum=1, maximum=10_000)
-        self.path = Path(path)
-        self._writer, self._reader = open_database(
-            str(self.path), synchronous=synchronous, busy_timeout=30.0, migrate=_migrate,
-            error=SagaLogError)
-        self._reader_lock = threading.Lock()
-        super().__init__(max_batch=max_batch, name="saga-log-writer")
-
-    def _commit(self, batch: list[Op]) -> list[BaseException | None]:
-        conn = self._writer
-        results: list[BaseException | None] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for kind, args, _ in batch:
-                if kind == "create":
-                    conn.execute("SAVEPOINT one")
-                    try:
-                        conn.execute(_INSERT, args)
-                    except sqlite3.IntegrityError:
-                        conn.execute("ROLLBACK TO one")
-                        results.append(DuplicateSaga(args[0]))
-                    else:
-                        results.append(None)
-                    conn.execute("RELEASE one")
-                else:
-                    conn.execute(_UPSERT, args)
-                    results.append(None)
-            conn.execute("COMMIT")
-        except Exception as exc:
-            # Whatever failed (the disk, or one write's data), leave no transaction
-            # open: the batcher then tries each write on its own.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise SagaLogError(f"a write to {self.path}", exc) from exc
-        self.transactions += 1
-        return results
-
-    # -- reads -------------------------------------------------------------------------------
-
-    def _rows(self, where: str, args: tuple[Any, ...]) -> list[Saga]:
-        try:
-            with self._reader_lock:
-                rows = self._reader.execute(f"{_SELECT} {where}", args).fetchall()
-        except sqlite3.Error as exc:
-            raise SagaLogError(f"a read of {self.path}", exc) from exc
-        sagas = []
-        for raw_id, raw in rows:
-            saga = self._quarantine.load(codec.describe_raw(raw_id), raw)
-            if saga is not None:
-                sagas.append(saga)
-        return sagas
-
-    def get(self, saga_id: str) -> Saga | None:
-        found = self._rows("WHERE id = ?", (saga_id,))
-        return found[0] if found else None
-
-    def by_status(self, status: SagaStatus | None = None, limit: int = 1000) -> list[Saga]:
-        if status is None:
-            return self._rows("ORDER BY created_at LIMIT ?", (limit,))
-        return self._rows("WHERE status = ? ORDER BY created_at LIMIT ?", (str(status), limit))
-
-    def unfinished(self) -> list[Saga]:
-        return self._rows("WHERE status IN (?, ?) ORDER BY created_at",
-                          (str(SagaStatus.RUNNING), str(SagaStatus.COMPENSATING)))
-
-    def close(self) -> None:
-        self._writes.close()
-        self._writer.close()
-        with self._reader_lock:
-            self._reader.close()

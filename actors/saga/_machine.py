@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from actors.core import ConfigError
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
 from actors.saga._definition import SagaDefinition, SagaStep
 
 

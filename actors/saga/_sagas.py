@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors.core import ConfigError, DataNotSerializable, ReplyFuture, codec
-from actors.core import validate as check
+from actors.core import ConfigError, DataNotSerializable, ReplyFuture, codec, validate as check
 from actors.saga._coordinator import OperatorRetry, SagaCoordinator, StartSaga
 from actors.saga._definition import SagaDefinition
-from actors.saga._log import CorruptSaga, SagaDataNotSerializable, SagaLog
+from actors.saga._errors import SagaDataNotSerializable
+from actors.saga._log import CorruptSaga, SagaLog
 from actors.saga._machine import Saga, SagaStatus
 from actors.supervision import ActorSystem, ChildSpec
 
@@ -28,11 +28,17 @@ class Sagas:
     """Runs sagas in an `ActorSystem`: one coordinator actor, a log, your definitions.
 
     Example:
-        >>> from actors.saga import CHECKOUT, MemorySagaLog, checkout_services
-        >>> from actors.supervision import ActorSystem
-        >>> with ActorSystem(checkout_services()) as system:
-        ...     sagas = Sagas.start(system, [CHECKOUT], MemorySagaLog())
-        ...     saga_id = sagas.start_saga("checkout", {"sku": "book", "amount": 20})
+        >>> from actors import ServiceActor
+        >>> from actors.backends import MemorySagaLog
+        >>> from actors.saga import SagaDefinition, SagaStep
+        >>> from actors.supervision import ActorSystem, ChildSpec
+        >>> class Payments(ServiceActor):
+        ...     def on_receive(self, command):  # a SagaCommand
+        ...         return {"payment_id": "p-1"} if not command.compensate else None
+        >>> pay = SagaDefinition("pay", [SagaStep("charge", "payments", "charge", "refund")])
+        >>> with ActorSystem([ChildSpec("payments", Payments)]) as system:
+        ...     sagas = Sagas.start(system, [pay], MemorySagaLog())
+        ...     saga_id = sagas.start_saga("pay", {"amount": 20})
         ...     sagas.wait(saga_id, timeout=5).status
         <SagaStatus.COMPLETED: 'completed'>
     """

@@ -24,6 +24,7 @@ Example:
     ('queued', 'circuit_open')
 """
 
+from actors.core import lazy_names
 from actors.sms._client import SmsClient, SmsClientClosed, SmsReceipt, parse_retry_after
 from actors.sms._errors import (
     InvalidIdempotencyKey,
@@ -35,13 +36,6 @@ from actors.sms._errors import (
     ProviderRejected,
     ProviderUnavailable,
     SmsError,
-)
-from actors.sms._fake_provider import (
-    DeliveredText,
-    FakeProviderError,
-    FakeSmsProvider,
-    ProviderCounters,
-    ProviderRequest,
 )
 from actors.sms._message import MAX_BODY_CHARS, SmsMessage, normalize_phone_number
 from actors.sms._notification import (
@@ -55,24 +49,25 @@ from actors.sms._outbox import SMS_RETRY_POLICY, DeliverQueued, SmsOutbox, TaskQ
 from actors.sms._sender import NotAnSmsCommand, SendLedger, SendSms, SmsSender
 from actors.sms._settings import SmsSettings
 
+# The fake provider is a test double: it lives in actors.testing (a higher layer)
+# and is found here on first use only, so importing the SMS client never loads it.
+__getattr__ = lazy_names(__name__, globals(), lazy=dict.fromkeys(
+    ("DeliveredText", "FakeProviderError", "FakeSmsProvider", "ProviderCounters",
+     "ProviderRequest"), "actors.testing"))
+
 __all__ = [
     "MAX_BODY_CHARS",
     "SMS_RETRY_POLICY",
     "DeliverQueued",
-    "DeliveredText",
-    "FakeProviderError",
-    "FakeSmsProvider",
     "InvalidIdempotencyKey",
     "InvalidPhoneNumber",
     "InvalidSmsBody",
     "NotAnSmsCommand",
     "NotificationService",
     "OutboxUnavailable",
-    "ProviderCounters",
     "ProviderError",
     "ProviderRateLimited",
     "ProviderRejected",
-    "ProviderRequest",
     "ProviderUnavailable",
     "QueuedReason",
     "RateLimiter",

@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 
-from actors.core import ConfigError
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
 from actors.sms._errors import (
     ProviderError,
     ProviderRateLimited,

@@ -7,8 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.core import mask_value
-from actors.core import validate as check
+from actors.core import mask_value, validate as check
 from actors.sms._errors import InvalidIdempotencyKey, InvalidPhoneNumber, InvalidSmsBody
 
 MAX_BODY_CHARS = 1600

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, cast, runtime_checkable
 
 import structlog
 
+from actors.backends import MemoryTaskStore
 from actors.breaker import BreakerGate, BreakerMetrics, BreakerState, CircuitOpen
 from actors.core import (
     AskTimeout,
@@ -29,8 +30,8 @@ from actors.core import (
     Sensitive,
     ServiceStopped,
     StanchionError,
+    validate as check,
 )
-from actors.core import validate as check
 from actors.ratelimit import TokenBucket
 from actors.retry import RetryBudget, RetryBudgetMetrics, RetryPolicy
 from actors.sms._client import SmsClient, SmsReceipt
@@ -48,7 +49,6 @@ from actors.sms._sender import SendLedger, SendSms, SmsSender
 from actors.sms._settings import SmsSettings
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
-    MemoryTaskStore,
     PermanentDeliveryError,
     QueueMetrics,
     RetryAfter,

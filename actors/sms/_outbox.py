@@ -13,8 +13,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from actors.core import CorruptData
-from actors.core import validate as check
+from actors.core import CorruptData, validate as check
 from actors.retry import RetryPolicy
 from actors.sms._errors import OutboxUnavailable, SmsError
 from actors.sms._message import SmsMessage
@@ -61,7 +60,7 @@ class TaskQueueOutbox:
     Example:
         >>> import threading, time
         >>> from actors.sms import SmsMessage
-        >>> from actors.taskqueue import MemoryTaskStore
+        >>> from actors.backends import MemoryTaskStore
         >>> from actors.supervision import ActorSystem
         >>> delivered = threading.Event()
         >>> def deliver(message, task):

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from actors.core import ServiceActor, StanchionError
-from actors.core import validate as check
+from actors.core import ServiceActor, StanchionError, validate as check
 from actors.sms._client import SmsClient, SmsReceipt
 from actors.sms._message import SmsMessage
 

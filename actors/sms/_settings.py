@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from actors.breaker import BreakerConfig
-from actors.core import ConfigError
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
 from actors.retry import RetryBudgetConfig
 from actors.sms._errors import ProviderRejected
 

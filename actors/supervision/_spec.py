@@ -7,8 +7,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from actors.core import MAX_MAILBOX_SIZE, ConfigError, RetryPolicy, ServiceActor, class_settings
-from actors.core import validate as check
+from actors.core import (
+    MAX_MAILBOX_SIZE,
+    ConfigError,
+    RetryPolicy,
+    ServiceActor,
+    class_settings,
+    validate as check,
+)
 
 #: The most actors one pool may run (each is a thread).
 MAX_POOL_SIZE = 1024

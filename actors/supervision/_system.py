@@ -28,8 +28,8 @@ from actors.core import (
     current_context,
     short_repr,
     unbind,
+    validate as check,
 )
-from actors.core import validate as check
 from actors.supervision._runtime import SUPERVISOR_ASK_TIMEOUT, Runtime
 from actors.supervision._spec import (
     DEFAULT_RESTART_BACKOFF,

@@ -10,6 +10,7 @@ Example:
     >>> from actors import configure_logging
     >>> configure_logging(level="warning")
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "tasks.sqlite3"
+    >>> from actors.backends import SqliteTaskStore
     >>> store = SqliteTaskStore(TaskQueueConfig(sqlite_path=path))
     >>> tasks = TaskQueue(store)
     >>> task_id = tasks.enqueue("profile->billing", {"user_id": "u-1", "version": 7})
@@ -21,6 +22,9 @@ Example:
     >>> store.close()
 """
 
+from typing import TYPE_CHECKING
+
+from actors.core import lazy_names
 from actors.taskqueue._errors import (
     PayloadNotSerializable,
     TaskNotFound,
@@ -28,7 +32,6 @@ from actors.taskqueue._errors import (
     TaskStoreError,
     TaskStoreTimeout,
 )
-from actors.taskqueue._memory import MemoryTaskStore
 from actors.taskqueue._model import (
     PRIORITIES,
     ClaimedTask,
@@ -40,16 +43,8 @@ from actors.taskqueue._model import (
     TaskQueueConfig,
     encode_payload,
 )
-from actors.taskqueue._profiles import (
-    DestinationDown,
-    ProfileReplica,
-    ProfileUpdate,
-    propagate,
-    queue_name,
-)
 from actors.taskqueue._queue import TaskQueue
 from actors.taskqueue._schedule import Decision, GiveUp, RetryAt, TaskSchedule, attempts_exhausted
-from actors.taskqueue._sqlite import SqliteTaskStore, WriteStats
 from actors.taskqueue._store import TaskStore
 from actors.taskqueue._workers import (
     PermanentDeliveryError,
@@ -60,27 +55,38 @@ from actors.taskqueue._workers import (
     TaskQueueService,
 )
 
+if TYPE_CHECKING:
+    from actors.backends import (
+        MemoryTaskStore as MemoryTaskStore,
+        SqliteTaskStore as SqliteTaskStore,
+        WriteStats as WriteStats,
+    )
+
+# The stores live in actors.backends (a higher layer): re-exported on first use,
+# so the task queue never imports a backend.
+# The profile replicas were an example, never the library: they are in examples/profiles.
+__getattr__ = lazy_names(
+    __name__, globals(),
+    lazy=dict.fromkeys(("MemoryTaskStore", "SqliteTaskStore", "WriteStats"), "actors.backends"),
+    moved=dict.fromkeys(("DestinationDown", "ProfileReplica", "ProfileUpdate", "propagate",
+                         "queue_name"), "examples.profiles (the repository's examples/profiles/)"))
+
 __all__ = [
     "PRIORITIES",
     "ClaimedTask",
     "DeadLetteredTask",
     "Decision",
-    "DestinationDown",
     "GiveUp",
     "Lease",
-    "MemoryTaskStore",
     "NewTask",
     "PayloadNotSerializable",
     "PermanentDeliveryError",
-    "ProfileReplica",
-    "ProfileUpdate",
     "QueueMetrics",
     "QueueSpec",
     "QueueStats",
     "QueueWorker",
     "RetryAfter",
     "RetryAt",
-    "SqliteTaskStore",
     "Task",
     "TaskNotFound",
     "TaskQueue",
@@ -91,9 +97,6 @@ __all__ = [
     "TaskStoreClosed",
     "TaskStoreError",
     "TaskStoreTimeout",
-    "WriteStats",
     "attempts_exhausted",
     "encode_payload",
-    "propagate",
-    "queue_name",
 ]

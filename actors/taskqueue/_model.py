@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from actors.core import ConfigError, codec
-from actors.core import validate as check
+from actors.core import ConfigError, codec, validate as check
 from actors.retry import RetryPolicy
 from actors.taskqueue._errors import PayloadNotSerializable
 

@@ -29,7 +29,8 @@ class TaskQueue:
     Example:
         >>> from actors import capture_logs
         >>> from actors.retry import RetryPolicy
-        >>> from actors.taskqueue import MemoryTaskStore, TaskQueueConfig
+        >>> from actors.backends import MemoryTaskStore
+        >>> from actors.taskqueue import TaskQueueConfig
         >>> config = TaskQueueConfig(retry=RetryPolicy(max_attempts=2, jitter="none"))
         >>> now = [1000.0]
         >>> tasks = TaskQueue(MemoryTaskStore(config), clock=lambda: now[0])

@@ -48,7 +48,8 @@ class TaskStore(Protocol):
     instead of failing the caller.
 
     Example:
-        >>> from actors.taskqueue import MemoryTaskStore, NewTask
+        >>> from actors.backends import MemoryTaskStore
+        >>> from actors.taskqueue import NewTask
         >>> store = MemoryTaskStore()
         >>> [task_id] = store.enqueue_many([NewTask("billing", {"v": 1})], now=0.0)
         >>> [claimed] = store.claim("billing", "worker-1", limit=10, now=0.0)

@@ -34,8 +34,8 @@ from actors.core import (
     TimerHandle,
     short_repr,
     storable_text,
+    validate as check,
 )
-from actors.core import validate as check
 from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
 from actors.taskqueue._errors import TaskStoreError
 from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, QueueStats, Task
@@ -300,7 +300,8 @@ class TaskQueueService:
 
     Example:
         >>> import threading
-        >>> from actors.taskqueue import MemoryTaskStore, QueueSpec, TaskQueueService
+        >>> from actors.backends import MemoryTaskStore
+        >>> from actors.taskqueue import QueueSpec, TaskQueueService
         >>> from actors.supervision import ActorSystem
         >>> seen, done = [], threading.Event()
         >>> def deliver(task):

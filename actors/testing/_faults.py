@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from actors.core import ConfigError, ServiceActor
-from actors.core import validate as check
+from actors.core import ConfigError, ServiceActor, validate as check
 
 FaultKind = Literal["ok", "fail", "hang", "slow"]
 

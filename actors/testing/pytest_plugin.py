@@ -1,23 +1,24 @@
 """pytest fixtures for embedders: an actor system, captured logs, faults, a fake SMS provider.
 
 Registered through the `pytest11` entry point, so installing stanchion makes
-them available in any test suite.
+them available in any test suite. It runs in every pytest session of every
+environment stanchion is installed in, so it imports nothing at import time
+beyond pytest: each fixture imports what it needs when a test uses it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actors.core import capture_logs
-from actors.sms import FakeSmsProvider
-from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
-from actors.testing._faults import FaultScript
+if TYPE_CHECKING:
+    from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
+    from actors.testing import FakeSmsProvider, FaultScript
 
-SystemFactory = Callable[..., ActorSystem]
+SystemFactory = Callable[..., "ActorSystem"]
 
 
 @pytest.fixture
@@ -32,6 +33,8 @@ def stanchion_system() -> Iterator[SystemFactory]:
             system = stanchion_system([ChildSpec("orders", Orders)])
             assert system.service("orders").ask(order) == "accepted"
     """
+    from actors.supervision import ActorSystem  # noqa: PLC0415 - imported when the fixture is used
+
     started: list[ActorSystem] = []
 
     def start(children: Sequence[ChildSpec | SupervisorSpec] = (), **options: Any) -> ActorSystem:
@@ -49,6 +52,8 @@ def stanchion_system() -> Iterator[SystemFactory]:
 @pytest.fixture
 def stanchion_logs() -> Iterator[list[dict[str, Any]]]:
     """Every structured event written during the test, as it would be written."""
+    from actors.core import capture_logs  # noqa: PLC0415 - imported when the fixture is used
+
     with capture_logs() as events:
         yield events
 
@@ -56,6 +61,8 @@ def stanchion_logs() -> Iterator[list[dict[str, Any]]]:
 @pytest.fixture
 def stanchion_faults() -> Iterator[Callable[[str], FaultScript]]:
     """Make `FaultScript`s from text ("ok, fail, slow:0.2, hang"); hung calls end at teardown."""
+    from actors.testing import FaultScript  # noqa: PLC0415 - imported when the fixture is used
+
     scripts: list[FaultScript] = []
 
     def make(text: str = "", *, repeat_last: bool = False) -> FaultScript:
@@ -84,6 +91,8 @@ def fake_sms_provider() -> Iterator[FakeSmsProvider]:
             [text] = fake_sms_provider.texts_to("+15551234567")
             assert "code" in text.body
     """
+    from actors.testing import FakeSmsProvider  # noqa: PLC0415 - an HTTP server: only when used
+
     provider = FakeSmsProvider(seed=0)
     provider.start()
     try:

@@ -24,19 +24,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from actors import MAX_DEPTH, MAX_SIZE, CorruptData, ServiceActor, StanchionError, capture_logs
+from actors.backends import MemoryTaskStore, SqliteSagaLog, SqliteTaskStore
+from actors.backends.redis import RedisTaskStore
 from actors.bus import EventBus
-from actors.redis import RedisTaskStore
 from actors.retry import RetryPolicy
-from actors.saga import SagaCommand, SagaDefinition, Sagas, SagaStatus, SagaStep, SqliteSagaLog
+from actors.saga import SagaCommand, SagaDefinition, Sagas, SagaStatus, SagaStep
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
-    MemoryTaskStore,
     QueueSpec,
-    SqliteTaskStore,
     Task,
     TaskQueue,
     TaskQueueConfig,

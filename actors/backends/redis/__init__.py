@@ -1,0 +1,15 @@
+"""Backends on Redis, for when one process or one machine is not enough.
+
+`RedisTaskStore` implements the task queue's `TaskStore` on Redis Streams with
+a consumer group; `RedisGroupRegistry` shares the event bus's durable
+subscriber groups between processes; `RedisSagaLog` keeps the saga log, so a
+coordinator on another process can recover the sagas. Needs the `redis`
+package (`pip install stanchion[redis]`). See docs/backends.md.
+"""
+
+from actors.backends.redis._errors import RedisUnavailable
+from actors.backends.redis._registry import RedisGroupRegistry
+from actors.backends.redis._saga_log import RedisSagaLog
+from actors.backends.redis._taskstore import RedisTaskStore
+
+__all__ = ["RedisGroupRegistry", "RedisSagaLog", "RedisTaskStore", "RedisUnavailable"]

@@ -1,0 +1,618 @@
+"""`RedisTaskStore`: the task queue's `TaskStore` on Redis Streams with a consumer group.
+
+Layout, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
+
+- `s0` ... `s9`: one stream per priority, consumer group `workers`; an entry per
+  due task; the group's pending entries are the tasks in flight.
+- `payload`, `meta`, `error`, `notbefore`: hashes by task id holding the task
+  (raw JSON payload, "priority enqueued_at", last error, due time).
+- `entry`: task id -> "priority stream-entry-id" while the task is in a stream.
+- `attempts`, `token`, `owner`: claims made, the current lease token, its worker.
+- `delayed`: sorted set of tasks waiting for their due time (delayed, backing off).
+- `leases`: sorted set of tasks in flight, scored by lease expiry.
+- `enq`: sorted set of every undone task by enqueue time (the oldest task's age).
+- `dead`, `dead_order`: dead letters ("reason at") and their order.
+
+Every operation is one Lua script, so it is atomic and one round trip.
+Lease expiry uses the caller's wall clock (as the SQLite store does, so a
+fleet of workers agrees on it); an expired lease is taken over with XCLAIM,
+which moves the pending entry to the new worker and counts the delivery.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import redis
+import redis.exceptions
+
+from actors.backends.redis._client import connect
+from actors.backends.redis._errors import RedisUnavailable
+from actors.backends.redis._registry import RedisGroupRegistry
+from actors.core import CorruptData, describe_raw, require, short_repr, storable_text
+from actors.taskqueue.storage import (
+    ClaimedTask,
+    DeadLetteredTask,
+    Lease,
+    NewTask,
+    QueueStats,
+    Task,
+    TaskNotFound,
+    TaskQueueConfig,
+    TaskStoreClosed,
+    TaskStoreError,
+    decode_payload,
+    events,
+)
+
+GROUP = "workers"
+_PRIORITIES = range(9, -1, -1)  # streams in claim order: highest priority first
+_FIELDS = ("payload", "meta", "error", "notbefore", "entry", "attempts", "token", "owner",
+           "delayed", "leases", "enq", "dead", "dead_order")
+# KEYS layout shared by every script: the 13 fields above, then the 10 streams (s9..s0).
+_STREAM0 = len(_FIELDS) + 1
+
+_LUA_PRELUDE = """
+local K = {}
+local names = {'payload','meta','error','notbefore','entry','attempts','token','owner',
+               'delayed','leases','enq','dead','dead_order'}
+for i, n in ipairs(names) do K[n] = KEYS[i] end
+-- Every stored value is parsed defensively: a value another program (or damage)
+-- left behind quarantines its one task instead of failing the script for all.
+local function split(s)
+  if type(s) ~= 'string' then return nil end
+  local sp = string.find(s, ' ', 1, true)
+  if not sp then return nil end
+  return string.sub(s, 1, sp - 1), string.sub(s, sp + 1)
+end
+local function level(p)
+  local n = tonumber(p)
+  if n and n >= 0 and n <= 9 and n == math.floor(n) then return n end
+  return nil
+end
+local function stream(p) return KEYS[14 + (9 - tonumber(p))] end
+local function meta(id) return split(redis.call('HGET', K.meta, id)) end
+local corrupt = {}
+local function quarantine(id, why, at, p, eid)
+  if p and eid then
+    redis.call('XACK', stream(p), 'workers', eid)
+    redis.call('XDEL', stream(p), eid)
+  end
+  local ep, eeid = split(redis.call('HGET', K.entry, id))
+  if level(ep) then
+    redis.call('XACK', stream(ep), 'workers', eeid)
+    redis.call('XDEL', stream(ep), eeid)
+  end
+  redis.call('HDEL', K.entry, id)
+  redis.call('HDEL', K.token, id)
+  redis.call('HDEL', K.owner, id)
+  redis.call('ZREM', K.leases, id)
+  redis.call('ZREM', K.delayed, id)
+  redis.call('ZREM', K.enq, id)
+  redis.call('HSET', K.error, id, 'task ' .. why)
+  redis.call('HSET', K.dead, id, 'corrupt ' .. at)
+  redis.call('ZADD', K.dead_order, tonumber(id) or 0, id)
+  table.insert(corrupt, id)
+  table.insert(corrupt, why)
+end
+local function to_stream(id, at)
+  local p = meta(id)
+  if not level(p) then return quarantine(id, 'meta is malformed', at) end
+  local eid = redis.call('XADD', stream(p), '*', 'id', id)
+  redis.call('HSET', K.entry, id, p .. ' ' .. eid)
+end
+local function leave_stream(id)
+  local p, eid = split(redis.call('HGET', K.entry, id))
+  if level(p) then
+    redis.call('XACK', stream(p), 'workers', eid)
+    redis.call('XDEL', stream(p), eid)
+  end
+  redis.call('HDEL', K.entry, id)
+  redis.call('HDEL', K.token, id)
+  redis.call('HDEL', K.owner, id)
+  redis.call('ZREM', K.leases, id)
+end
+local function current(id, tok)
+  return tok ~= '' and redis.call('HGET', K.token, id) == tok
+end
+"""
+
+# Self-contained (no prelude): one call may span several queues, all or nothing.
+_ENQUEUE = """
+-- KEYS: the id counter, the task->queue index, then 23 keys per queue (same layout as the prelude)
+-- ARGV: now, count, then per task: block, queue, priority, enqueued_at, not_before, payload
+local now = tonumber(ARGV[1])
+local last = redis.call('INCRBY', KEYS[1], tonumber(ARGV[2]))
+local id = last - tonumber(ARGV[2])
+for i = 3, #ARGV, 6 do
+  id = id + 1
+  local base = 2 + tonumber(ARGV[i]) * 23
+  local queue, p, enq, nb, payload = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+  redis.call('HSET', KEYS[2], id, queue)
+  redis.call('HSET', KEYS[base + 1], id, payload)
+  redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq)
+  redis.call('HSET', KEYS[base + 4], id, nb)
+  redis.call('ZADD', KEYS[base + 11], enq, id)
+  if tonumber(nb) <= now then
+    local eid = redis.call('XADD', KEYS[base + 14 + (9 - tonumber(p))], '*', 'id', id)
+    redis.call('HSET', KEYS[base + 5], id, p .. ' ' .. eid)
+  else
+    redis.call('ZADD', KEYS[base + 9], nb, id)
+  end
+end
+return last
+"""
+
+_CLAIM = _LUA_PRELUDE + """
+-- ARGV: now, expires, worker, limit, token, max_attempts (-1: unlimited)
+local now, expires, worker = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local limit, tok, max_attempts = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, 10000)) do
+  redis.call('ZREM', K.delayed, id)
+  to_stream(id, ARGV[1])
+end
+local expired = {}
+for p = 0, 9 do expired[p] = {} end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, 10000)) do
+  local p, eid = split(redis.call('HGET', K.entry, id))
+  if level(p) then
+    table.insert(expired[level(p)], {id, eid})
+  else
+    quarantine(id, 'stream entry is malformed', ARGV[1])
+  end
+end
+local out, spent = {}, {}
+local taken = 0
+local function take(id, p, eid)
+  local made = tonumber(redis.call('HGET', K.attempts, id) or '0')
+  if not made or not redis.call('HGET', K.meta, id) then
+    return quarantine(id, made and 'has no meta' or 'attempts is malformed', ARGV[1], p, eid)
+  end
+  if max_attempts >= 0 and made >= max_attempts then
+    table.insert(spent, id)
+    table.insert(spent, tostring(made))
+    table.insert(spent, redis.call('HGET', K.owner, id) or '')
+    return
+  end
+  redis.call('HINCRBY', K.attempts, id, 1)
+  redis.call('HSET', K.token, id, tok)
+  redis.call('HSET', K.owner, id, worker)
+  redis.call('ZADD', K.leases, expires, id)
+  table.insert(out, id)
+  table.insert(out, tostring(made + 1))
+  table.insert(out, redis.call('HGET', K.payload, id) or '')
+  table.insert(out, redis.call('HGET', K.meta, id))
+  table.insert(out, redis.call('HGET', K.notbefore, id) or '')
+  table.insert(out, redis.call('HGET', K.error, id) or '')
+  taken = taken + 1
+end
+for p = 9, 0, -1 do
+  for _, pair in ipairs(expired[p]) do
+    if taken >= limit then break end
+    local moved = redis.call('XCLAIM', stream(p), 'workers', worker, 0, pair[2])
+    if #moved > 0 then take(pair[1], p, pair[2]) end
+  end
+  if taken < limit then
+    local fresh = redis.call('XREADGROUP', 'GROUP', 'workers', worker, 'COUNT', limit - taken,
+                             'STREAMS', stream(p), '>')
+    if fresh then
+      for _, entry in ipairs(fresh[1][2]) do
+        local fields = entry[2]
+        if fields[1] == 'id' and fields[2] then
+          take(fields[2], p, entry[1])
+        else  -- not an entry of ours: dropped from the stream, reported
+          redis.call('XACK', stream(p), 'workers', entry[1])
+          redis.call('XDEL', stream(p), entry[1])
+          table.insert(corrupt, 'stream entry ' .. entry[1])
+          table.insert(corrupt, 'is not a task entry')
+        end
+      end
+    end
+  end
+end
+return {out, spent, corrupt}
+"""
+
+_ACK = _LUA_PRELUDE + """
+-- ARGV: pairs of id, token
+local result = {}
+for i = 1, #ARGV, 2 do
+  local id, tok = ARGV[i], ARGV[i+1]
+  if current(id, tok) then
+    leave_stream(id)
+    redis.call('HDEL', K.payload, id)
+    redis.call('HDEL', K.meta, id)
+    redis.call('HDEL', K.error, id)
+    redis.call('HDEL', K.notbefore, id)
+    redis.call('HDEL', K.attempts, id)
+    redis.call('ZREM', K.enq, id)
+    table.insert(result, 1)
+  else
+    table.insert(result, 0)
+  end
+end
+return result
+"""
+
+_RETRY = _LUA_PRELUDE + """
+-- ARGV: id, token, not_before, error
+local id, tok = ARGV[1], ARGV[2]
+if not current(id, tok) then return 0 end
+leave_stream(id)
+redis.call('HSET', K.error, id, ARGV[4])
+redis.call('HSET', K.notbefore, id, ARGV[3])
+redis.call('ZADD', K.delayed, ARGV[3], id)
+return 1
+"""
+
+_BURY = _LUA_PRELUDE + """
+-- ARGV: id, token ('' = no lease check), reason, error ('' keeps the last), now, numeric id
+local id, tok = ARGV[1], ARGV[2]
+if tok ~= '' and not current(id, tok) then return 0 end
+if not redis.call('HGET', K.meta, id) or redis.call('HEXISTS', K.dead, id) == 1 then return 0 end
+leave_stream(id)
+redis.call('ZREM', K.delayed, id)
+if ARGV[4] ~= '' then redis.call('HSET', K.error, id, ARGV[4]) end
+redis.call('HSET', K.dead, id, ARGV[3] .. ' ' .. ARGV[5])
+redis.call('ZADD', K.dead_order, ARGV[6], id)
+redis.call('ZREM', K.enq, id)
+return 1
+"""
+
+_REPLAY = _LUA_PRELUDE + """
+-- ARGV: id, now
+local id = ARGV[1]
+if redis.call('HDEL', K.dead, id) == 0 then return 0 end
+redis.call('ZREM', K.dead_order, id)
+redis.call('HDEL', K.attempts, id)
+redis.call('HSET', K.notbefore, id, ARGV[2])
+local _, enq = meta(id)
+redis.call('ZADD', K.enq, tonumber(enq) or tonumber(ARGV[2]), id)
+to_stream(id, ARGV[2])
+return 1
+"""
+
+_STATS = _LUA_PRELUDE + """
+-- ARGV: now
+local now = tonumber(ARGV[1])
+local queued = 0
+for p = 0, 9 do queued = queued + redis.call('XLEN', stream(p)) end
+local leased = redis.call('ZCARD', K.leases)
+local expired = redis.call('ZCOUNT', K.leases, '-inf', now)
+local delayed = redis.call('ZCARD', K.delayed)
+local due_delayed = redis.call('ZCOUNT', K.delayed, '-inf', now)
+local oldest = redis.call('ZRANGE', K.enq, 0, 0, 'WITHSCORES')
+return {queued - leased + expired + due_delayed, leased - expired, delayed - due_delayed,
+        redis.call('HLEN', K.dead), oldest[2] or ''}
+"""
+
+R = TypeVar("R")
+
+
+class RedisTaskStore:
+    """The task queue on Redis: several worker processes, on one machine or many, share it.
+
+    Same contract as `SqliteTaskStore` (the `TaskStore` protocol): at-least-once
+    delivery with leases, only the current lease holder can ack, retry or
+    dead-letter, corrupt payloads are quarantined. Durability is Redis's: see
+    docs/scaling.md for which persistence settings give which guarantee.
+
+    Args:
+        url: e.g. `redis://127.0.0.1:6379/0`.
+        config: visibility timeout, retry policy and batch limits (its SQLite
+            settings are ignored).
+        prefix: the key prefix, so several systems can share one Redis.
+        socket_timeout: seconds before a Redis call is abandoned.
+        retries: how often a call is retried with backoff when the connection drops.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        config: TaskQueueConfig | None = None,
+        *,
+        prefix: str = "stanchion",
+        socket_timeout: float = 5.0,
+        retries: int = 3,
+    ) -> None:
+        self._config = config or TaskQueueConfig()
+        self.url = url
+        self._prefix = prefix
+        self._client = connect(url, socket_timeout=socket_timeout, retries=retries)
+        self._scripts = {
+            name: self._client.register_script(source)
+            for name, source in (("enqueue", _ENQUEUE), ("claim", _CLAIM), ("ack", _ACK),
+                                 ("retry", _RETRY), ("bury", _BURY), ("replay", _REPLAY),
+                                 ("stats", _STATS))
+        }
+        self._groups_ready: set[str] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def config(self) -> TaskQueueConfig:
+        """The configuration the store was opened with."""
+        return self._config
+
+    def group_registry(self) -> RedisGroupRegistry:
+        """The durable bus groups, in Redis beside these tasks (shared by every process)."""
+        return RedisGroupRegistry(self)
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of this store's keys."""
+        return self._prefix
+
+    @property
+    def client(self) -> redis.Redis:
+        """The pooled client (for other backends that share this store's Redis)."""
+        return self._client
+
+    def call(self, operation: str, action: Callable[[], R]) -> R:
+        """Run `action` with this store's error translation (`RedisUnavailable`)."""
+        return self._call(operation, action)
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def _keys(self, queue: str) -> list[str]:
+        base = f"{self._prefix}:tq:{queue}:"
+        return [base + name for name in _FIELDS] + [f"{base}s{p}" for p in _PRIORITIES]
+
+    def _where_key(self) -> str:
+        return f"{self._prefix}:tq:where"
+
+    def _call(self, operation: str, action: Callable[[], R]) -> R:
+        if self._closed:
+            raise TaskStoreClosed(operation)
+        try:
+            try:
+                return action()
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis lost its data (restarted without persistence): make the groups again.
+                with self._lock:
+                    self._groups_ready.clear()
+                return action()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise RedisUnavailable(operation, self.url, exc) from exc
+        except redis.exceptions.ResponseError as exc:  # e.g. WRONGTYPE: a key not ours
+            raise TaskStoreError(f"{operation} (a key under {self._prefix!r} does not hold "
+                                 "what stanchion wrote there)", exc) from exc
+
+    def _ensure_groups(self, queue: str) -> None:
+        if queue in self._groups_ready:
+            return
+        keys = self._keys(queue)
+        pipe = self._client.pipeline(transaction=False)
+        for stream in keys[_STREAM0 - 1:]:
+            pipe.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        for result in pipe.execute(raise_on_error=False):
+            if isinstance(result, Exception) and "BUSYGROUP" not in str(result):
+                raise result
+        with self._lock:
+            self._groups_ready.add(queue)
+
+    # -- the TaskStore protocol ------------------------------------------------------------------
+
+    def enqueue_many(self, tasks: Sequence[NewTask], now: float) -> list[str]:
+        """Store `tasks` atomically per queue and return their ids, in order."""
+        if not tasks:
+            return []
+
+        blocks: dict[str, int] = {}
+        args: list[str | int] = [repr(now), len(tasks)]
+        for task in tasks:
+            block = blocks.setdefault(task.queue, len(blocks))
+            due = now if task.not_before is None else task.not_before
+            args += [block, task.queue, task.priority, repr(now), repr(due), task.payload_json]
+        keys = [f"{self._prefix}:tq:ids", self._where_key()]
+        for queue in blocks:
+            keys += self._keys(queue)
+
+        def run() -> list[str]:
+            for queue in blocks:
+                self._ensure_groups(queue)
+            last = int(self._scripts["enqueue"](keys=keys, args=args))
+            return [str(n) for n in range(last - len(tasks) + 1, last + 1)]
+
+        return self._call("enqueue", run)
+
+    def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
+        """Lease up to `limit` due tasks of `queue` to `worker_id`."""
+        require(1 <= limit <= self._config.max_claim_batch, "limit", limit,
+                f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
+        token = events.new_lease_token()
+        expires = now + self._config.visibility_timeout
+        max_attempts = self._config.retry.max_attempts
+
+        def run() -> tuple[list[str], list[str], list[str]]:
+            self._ensure_groups(queue)
+            out, spent, corrupt = self._scripts["claim"](
+                keys=self._keys(queue),
+                args=[repr(now), repr(expires), worker_id, limit, token,
+                      -1 if max_attempts is None else max_attempts])
+            return list(out), list(spent), list(corrupt)
+
+        out, spent, corrupt = self._call("claim", run)
+        for i in range(0, len(corrupt), 2):  # quarantined by the script itself
+            events.dead_lettered(queue, str(corrupt[i]), "corrupt", 0,
+                                  f"task {corrupt[i + 1]}")
+        claimed: list[ClaimedTask] = []
+        for i in range(0, len(out), 6):
+            task_id, attempts = out[i], out[i + 1]
+            lease = Lease(task_id, token, worker_id, expires)
+            try:
+                task = _task(queue, out[i:i + 6])
+            except CorruptData as exc:
+                self._bury(queue, task_id, token=token, reason="corrupt",
+                           error=f"payload {exc.reason}", now=now,
+                           attempts=_int(attempts))
+                continue
+            claimed.append(ClaimedTask(task, lease))
+        for i in range(0, len(spent), 3):
+            task_id, made, owner = spent[i:i + 3]
+            error = events.expired_lease_error(owner or None, _int(made)) if owner else ""
+            self._bury(queue, task_id, token="", reason="max_attempts", error=error, now=now,
+                       attempts=_int(made))
+        return claimed
+
+    def _bury(self, queue: str, task_id: str, *, token: str, reason: str, error: str | None,
+              now: float, attempts: int) -> bool:
+        buried = bool(self._call("dead_letter", lambda: self._scripts["bury"](
+            keys=self._keys(queue),
+            args=[task_id, token, storable_text(reason), storable_text(error or ""), repr(now),
+                  _int(task_id)])))
+        if buried:
+            events.dead_lettered(queue, task_id, reason, attempts, error or None)
+        return buried
+
+    def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
+        """Remove the tasks whose lease is current; per lease, whether it was."""
+        if not leases:
+            return []
+        queues = self._queues_of([lease.task_id for lease in leases])
+        results: dict[int, bool] = {}
+        grouped: dict[str, list[int]] = {}
+        for index, lease in enumerate(leases):
+            queue = queues.get(lease.task_id)
+            if queue is None:
+                results[index] = False
+            else:
+                grouped.setdefault(queue, []).append(index)
+        for queue, indexes in grouped.items():
+            args = list(itertools.chain.from_iterable(
+                (leases[i].task_id, leases[i].token) for i in indexes))
+
+            def run(queue: str = queue, args: list[str] = args) -> list[int]:
+                return list(self._scripts["ack"](keys=self._keys(queue), args=args))
+
+            for index, ok in zip(indexes, self._call("ack", run), strict=True):
+                results[index] = bool(ok)
+        return [results[i] for i in range(len(leases))]
+
+    def _queues_of(self, task_ids: Sequence[str]) -> dict[str, str]:
+        found = self._call("lookup", lambda: self._client.hmget(self._where_key(), task_ids))
+        pairs = zip(task_ids, found, strict=True)
+        return {task_id: str(queue) for task_id, queue in pairs if queue}
+
+    def _queue_of(self, task_id: str) -> str | None:
+        return self._queues_of([task_id]).get(task_id)
+
+    def retry(self, lease: Lease, not_before: float, error: str) -> bool:
+        """Release the task to be due again at `not_before`, recording `error`."""
+        queue = self._queue_of(lease.task_id)
+        if queue is None:
+            return False
+        return bool(self._call("retry", lambda: self._scripts["retry"](
+            keys=self._keys(queue),
+            args=[lease.task_id, lease.token, repr(not_before), storable_text(error)])))
+
+    def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
+        """Move the task to the dead-letter queue if `lease` is current."""
+        queue = self._queue_of(lease.task_id)
+        if queue is None:
+            return False
+        attempts = self._call("dead_letter", lambda: self._client.hget(
+            self._keys(queue)[_FIELDS.index("attempts")], lease.task_id))
+        return self._bury(queue, lease.task_id, token=lease.token, reason=reason, error=error,
+                          now=now, attempts=int(attempts or 0))
+
+    def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
+        """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        keys = dict(zip(_FIELDS, self._keys(queue), strict=False))
+
+        def run() -> list[tuple[str, list[Any]]]:
+            ids = [str(x) for x in self._client.zrange(keys["dead_order"], 0, limit - 1)]
+            pipe = self._client.pipeline(transaction=False)
+            for task_id in ids:
+                for name in ("dead", "payload", "meta", "notbefore", "error", "attempts"):
+                    pipe.hget(keys[name], task_id)
+            values = pipe.execute()
+            return [(task_id, values[i * 6:(i + 1) * 6]) for i, task_id in enumerate(ids)]
+
+        letters = []
+        for task_id, (dead, raw, meta, not_before, error, attempts) in self._call(
+                "list_dead_letters", run):
+            # Whatever another program left in the hashes, the operator gets a listing.
+            reason, _, at = str(dead).rpartition(" ")
+            priority, _, enqueued_at = str(meta).partition(" ")
+            try:
+                payload = decode_payload(raw or "")
+            except CorruptData:
+                payload = None
+            task = Task(task_id, queue, payload, _int(attempts), _float(not_before),
+                        _int(priority), _float(enqueued_at), error or None)
+            letters.append(DeadLetteredTask(task, reason, _float(at), describe_raw(raw)))
+        return letters
+
+    def replay_dead_letter(self, task_id: str, now: float) -> None:
+        """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
+        queue = self._queue_of(task_id)
+        replayed = queue is not None and self._call("replay", lambda: self._scripts["replay"](
+            keys=self._keys(queue), args=[task_id, repr(now)]))
+        if not replayed:
+            raise TaskNotFound(task_id)
+
+    def stats(self, queue: str, now: float) -> QueueStats:
+        """The queue's metrics at `now`."""
+        depth, in_flight, delayed, dead, oldest = self._call(
+            "stats", lambda: self._scripts["stats"](keys=self._keys(queue), args=[repr(now)]))
+        oldest_age = max(0.0, now - float(oldest)) if oldest else 0.0
+        return QueueStats(int(depth), int(in_flight), int(delayed), int(dead), oldest_age)
+
+    def close(self) -> None:
+        """Release the connection pool; later calls raise `TaskStoreClosed`."""
+        self._closed = True
+        self._client.close()
+
+    def __enter__(self) -> RedisTaskStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def flush_queue(self, queue: str) -> None:
+        """Delete every key of `queue` (tests and operators resetting a queue)."""
+        self._call("flush", lambda: self._client.delete(*self._keys(queue)))
+        with self._lock:
+            self._groups_ready.discard(queue)
+
+
+
+def _task(queue: str, row: list[Any]) -> Task:
+    """The claimed task, or `CorruptData` if any of its stored fields is not what we write."""
+    task_id, attempts, raw, meta, not_before, error = row
+    payload = decode_payload(raw)
+    priority, _, enqueued_at = meta.partition(" ") if isinstance(meta, str) else ("", "", "")
+    try:
+        return Task(task_id, queue, payload, int(attempts), _finite(not_before),
+                    int(priority), _finite(enqueued_at), error or None)
+    except ValueError:
+        raise CorruptData(f"row is malformed: meta {short_repr(meta)}, not_before "
+                          f"{short_repr(not_before)}") from None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _float(value: object) -> float:
+    try:
+        return _finite(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0

@@ -1,0 +1,463 @@
+"""The SQLite `TaskStore`: WAL journal, one write connection, group commit.
+
+Every write (enqueue, claim, ack, retry, dead-letter, replay) is a small
+function run on the one write connection. Whoever finds the connection free
+commits every write waiting at that moment (up to `max_group_commit`) in one
+transaction, so concurrent callers share a commit, the costly part; each
+caller returns once the commit holding its write is done. Reads (`stats`,
+`list_dead_letters`) use a second connection and never wait for writes.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from actors.backends.sqlite._db import GroupCommit, open_database
+from actors.backends.sqlite._registry import SqliteGroupRegistry
+from actors.core import (
+    CorruptData,
+    describe_raw,
+    require,
+    short_repr,
+    storable_text,
+    validate as check,
+)
+from actors.taskqueue.storage import (
+    PRIORITIES,
+    ClaimedTask,
+    DeadLetteredTask,
+    Lease,
+    NewTask,
+    QueueStats,
+    Task,
+    TaskNotFound,
+    TaskQueueConfig,
+    TaskStoreClosed,
+    TaskStoreError,
+    TaskStoreTimeout,
+    attempts_exhausted,
+    decode_payload,
+    events,
+    store_config,
+)
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+# visible_at is the one column claims look at: the due time (not_before) while a
+# task is unleased, the lease's expiry while it is leased, so "claimable" is
+# simply visible_at <= now and an expired lease needs no sweeper. AUTOINCREMENT
+# keeps ids unique for the life of the file: an acked task's id is never reused.
+_SCHEMA = (
+    """CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        not_before REAL NOT NULL,
+        visible_at REAL NOT NULL,
+        enqueued_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        lease_token TEXT,
+        worker_id TEXT
+    )""",
+    # Claim order: priority level, then earliest visible, then id (the implicit rowid).
+    "CREATE INDEX tasks_claim_order ON tasks (queue, priority, visible_at)",
+    """CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        queue TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        not_before REAL NOT NULL,
+        enqueued_at REAL NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error TEXT,
+        reason TEXT NOT NULL,
+        dead_lettered_at REAL NOT NULL
+    )""",
+    "CREATE INDEX dead_letters_by_queue ON dead_letters (queue, id)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+
+_INSERT = ("INSERT INTO tasks (queue, payload, priority, not_before, visible_at, enqueued_at) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
+# CAST AS BLOB: a payload that is not valid UTF-8 must reach our decoder (and the
+# quarantine), not make sqlite3 raise for the whole result set.
+_SELECT_DUE = (
+    "SELECT id, CAST(payload AS BLOB), not_before, enqueued_at, attempts, last_error, "
+    "lease_token, worker_id FROM tasks "
+    "WHERE queue = ? AND priority = ? AND visible_at <= ? ORDER BY visible_at, id LIMIT ?"
+)
+_BURY = (
+    "INSERT OR REPLACE INTO dead_letters (id, queue, payload, priority, not_before, "
+    "enqueued_at, attempts, last_error, reason, dead_lettered_at) "
+    "SELECT id, queue, payload, priority, not_before, enqueued_at, attempts, "
+    "COALESCE(?, last_error), ?, ? FROM tasks WHERE id = ?"
+)
+_RETRY = (
+    "UPDATE tasks SET lease_token = NULL, worker_id = NULL, not_before = ?, visible_at = ?, "
+    "last_error = ? WHERE id = ? AND lease_token = ?"
+)
+_REPLAY = (
+    "INSERT INTO tasks (id, queue, payload, priority, not_before, visible_at, enqueued_at, "
+    "attempts, last_error) SELECT id, queue, payload, priority, ?, ?, enqueued_at, 0, "
+    "last_error FROM dead_letters WHERE id = ?"
+)
+_STATS = (
+    "SELECT COALESCE(SUM(visible_at <= :now), 0), "
+    "COALESCE(SUM(lease_token IS NOT NULL AND visible_at > :now), 0), "
+    "COALESCE(SUM(lease_token IS NULL AND visible_at > :now), 0), "
+    "MIN(enqueued_at) FROM tasks WHERE queue = :queue"
+)
+_LIST_DEAD = (
+    "SELECT id, queue, CAST(payload AS BLOB), priority, not_before, enqueued_at, attempts, "
+    "last_error, reason, dead_lettered_at FROM dead_letters WHERE queue = ? ORDER BY id LIMIT ?"
+)
+
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound on bound parameters
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStats:
+    """Group-commit counters: calls submitted, calls committed, transactions used.
+
+    `committed / transactions` is the mean number of calls that shared a commit.
+    """
+
+    submitted: int
+    committed: int
+    transactions: int
+
+
+class SqliteTaskStore:
+    """A durable `TaskStore` in one SQLite file (WAL journal, group commit).
+
+    Several processes may open the same file; SQLite serialises their writes.
+    Close the store (or use it as a context manager) to finish pending writes and
+    release the file.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "tasks.sqlite3"
+        >>> with SqliteTaskStore(TaskQueueConfig(sqlite_path=path)) as store:
+        ...     ids = store.enqueue_many([NewTask("billing", {"v": 1})], now=0.0)
+        >>> with SqliteTaskStore(TaskQueueConfig(sqlite_path=path)) as store:
+        ...     [claimed] = store.claim("billing", "worker-1", limit=10, now=1.0)
+        ...     store.ack_many([claimed.lease])
+        [True]
+    """
+
+    def __init__(self, config: TaskQueueConfig | None = None) -> None:
+        self._config = store_config(config)
+        path = str(self._config.sqlite_path)
+        writer, self._reader = open_database(
+            path, synchronous=self._config.synchronous, busy_timeout=self._config.busy_timeout,
+            migrate=_create_or_check_schema, error=TaskStoreError)
+        self._read_lock = threading.Lock()
+        self._writer = GroupCommit(writer, self._config.max_group_commit,
+                                   closed_error=TaskStoreClosed,
+                                   timeout_error=TaskStoreTimeout)
+
+    def __enter__(self) -> SqliteTaskStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def config(self) -> TaskQueueConfig:
+        """The configuration the store was opened with."""
+        return self._config
+
+    def group_registry(self) -> SqliteGroupRegistry:
+        """The durable bus groups, in a table of this store's file (shared by its processes)."""
+        return SqliteGroupRegistry(self._config.sqlite_path)
+
+    def write_stats(self) -> WriteStats:
+        """How many calls were submitted and committed, in how many transactions."""
+        writer = self._writer
+        return WriteStats(writer.submitted, writer.committed, writer.transactions)
+
+    # -- writes ---------------------------------------------------------------
+
+    def enqueue_many(self, tasks: Sequence[NewTask], now: float) -> list[str]:
+        """Store `tasks` atomically (all or none) and return their ids, in order."""
+        rows = [
+            (t.queue, t.payload_json, t.priority, due, due, now)
+            for t in tasks
+            for due in (now if t.not_before is None else t.not_before,)
+        ]
+        if not rows:
+            return []
+
+        def insert(conn: sqlite3.Connection) -> list[str]:
+            conn.executemany(_INSERT, rows)
+            (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
+            # AUTOINCREMENT hands out max+1 and this transaction is the only writer,
+            # so the rows just inserted have consecutive ids ending at `last`.
+            return [str(i) for i in range(last - len(rows) + 1, last + 1)]
+
+        return self._write("enqueue", insert)
+
+    def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
+        """Lease up to `limit` due tasks of `queue` to `worker_id`."""
+        require(isinstance(limit, int) and 1 <= limit <= self._config.max_claim_batch,
+                "limit", limit,
+                f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
+        expires = now + self._config.visibility_timeout
+        policy = self._config.retry
+        worker_id = storable_text(worker_id)
+
+        def lease(conn: sqlite3.Connection) -> tuple[list[ClaimedTask], list[_Buried]]:
+            token = events.new_lease_token()
+            claimed: list[ClaimedTask] = []
+            buried: list[_Buried] = []
+            for priority in reversed(PRIORITIES):
+                while len(claimed) < limit:
+                    wanted = limit - len(claimed)
+                    rows = conn.execute(_SELECT_DUE, (queue, priority, now, wanted)).fetchall()
+                    taken: list[int] = []
+                    graves: list[_Buried] = []
+                    for (task_id, raw, not_before, enqueued_at, attempts, last_error,
+                         old_token, old_worker) in rows:
+                        try:
+                            payload = decode_payload(raw)
+                            _check_row(attempts, not_before, enqueued_at, last_error,
+                                       old_worker)
+                        except CorruptData as exc:
+                            graves.append(_Buried(task_id, "corrupt", _count(attempts),
+                                                  f"payload {exc.reason}"))
+                            continue
+                        if attempts_exhausted(policy, attempts):
+                            error = (events.expired_lease_error(old_worker, attempts)
+                                     if old_token is not None else last_error)
+                            graves.append(_Buried(task_id, "max_attempts", attempts, error))
+                            continue
+                        taken.append(task_id)
+                        task = Task(str(task_id), queue, payload, attempts + 1, not_before,
+                                    priority, enqueued_at, last_error)
+                        claimed.append(
+                            ClaimedTask(task, Lease(str(task_id), token, worker_id, expires)))
+                    for chunk in _chunks(taken):
+                        conn.execute(_lease_sql(len(chunk)), (token, worker_id, expires, *chunk))
+                    for grave in graves:
+                        _bury(conn, grave.task_id, grave.reason, grave.error, now)
+                    buried.extend(graves)
+                    if len(rows) < wanted:
+                        break
+            return claimed, buried
+
+        claimed, buried = self._write("claim", lease)
+        for grave in buried:
+            events.dead_lettered(queue, str(grave.task_id), grave.reason, grave.attempts,
+                                  grave.error)
+        return claimed
+
+    def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
+        """Remove the tasks whose lease is current; per lease, whether it was."""
+        by_token: dict[str, list[int]] = defaultdict(list)
+        for lease in leases:
+            rowid = _rowid(lease.task_id)
+            if rowid is not None:
+                by_token[lease.token].append(rowid)
+        if not by_token:
+            return [False] * len(leases)
+
+        def delete(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+            acked: set[tuple[str, str]] = set()
+            for token, ids in by_token.items():
+                for chunk in _chunks(ids):
+                    rows = conn.execute(_ack_sql(len(chunk)), (token, *chunk)).fetchall()
+                    acked.update((str(task_id), token) for (task_id,) in rows)
+            return acked
+
+        acked = self._write("ack", delete)
+        return [(lease.task_id, lease.token) in acked for lease in leases]
+
+    def retry(self, lease: Lease, not_before: float, error: str) -> bool:
+        """Release the task to be due again at `not_before`, recording `error`."""
+        rowid = _rowid(lease.task_id)
+        if rowid is None:
+            return False
+
+        error = storable_text(error)
+
+        def release(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(_RETRY, (not_before, not_before, error, rowid, lease.token))
+            return cursor.rowcount == 1
+
+        return self._write("retry", release)
+
+    def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
+        """Move the task to the dead-letter queue if `lease` is current."""
+        rowid = _rowid(lease.task_id)
+        if rowid is None:
+            return False
+        reason = storable_text(reason)
+        error = None if error is None else storable_text(error)
+
+        def bury(conn: sqlite3.Connection) -> tuple[str, int] | None:
+            row = conn.execute("SELECT queue, attempts FROM tasks WHERE id = ? "
+                               "AND lease_token = ?", (rowid, lease.token)).fetchone()
+            if row is None:
+                return None
+            _bury(conn, rowid, reason, error, now)
+            return row[0], row[1]
+
+        buried = self._write("dead_letter", bury)
+        if buried is None:
+            return False
+        events.dead_lettered(buried[0], lease.task_id, reason, buried[1], error)
+        return True
+
+    def replay_dead_letter(self, task_id: str, now: float) -> None:
+        """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
+        rowid = _rowid(task_id)
+        if rowid is None:
+            raise TaskNotFound(task_id)
+
+        def replay(conn: sqlite3.Connection) -> bool:
+            if conn.execute(_REPLAY, (now, now, rowid)).rowcount == 0:
+                return False
+            conn.execute("DELETE FROM dead_letters WHERE id = ?", (rowid,))
+            return True
+
+        if not self._write("replay_dead_letter", replay):
+            raise TaskNotFound(task_id)
+
+    # -- reads ----------------------------------------------------------------
+
+    def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
+        """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        rows = self._read("list_dead_letters",
+                          lambda conn: conn.execute(_LIST_DEAD, (queue, limit)).fetchall())
+        letters = []
+        for (task_id, queue_name, raw, priority, not_before, enqueued_at, attempts, last_error,
+             reason, at) in rows:
+            try:
+                payload = decode_payload(raw)
+            except CorruptData:
+                payload = None
+            # Whatever a foreign writer left in the row, the operator gets a listing.
+            task = Task(str(task_id), str(queue_name), payload, _count(attempts),
+                        _time(not_before), _count(priority), _time(enqueued_at),
+                        None if last_error is None else describe_raw(last_error))
+            letters.append(DeadLetteredTask(task, describe_raw(reason), _time(at),
+                                            describe_raw(raw)))
+        return letters
+
+    def stats(self, queue: str, now: float) -> QueueStats:
+        """The queue's metrics at `now` (one consistent snapshot)."""
+
+        def read(conn: sqlite3.Connection) -> QueueStats:
+            conn.execute("BEGIN")
+            try:
+                depth, in_flight, delayed, oldest = conn.execute(
+                    _STATS, {"now": now, "queue": queue}).fetchone()
+                (dead,) = conn.execute("SELECT COUNT(*) FROM dead_letters WHERE queue = ?",
+                                       (queue,)).fetchone()
+            finally:
+                conn.execute("COMMIT")
+            age = 0.0 if oldest is None else max(0.0, now - oldest)
+            return QueueStats(depth, in_flight, delayed, dead, age)
+
+        return self._read("stats", read)
+
+    def close(self) -> None:
+        """Commit the writes already submitted, stop the writer thread, close the file."""
+        self._writer.close(self._config.write_timeout)
+        with self._read_lock:
+            self._reader.close()
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _write(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return self._writer.submit(operation, fn, self._config.write_timeout)
+        except sqlite3.Error as exc:
+            raise TaskStoreError(operation, exc) from exc
+
+    def _read(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._read_lock:
+            if self._writer.is_closed:
+                raise TaskStoreClosed(operation)
+            try:
+                return fn(self._reader)
+            except sqlite3.Error as exc:
+                raise TaskStoreError(operation, exc) from exc
+
+
+def _create_or_check_schema(conn: sqlite3.Connection) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version == 0:
+        for statement in _SCHEMA:
+            conn.execute(statement)
+    elif version != SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"the task database has schema version {version}, this stanchion supports "
+            f"{SCHEMA_VERSION}: open it with a matching stanchion version")
+
+
+@dataclass(frozen=True, slots=True)
+class _Buried:
+    task_id: int
+    reason: str
+    attempts: int
+    error: str | None
+
+
+def _check_row(attempts: object, not_before: object, enqueued_at: object,
+               last_error: object, worker: object) -> None:
+    """`CorruptData` unless the row's columns have the types this store writes."""
+    if type(attempts) is not int:
+        raise CorruptData(f"row is malformed: attempts is {short_repr(attempts)}")
+    for column, value in (("not_before", not_before), ("enqueued_at", enqueued_at)):
+        if not check.is_finite_number(value):
+            raise CorruptData(f"row is malformed: {column} is {short_repr(value)}")
+    for column, value in (("last_error", last_error), ("worker_id", worker)):
+        if value is not None and type(value) is not str:
+            raise CorruptData(f"row is malformed: {column} is {short_repr(value)}")
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int else 0
+
+
+def _time(value: object) -> float:
+    return float(value) if check.is_finite_number(value) else 0.0  # type: ignore[arg-type]
+
+
+def _bury(conn: sqlite3.Connection, rowid: int, reason: str, error: str | None,
+          now: float) -> None:
+    conn.execute(_BURY, (error, reason, now, rowid))
+    conn.execute("DELETE FROM tasks WHERE id = ?", (rowid,))
+
+
+def _rowid(task_id: str) -> int | None:
+    return int(task_id) if task_id.isascii() and task_id.isdigit() else None
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+@functools.lru_cache(maxsize=64)
+def _lease_sql(count: int) -> str:
+    marks = ", ".join("?" * count)
+    assignments = "lease_token = ?, worker_id = ?, visible_at = ?, attempts = attempts + 1"
+    return f"UPDATE tasks SET {assignments} WHERE id IN ({marks})"  # noqa: S608 - only "?" marks
+
+
+@functools.lru_cache(maxsize=64)
+def _ack_sql(count: int) -> str:
+    marks = ", ".join("?" * count)
+    return f"DELETE FROM tasks WHERE lease_token = ? AND id IN ({marks}) RETURNING id"  # noqa: S608 - only "?" marks

@@ -1,0 +1,48 @@
+"""The task store contract, for stanchion's storage backends (`actors.backends`).
+
+`TaskStore` is the protocol every backend implements; the rest is what every
+store shares: the task model, the store errors, the attempt rule and the
+queue's log events (`events`). Users pick a store from `actors.backends`.
+"""
+
+from actors.taskqueue import _events as events
+from actors.taskqueue._errors import (
+    TaskNotFound,
+    TaskStoreClosed,
+    TaskStoreError,
+    TaskStoreTimeout,
+)
+from actors.taskqueue._model import (
+    PRIORITIES,
+    ClaimedTask,
+    DeadLetteredTask,
+    Lease,
+    NewTask,
+    QueueStats,
+    Task,
+    TaskQueueConfig,
+    decode_payload,
+    store_config,
+)
+from actors.taskqueue._schedule import attempts_exhausted
+from actors.taskqueue._store import TaskStore
+
+__all__ = [
+    "PRIORITIES",
+    "ClaimedTask",
+    "DeadLetteredTask",
+    "Lease",
+    "NewTask",
+    "QueueStats",
+    "Task",
+    "TaskNotFound",
+    "TaskQueueConfig",
+    "TaskStore",
+    "TaskStoreClosed",
+    "TaskStoreError",
+    "TaskStoreTimeout",
+    "attempts_exhausted",
+    "decode_payload",
+    "events",
+    "store_config",
+]
