@@ -44,7 +44,7 @@ import _bench  # first: benchmarks/queue.py shadows stdlib queue
 from actors import configure_logging
 from actors.backends import SqliteTaskStore
 from actors.breaker import BreakerConfig
-from actors.sms import SMS_RETRY_POLICY, NotificationService, SmsSettings
+from actors.sms import SMS_RETRY_POLICY, NotificationService, SmsConfig
 from actors.supervision import ActorSystem
 from actors.taskqueue import TaskQueueConfig
 from actors.testing import FakeSmsProvider
@@ -81,7 +81,7 @@ def one_round(args: argparse.Namespace, workdir: Path, seed: int) -> dict[str, A
     with FakeSmsProvider(seed=seed, quota=1000) as provider, \
             ActorSystem(rng=random.Random(seed)) as system:
         sms = NotificationService.start(
-            system, SmsSettings(provider.base_url, breaker=breaker, rate_per_second=900.0,
+            system, SmsConfig(provider.base_url, breaker=breaker, rate_per_second=900.0,
                                 burst=100, senders=8, outbox_workers=4, outbox_batch=20,
                                 outbox_poll_interval=0.05),
             store=store, rng=random.Random(seed))

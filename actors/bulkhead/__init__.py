@@ -8,9 +8,13 @@ latencies; `Ingress` refuses excess requests with `RateLimited` before any
 service is touched. See docs/bulkheads.md.
 """
 
-from actors.bulkhead._caller import CallCounts, Fallback, Reason, ServiceCaller
-from actors.bulkhead._ingress import Ingress, IngressCounts
+from actors.bulkhead._caller import CallerMetrics, Fallback, Reason, ServiceCaller
+from actors.bulkhead._ingress import Ingress, IngressMetrics
 from actors.bulkhead._latency import LatencyRecorder, LatencySnapshot
 
-__all__ = ["CallCounts", "Fallback", "Ingress", "IngressCounts", "LatencyRecorder",
+# The names before issue #12: every pattern's counters are its XMetrics.
+CallCounts = CallerMetrics
+IngressCounts = IngressMetrics
+
+__all__ = ["CallerMetrics", "Fallback", "Ingress", "IngressMetrics", "LatencyRecorder",
            "LatencySnapshot", "Reason", "ServiceCaller"]

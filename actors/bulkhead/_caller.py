@@ -38,7 +38,7 @@ _UNAVAILABLE = (ServiceStopped, ServiceCrashed, UnknownService)
 
 
 @dataclass(frozen=True, slots=True)
-class CallCounts:
+class CallerMetrics:
     """A service's call outcomes as seen by its callers, and the latency of the accepted ones.
 
     `offered` is every call made; `accepted + rejected + timed_out + unavailable
@@ -47,7 +47,7 @@ class CallCounts:
     cover the accepted calls since the caller's last `latency.reset()`.
 
     Example:
-        >>> c = CallCounts("payment", accepted=7, rejected=2, timed_out=1, unavailable=0,
+        >>> c = CallerMetrics("payment", accepted=7, rejected=2, timed_out=1, unavailable=0,
         ...                rate_limited=0, failed=0, fallbacks=3, p50_ms=1.1, p99_ms=2.5)
         >>> c.offered
         10
@@ -100,7 +100,7 @@ class ServiceCaller(Generic[T]):
         >>> with ActorSystem([ChildSpec("inventory", Stock)]) as system:
         ...     caller = ServiceCaller(system.service("inventory"), timeout=1.0,
         ...                            fallback=lambda reason, error: 0)
-        ...     caller.call("sku-1"), caller.counts().accepted
+        ...     caller.call("sku-1"), caller.metrics().accepted
         (3, 1)
     """
 
@@ -201,12 +201,14 @@ class ServiceCaller(Generic[T]):
             for key in keys:
                 self._counts[key] += 1
 
-    def counts(self) -> CallCounts:
+    def metrics(self) -> CallerMetrics:
         """The outcomes so far, and the accepted calls' p50/p99 since the last `latency.reset()`."""
         with self._lock:
             counts = dict(self._counts)
         latency = self.latency.snapshot()
-        return CallCounts(self.service, **counts, p50_ms=latency.p50_ms, p99_ms=latency.p99_ms)
+        return CallerMetrics(self.service, **counts, p50_ms=latency.p50_ms, p99_ms=latency.p99_ms)
+
+    counts = metrics  # the name before issue #12; every pattern now has metrics()
 
     def latency_snapshot(self) -> LatencySnapshot:
         """The accepted calls' latency since the last `latency.reset()`."""

@@ -14,7 +14,7 @@ _log = structlog.get_logger("stanchion.bulkhead")
 
 
 @dataclass(frozen=True, slots=True)
-class IngressCounts:
+class IngressMetrics:
     """Requests admitted and refused at the front door."""
 
     limiter: str
@@ -45,8 +45,8 @@ class Ingress:
         ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
         rate limit 'orders' reached: retry after 1.000s, or run your fallback
         (the request was not started)
-        >>> gate.counts()
-        IngressCounts(limiter='orders', admitted=2, rejected=1)
+        >>> gate.metrics()
+        IngressMetrics(limiter='orders', admitted=2, rejected=1)
     """
 
     def __init__(self, limiter: TokenBucket) -> None:
@@ -69,7 +69,9 @@ class Ingress:
         with self._lock:
             self._admitted += 1
 
-    def counts(self) -> IngressCounts:
+    def metrics(self) -> IngressMetrics:
         """Admitted and refused so far."""
         with self._lock:
-            return IngressCounts(self.limiter.name, self._admitted, self._rejected)
+            return IngressMetrics(self.limiter.name, self._admitted, self._rejected)
+
+    counts = metrics  # the name before issue #12; every pattern now has metrics()

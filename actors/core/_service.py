@@ -381,11 +381,6 @@ class ServiceActor(pykka.ThreadingActor):
     # -- introspection for the runtime -------------------------------------------
 
     @property
-    def death_reason(self) -> BaseException | None:
-        """Why this incarnation ended: the exception, or `None` for a clean stop."""
-        return self._death
-
-    @property
     def repeat_crash(self) -> bool:
         """Whether the message that crashed this incarnation had crashed an earlier one."""
         return self._repeat_crash

@@ -154,17 +154,6 @@ finite number of seconds > 0 and <= 315360000
                   maximum=maximum, allow_inf=allow_inf, unit="seconds")
 
 
-def optional_seconds(field: str, value: object, *, allow_zero: bool = False,
-                     allow_inf: bool = False) -> float | None:
-    """`None`, or a duration as `seconds` accepts it."""
-    if value is None:
-        return None
-    try:
-        return seconds(field, value, allow_zero=allow_zero, allow_inf=allow_inf)
-    except ConfigError as exc:
-        raise ConfigError(field, value, f"None or {exc.expected}") from None
-
-
 def fraction(field: str, value: object, *, exclusive_minimum: bool = False) -> float:
     """A number in [0, 1] (or (0, 1] with `exclusive_minimum`)."""
     return number(field, value, minimum=0.0, maximum=1.0, exclusive_minimum=exclusive_minimum)

@@ -39,7 +39,7 @@ MAX_RATE = 1e9
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimit:
+class RateLimitConfig:
     """A token bucket's settings, validated at construction.
 
     Args:
@@ -51,9 +51,9 @@ class RateLimit:
             `actors._validate.name`: printable, at most 200 characters).
 
     Example:
-        >>> RateLimit(100, 20, name="checkout").burst
+        >>> RateLimitConfig(100, 20, name="checkout").burst
         20
-        >>> RateLimit(0, 1)
+        >>> RateLimitConfig(0, 1)
         Traceback (most recent call last):
         ...
         actors.ConfigError: rate_per_second=0 is invalid: expected a finite number \
@@ -93,7 +93,7 @@ class TokenBucket:
 
     def __init__(self, rate_per_second: float, burst: int, *, name: str = "ingress",
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.config = RateLimit(rate_per_second, burst, name)
+        self.config = RateLimitConfig(rate_per_second, burst, name)
         check.callable_("clock", clock, "a function returning monotonic seconds")
         self.rate = float(rate_per_second)
         self.burst = burst
@@ -108,10 +108,10 @@ class TokenBucket:
         """Calls refused for want of tokens."""
 
     @classmethod
-    def from_config(cls, config: RateLimit, *,
+    def from_config(cls, config: RateLimitConfig, *,
                     clock: Callable[[], float] = time.monotonic) -> TokenBucket:
         """A bucket with `config`'s settings."""
-        check.instance("config", config, RateLimit, "an actors.ratelimit.RateLimit")
+        check.instance("config", config, RateLimitConfig, "an actors.ratelimit.RateLimitConfig")
         return cls(config.rate_per_second, config.burst, name=config.name, clock=clock)
 
     def _refill(self) -> None:

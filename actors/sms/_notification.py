@@ -35,6 +35,7 @@ from actors.core import (
 from actors.ratelimit import TokenBucket
 from actors.retry import RetryBudget, RetryBudgetMetrics, RetryPolicy
 from actors.sms._client import SmsClient, SmsReceipt
+from actors.sms._config import SmsConfig
 from actors.sms._errors import (
     InvalidIdempotencyKey,
     InvalidPhoneNumber,
@@ -46,7 +47,6 @@ from actors.sms._errors import (
 from actors.sms._message import SmsMessage, new_idempotency_key
 from actors.sms._outbox import SMS_RETRY_POLICY, SmsOutbox, TaskQueueOutbox
 from actors.sms._sender import SendLedger, SendSms, SmsSender
-from actors.sms._settings import SmsSettings
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     PermanentDeliveryError,
@@ -152,13 +152,13 @@ class NotificationService:
     provider is back, through the same breaker and rate limiter, with
     backoff, a retry budget, and no retry sooner than the provider asked.
 
-    Start it with `NotificationService.start(system, SmsSettings(url), store=...)`.
+    Start it with `NotificationService.start(system, SmsConfig(url), store=...)`.
 
     Example:
-        >>> from actors.sms import FakeSmsProvider, SmsSettings
+        >>> from actors.sms import FakeSmsProvider, SmsConfig
         >>> from actors.supervision import ActorSystem
         >>> with FakeSmsProvider() as provider, ActorSystem() as system:
-        ...     sms = NotificationService.start(system, SmsSettings(provider.base_url))
+        ...     sms = NotificationService.start(system, SmsConfig(provider.base_url))
         ...     outcome = sms.send_sms("+1 555 123 4567", "Your code is 1234",
         ...                            idempotency_key="otp-1")
         ...     sms.stop()
@@ -168,7 +168,7 @@ class NotificationService:
         ['+15551234567']
     """
 
-    def __init__(self, settings: SmsSettings, *, gate: BreakerGate, limiter: RateLimiter,
+    def __init__(self, settings: SmsConfig, *, gate: BreakerGate, limiter: RateLimiter,
                  budget: RetryBudget, ledger: SendLedger, max_call_seconds: float,
                  wall_clock: Callable[[], float], rng: random.Random) -> None:
         self.settings = settings
@@ -185,7 +185,7 @@ class NotificationService:
         self._stoppers: list[Callable[[float | None], object]] = []
 
     @classmethod
-    def start(cls, system: ActorSystem, settings: SmsSettings, *,
+    def start(cls, system: ActorSystem, settings: SmsConfig, *,
               store: TaskStore | None = None, name: str = "sms",
               limiter: RateLimiter | None = None, bus: EventBus | None = None,
               clock: Callable[[], float] = time.monotonic,
@@ -195,7 +195,7 @@ class NotificationService:
 
         Args:
             system: a running `ActorSystem`.
-            settings: the provider's URL and every knob (`SmsSettings`).
+            settings: the provider's URL and every knob (`SmsConfig`).
             store: where queued SMS are kept. Default: an in-memory store (lost
                 on exit; fine for tests). For production pass a durable one,
                 e.g. `SqliteTaskStore(TaskQueueConfig(retry=SMS_RETRY_POLICY,
@@ -211,7 +211,7 @@ class NotificationService:
 
         check.instance("system", system, ActorSystem, "a running supervisor.ActorSystem")
 
-        check.instance("settings", settings, SmsSettings, "an actors.sms.SmsSettings")
+        check.instance("settings", settings, SmsConfig, "an actors.sms.SmsConfig")
         check.optional(check.instance, "store", store, kind=TaskStore,
                        what="a TaskStore (SqliteTaskStore, RedisTaskStore, MemoryTaskStore)")
         check.name("name", name, max_length=64)  # prefixes "-sender", "-breaker", "-outbox"

@@ -10,7 +10,7 @@ full jitter) raised to whatever floor the delivery reports with `RetryAfter`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from actors.core import CorruptData, validate as check
@@ -106,14 +106,6 @@ class TaskQueueOutbox:
         """Persist `message`, due at `not_before`; returns once committed."""
         try:
             self.tasks.enqueue(self.queue, message.as_payload(), at=not_before)
-        except TaskStoreError as exc:
-            raise OutboxUnavailable(exc) from exc
-
-    def put_many(self, messages: Sequence[SmsMessage], not_before: float) -> None:
-        """Persist several messages in one commit (all or none)."""
-        try:
-            self.tasks.enqueue_many(self.queue, [m.as_payload() for m in messages],
-                                    at=not_before)
         except TaskStoreError as exc:
             raise OutboxUnavailable(exc) from exc
 

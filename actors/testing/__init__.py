@@ -16,13 +16,14 @@ if TYPE_CHECKING:
         FakeProviderError as FakeProviderError,
         FakeSmsProvider as FakeSmsProvider,
         ProviderCounters as ProviderCounters,
+        ProviderMetrics as ProviderMetrics,
         ProviderRequest as ProviderRequest,
     )
 
 # An HTTP server: loaded when first used, not by every pytest run the plugin is in.
 __getattr__ = lazy_names(__name__, globals(), lazy=dict.fromkeys(
     ("DeliveredText", "FakeProviderError", "FakeSmsProvider", "ProviderCounters",
-     "ProviderRequest"), "actors.testing._fake_sms"))
+     "ProviderMetrics", "ProviderRequest"), "actors.testing._fake_sms"))
 
 __all__ = [
     "DeliveredText",
@@ -31,7 +32,7 @@ __all__ = [
     "Fault",
     "FaultScript",
     "InjectedFault",
-    "ProviderCounters",
+    "ProviderMetrics",
     "ProviderRequest",
     "ScriptedService",
 ]

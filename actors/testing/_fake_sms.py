@@ -62,7 +62,7 @@ class DeliveredText:
 
 
 @dataclass(frozen=True, slots=True)
-class ProviderCounters:
+class ProviderMetrics:
     """Counts over every request received since start (or the last `clear`).
 
     `requests` counts all of them; `delivered` unique texts; `duplicates`
@@ -168,7 +168,7 @@ class FakeSmsProvider:
         ...         "to": "+15551234567", "body": "hi", "idempotency_key": "k-1"})
         ...     answer.status_code, answer.json()["id"] == again.json()["id"]
         (200, True)
-        >>> len(provider.delivered()), provider.counters().duplicates
+        >>> len(provider.delivered()), provider.metrics().duplicates
         (1, 1)
     """
 
@@ -363,18 +363,21 @@ class FakeSmsProvider:
             return sorted((t for t in self._delivered.values() if t.to == number),
                           key=lambda t: t.at)
 
-    def counters(self) -> ProviderCounters:
-        """Counts over every request received (see `ProviderCounters`)."""
+    def metrics(self) -> ProviderMetrics:
+        """Counts over every request received (see `ProviderMetrics`)."""
         with self._lock:
             log = list(self._log)
             delivered = len(self._delivered)
         statuses = [r.status for r in log]
-        return ProviderCounters(
+        return ProviderMetrics(
             requests=len(log), delivered=delivered,
             duplicates=sum(1 for r in log if r.duplicate),
             server_errors=sum(1 for s in statuses if s >= 500),
             rate_limited=statuses.count(429), rejected=statuses.count(400),
             dropped=statuses.count(0))
+
+
+    counters = metrics  # the name before issue #12
 
     def clear(self) -> None:
         """Forget the request log and the delivered texts (knobs are kept)."""
@@ -502,3 +505,6 @@ def _problem(to: str | None, body: object, key: str | None) -> str | None:
     if key is None:
         return "an idempotency key is required (JSON 'idempotency_key' or Idempotency-Key)"
     return None
+
+
+ProviderCounters = ProviderMetrics  # the name before issue #12

@@ -82,14 +82,14 @@ def run_payment_slowdown(system: ActorSystem, story: Story, seconds: float) -> d
 
     story.enter("normal traffic")
     _shoppers(place_order, time.monotonic() + seconds * 0.35, 0)
-    before = {name: callers[name].counts().p99_ms for name in HEALTHY}
+    before = {name: callers[name].metrics().p99_ms for name in HEALTHY}
     for caller in callers.values():
         caller.latency.reset()
     story.enter("payment slows down, then hangs: its bulkhead refuses the excess")
     slow.set()
     threading.Timer(seconds * 0.15, hung.set).start()
     _shoppers(place_order, time.monotonic() + seconds * 0.45, 1_000_000)
-    during = {name: callers[name].counts().p99_ms for name in HEALTHY}
+    during = {name: callers[name].metrics().p99_ms for name in HEALTHY}
     story.enter("payment recovers: pending payments are retried through the task queue")
     slow.clear()
     hung.clear()
@@ -98,7 +98,7 @@ def run_payment_slowdown(system: ActorSystem, story: Story, seconds: float) -> d
     settled = retries.metrics(PAYMENT_RETRY).delivered
     services = {}
     for name, caller in callers.items():
-        c = caller.counts()
+        c = caller.metrics()
         services[name] = {"accepted": c.accepted, "rejected": c.rejected,
                           "timed_out": c.timed_out, "fallbacks": c.fallbacks}
     return {

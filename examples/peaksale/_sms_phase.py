@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from actors.breaker import BreakerConfig
-from actors.sms import NotificationService, SmsOutcome, SmsSettings
+from actors.sms import NotificationService, SmsConfig, SmsOutcome
 from actors.supervision import ActorSystem
 from actors.testing import FakeSmsProvider
 from examples.peaksale._story import Story
@@ -23,7 +23,7 @@ def run_sms_outage(system: ActorSystem, story: Story, seconds: float) -> dict[st
     provider = FakeSmsProvider(seed=story.config.seed).start()
     story.closers.append(provider.stop)
     sms = NotificationService.start(
-        system, SmsSettings(provider.base_url, breaker=DEMO_BREAKER, rate_per_second=400,
+        system, SmsConfig(provider.base_url, breaker=DEMO_BREAKER, rate_per_second=400,
                             burst=100, send_timeout=0.5),
         store=story.task_store("sms-outbox"), rng=story.rng)
 
@@ -102,7 +102,7 @@ def _figures(sms: NotificationService, provider: FakeSmsProvider, accepted: set[
     delivered = set(provider.delivered())
     reached = provider.requests(since=outage_from, until=outage_until)
     metrics = sms.metrics()
-    counters = provider.counters()
+    counters = provider.metrics()
     return {
         "requests": len(latencies),
         "requests_during_outage": len(during),

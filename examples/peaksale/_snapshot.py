@@ -18,7 +18,7 @@ from examples.peaksale.view import (
 def snapshot(story: Story) -> DemoSnapshot:
     """The figures right now (each phase registers how to read its own)."""
     counters = story.counters
-    services = {name: ServiceCounts.from_call_counts(caller.counts())
+    services = {name: ServiceCounts.from_call_counts(caller.metrics())
                 for name, caller in dict(counters.get("callers", {})).items()}
     sms = counters.get("sms")
     if sms is not None:

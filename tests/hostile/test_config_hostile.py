@@ -37,7 +37,7 @@ from rich.console import Console
 from actors import ConfigError, ServiceActor, StanchionError
 from actors.backends import MemorySagaLog, MemoryTaskStore
 from actors.breaker import BreakerGate
-from actors.bulkhead import CallCounts
+from actors.bulkhead import CallerMetrics
 from actors.bus import EventBus
 from actors.core import _validate as check
 from actors.core._errors import short_repr
@@ -67,15 +67,15 @@ _OUTPUT = ("an output: built by the library from validated inputs and handed to 
 SKIPPED: dict[str, str] = {
     # outputs: metrics, snapshots, events, records, decisions
     "RetryBudgetMetrics": _OUTPUT, "BreakerMetrics": _OUTPUT, "BreakerTransition": _OUTPUT,
-    "Permit": _OUTPUT, "WindowTotals": _OUTPUT, "CallCounts": _OUTPUT,
-    "IngressCounts": _OUTPUT, "LatencySnapshot": _OUTPUT, "Event": _OUTPUT,
+    "Permit": _OUTPUT, "WindowTotals": _OUTPUT, "CallerMetrics": _OUTPUT,
+    "IngressMetrics": _OUTPUT, "LatencySnapshot": _OUTPUT, "Event": _OUTPUT,
     "DeadEvent": _OUTPUT, "SubscriberMetrics": _OUTPUT, "Effect": _OUTPUT,
     "CheckoutBooks": _OUTPUT, "Saga": _OUTPUT, "StepRecord": _OUTPUT, "SagaCommand": _OUTPUT,
     "SendCommand": _OUTPUT, "RetryLater": _OUTPUT, "Finished": _OUTPUT, "Stuck": _OUTPUT,
     "Task": _OUTPUT, "Lease": _OUTPUT, "ClaimedTask": _OUTPUT, "DeadLetteredTask": _OUTPUT,
     "QueueStats": _OUTPUT, "QueueMetrics": _OUTPUT, "WriteStats": _OUTPUT, "RetryAt": _OUTPUT,
     "GiveUp": _OUTPUT, "SmsReceipt": _OUTPUT, "SmsOutcome": _OUTPUT, "SmsMetrics": _OUTPUT,
-    "ProviderRequest": _OUTPUT, "DeliveredText": _OUTPUT, "ProviderCounters": _OUTPUT,
+    "ProviderRequest": _OUTPUT, "DeliveredText": _OUTPUT, "ProviderMetrics": _OUTPUT,
     "Record": _OUTPUT, "BadLine": _OUTPUT, "CorruptSaga": _OUTPUT,
     # handles and actors the library builds itself from validated values
     "Subscription": "a handle returned by EventBus.subscribe",
@@ -147,7 +147,7 @@ def _deliver(task: object) -> None:
 
 BASELINES: dict[str, Callable[[Context], dict[str, Any]]] = {
     # only what a valid call needs beyond the defaults
-    "RateLimit": lambda c: {"rate_per_second": 10.0, "burst": 5},
+    "RateLimitConfig": lambda c: {"rate_per_second": 10.0, "burst": 5},
     "TokenBucket": lambda c: {"rate_per_second": 10.0, "burst": 5},
     "BreakerGate": lambda c: {"system": c.system, "name": c.unique("gate"), "target": "echo"},
     "CircuitBreaker": lambda c: {"name": "sms"},
@@ -186,7 +186,7 @@ BASELINES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "SmsClient": lambda c: {"base_url": c.base_url},
     "SmsMessage": lambda c: {"to": "+15551234567", "body": "hi"},
     "SmsSender": lambda c: {"client_factory": lambda: None},
-    "SmsSettings": lambda c: {"base_url": c.base_url},
+    "SmsConfig": lambda c: {"base_url": c.base_url},
     "TaskQueueOutbox": lambda c: {"system": c.system, "store": MemoryTaskStore(),
                                   "deliver": lambda message, task: None,
                                   "queue": c.unique("sms"), "name": c.unique("outbox")},
@@ -199,9 +199,9 @@ BASELINES: dict[str, Callable[[Context], dict[str, Any]]] = {
 
 
 def _sms_settings(c: Context) -> Any:
-    from actors.sms import SmsSettings  # noqa: PLC0415 - kept beside its one use
+    from actors.sms import SmsConfig  # noqa: PLC0415 - kept beside its one use
 
-    return SmsSettings(c.base_url)
+    return SmsConfig(c.base_url)
 
 
 def _story_config() -> Any:
@@ -219,8 +219,8 @@ RELATED: dict[tuple[str, str], set[str]] = {
     ("BreakerConfig", "window_type"): {"window_size", "minimum_calls"},
     ("BreakerConfig", "wait_in_open"): {"max_wait_in_open"},
     ("BreakerConfig", "failure_predicate"): {"breaker"},
-    ("SmsSettings", "max_connections"): {"max_keepalive"},
-    ("SmsSettings", "breaker"): {"breaker"},
+    ("SmsConfig", "max_connections"): {"max_keepalive"},
+    ("SmsConfig", "breaker"): {"breaker"},
     ("SmsClient", "max_connections"): {"max_keepalive"},
     ("DemoSnapshot", "services"): {"services"},
 }
@@ -249,7 +249,7 @@ def accepts_refusal(owner: str, param: str, value: object, error: BaseException)
 
 LOCALNS: dict[str, Any] = {
     "ActorSystem": ActorSystem, "EventBus": EventBus, "TaskStore": TaskStore,
-    "CallCounts": CallCounts, "Console": Console, "BreakerGate": BreakerGate,
+    "CallerMetrics": CallerMetrics, "Console": Console, "BreakerGate": BreakerGate,
     "TaskQueueService": TaskQueueService,
 }
 

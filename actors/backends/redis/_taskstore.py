@@ -576,12 +576,6 @@ class RedisTaskStore:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def flush_queue(self, queue: str) -> None:
-        """Delete every key of `queue` (tests and operators resetting a queue)."""
-        self._call("flush", lambda: self._client.delete(*self._keys(queue)))
-        with self._lock:
-            self._groups_ready.discard(queue)
-
 
 
 def _task(queue: str, row: list[Any]) -> Task:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from actors.core import ConfigError, validate as check
 
 if TYPE_CHECKING:
-    from actors.bulkhead import CallCounts
+    from actors.bulkhead import CallerMetrics
 
 
 def _counts(owner: object, *names: str) -> None:
@@ -41,8 +41,8 @@ class ServiceCounts:
         return self.accepted + self.rejected + self.timed_out
 
     @classmethod
-    def from_call_counts(cls, counts: CallCounts) -> ServiceCounts:
-        """The view of a `ServiceCaller.counts()`."""
+    def from_call_counts(cls, counts: CallerMetrics) -> ServiceCounts:
+        """The view of a `ServiceCaller.metrics()`."""
         return cls(counts.accepted, counts.rejected, counts.timed_out, counts.fallbacks)
 
 
