@@ -1,9 +1,10 @@
 """Imported first by every benchmark script: the import path, and the helpers they share.
 
-Run as `python benchmarks/X.py`, a script has this directory first on
-`sys.path`, where `queue.py` (the task-queue benchmark, named by the issue that
-asked for it) would shadow the standard library's `queue` module for every
-import that follows. Taking the directory off `sys.path` prevents that.
+Run as `python benchmarks/<name>.py`, a script has this directory first on
+`sys.path`: a benchmark named after its package (`core.py`, `bus.py`, ...)
+could shadow a module of that name for every import that follows, so the
+directory is taken off. The repository root goes first instead, so that a
+benchmark can drive `examples/` (not installed with the library).
 """
 
 import math
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path[:] = [str(_HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != _HERE)]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

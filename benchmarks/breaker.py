@@ -28,7 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import _bench  # first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: the import path (see _bench.py)
 import pybreaker
 
 from actors import CircuitOpen, ServiceActor, configure_logging

@@ -13,7 +13,7 @@ process and medians of the rounds are quoted:
 3. `TokenBucket.try_acquire`, uncontended, beside a bare `threading.Lock`
    acquire/release (its floor);
 4. isolation: inventory's p99 under steady load before and while payment
-   hangs (the scenario of tests/test_bulkhead.py, repeated), and the worst
+   hangs (the scenario of tests/bulkhead/test_bulkhead.py, repeated), and the worst
    payment wait against its 0.2 s timeout.
 
     taskset -c 0 .venv/bin/python benchmarks/bulkhead.py
@@ -34,7 +34,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import _bench  # first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: the import path (see _bench.py)
 
 from actors import MailboxFull, ServiceActor, ServiceRef, configure_logging
 from actors.bulkhead import ServiceCaller

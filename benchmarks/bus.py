@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _bench  # first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: the import path (see _bench.py)
 
 from actors import configure_logging
 from actors.bus import EventBus, EventBusConfig

@@ -3,7 +3,7 @@
 `CircuitBreaker` admits or refuses calls from a published snapshot (no
 message, no lock while closed); `BreakerGate` puts one in front of a service
 and owns what needs a thread: operator commands and events on the bus. See
-docs/circuit-breaker.md.
+docs/breaker.md.
 """
 
 from actors.breaker._breaker import (

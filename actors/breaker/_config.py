@@ -103,7 +103,7 @@ class BreakerConfig:
             recorded error. An error with a boolean `counts_as_failure`
             attribute is classified by that attribute instead.
 
-    Durations are finite seconds, at most ten years (`actors._validate.MAX_SECONDS`).
+    Durations are finite seconds, at most ten years (`actors.core._validate.MAX_SECONDS`).
 
     Example:
         >>> BreakerConfig(window_type="time", window_size=60).minimum_calls

@@ -5,7 +5,7 @@ a pool shares one): a full one refuses at once with `MailboxFull`.
 `ServiceCaller` turns each refusal, timeout or outage into the caller's
 fallback, logs it with the reason, and keeps per-service counts and
 latencies; `Ingress` refuses excess requests with `RateLimited` before any
-service is touched. See docs/bulkheads.md.
+service is touched. See docs/bulkhead.md.
 """
 
 from actors.bulkhead._caller import CallerMetrics, Fallback, Reason, ServiceCaller

@@ -3,7 +3,7 @@
 Each subscriber has its own delivery actor with a bounded buffer, so a slow or
 failing subscriber never slows the publisher or the others. Failed deliveries
 are retried with backoff, then dead-lettered; dead events can be listed and
-replayed. See docs/event-bus.md.
+replayed. See docs/bus.md.
 """
 
 from actors.bus._bus import BusStopped, EventBus, Subscription

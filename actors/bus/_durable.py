@@ -52,7 +52,7 @@ _POLL = _Poll()
 def encode_record(event: Event) -> str:
     """The stored record of a durable event: JSON text of its name, payload, seq and time.
 
-    The payload is checked by the codec every store uses (`actors._codec`):
+    The payload is checked by the codec every store uses (`actors.core._codec`):
     `PayloadNotSerializable` at `publish` if it is not plain JSON, deeper than
     100 levels or larger than 4 MiB encoded; the record around it is not
     counted against the depth.

@@ -48,7 +48,7 @@ class RateLimitConfig:
         burst: the most tokens saved up while idle (the largest burst), an
             integer from 1 to 1e9. The bucket starts full.
         name: names the limiter in `RateLimited` errors and log events (see
-            `actors._validate.name`: printable, at most 200 characters).
+            `actors.core._validate.name`: printable, at most 200 characters).
 
     Example:
         >>> RateLimitConfig(100, 20, name="checkout").burst

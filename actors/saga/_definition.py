@@ -35,7 +35,7 @@ class SagaStep:
     Args:
         name: unique within the saga ("reserve_inventory"). Names, services
             and commands are printable strings of at most 200 characters, with
-            no surrounding whitespace (`actors._validate.name`).
+            no surrounding whitespace (`actors.core._validate.name`).
         service: the service actor's name in the system.
         command: the command name the service understands ("reserve").
         compensation: the command that undoes it ("release"), or `None` when

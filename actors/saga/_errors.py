@@ -29,7 +29,7 @@ class SagaLogError(StanchionError):
 class SagaDataNotSerializable(DataNotSerializable):
     """A saga's data is not plain JSON within the limits; the saga was not created.
 
-    The rules and limits are those of every durable store (`actors._codec`):
+    The rules and limits are those of every durable store (`actors.core._codec`):
     at most 100 levels deep and 4 MiB encoded, with the saga's own state.
     """
 

@@ -50,7 +50,7 @@ def encode(saga: Saga) -> str:
     """The saga as JSON text; `SagaDataNotSerializable` if it is not plain JSON within the limits.
 
     The state is the envelope of the saga's data, so it may nest one level
-    deeper than the data (`actors._codec`). Its parts were checked where they
+    deeper than the data (`actors.core._codec`). Its parts were checked where they
     entered (its own fields are plain by construction, its data at
     `Sagas.start_saga`, each reply before it is merged), so each write skips
     the type walk; the size limit and the faithful-text rule still hold.

@@ -3,7 +3,7 @@
 Tasks live in a `TaskStore` (SQLite now; the interface fits Redis Streams
 too). `TaskQueue` applies the rules (retry with backoff, dead-letter when the
 attempts run out) on top of any store; the worker actors drive it. See
-docs/task-queue.md.
+docs/taskqueue.md.
 
 Example:
     >>> import tempfile, pathlib

@@ -10,7 +10,7 @@ class PayloadNotSerializable(DataNotSerializable):
 
     Nothing was enqueued. `path` locates the offending value (`$` is the
     payload itself, `$.fields[2]` an element inside it) and `kind` names what
-    was found there. The rules and limits are the codec's (`actors._codec`):
+    was found there. The rules and limits are the codec's (`actors.core._codec`):
     at most 100 levels deep and 4 MiB encoded.
     """
 

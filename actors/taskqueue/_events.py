@@ -1,6 +1,6 @@
 """The task queue's log events, in one place so their names and fields stay stable.
 
-Events (all carry `queue`; see docs/task-queue.md):
+Events (all carry `queue`; see docs/taskqueue.md):
 `task.enqueued` (debug; count, task_ids), `task.acked` (debug; count),
 `task.lease_lost` (info; task_id, worker_id, action), `task.retried` (info;
 task_id, attempts, delay_s, error), `task.dead_lettered` (warning; task_id,

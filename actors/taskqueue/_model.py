@@ -21,7 +21,7 @@ _LOWEST, _HIGHEST = PRIORITIES[0], PRIORITIES[-1]
 def encode_payload(payload: Any) -> str:
     """Encode a payload as compact JSON, refusing anything that would not round-trip.
 
-    The one codec of every durable store (`actors._codec`): `json.dumps` alone
+    The one codec of every durable store (`actors.core._codec`): `json.dumps` alone
     would turn tuples into lists and int keys into strings, so the payload a
     worker receives would differ from the one enqueued; this refuses those,
     and anything nested deeper than 100 levels or larger than 4 MiB encoded,
@@ -44,7 +44,7 @@ class NewTask:
 
     Args:
         queue: the queue's name, typically one per destination ("profile->billing"):
-            printable, at most 200 characters (`actors._validate.name`).
+            printable, at most 200 characters (`actors.core._validate.name`).
         payload: plain JSON data (see `encode_payload`).
         not_before: wall-clock time (`time.time()`) before which it is not handed
             out; `None` means as soon as it is enqueued.
@@ -75,7 +75,7 @@ class NewTask:
     @classmethod
     def _encoded(cls, queue: str, payload: Any, payload_json: str,
                  not_before: float | None = None, priority: int = 0) -> NewTask:
-        """A task whose payload the caller already encoded with `actors._codec.encode`.
+        """A task whose payload the caller already encoded with `actors.core._codec.encode`.
 
         For stanchion's own stores that wrap user data in an envelope (the
         durable bus): they check the user's data at the door and encode the
@@ -193,7 +193,7 @@ class TaskQueueConfig:
             waiting for the disk: a committed task survives a crash of the process,
             even SIGKILL, but the last commits can be lost on power loss or an OS
             crash. "FULL" waits for the disk on every commit and survives those too,
-            at a lower write rate (see docs/task-queue.md for the figures).
+            at a lower write rate (see docs/taskqueue.md for the figures).
         busy_timeout: seconds to wait for another process holding the database's
             write lock before a call fails (> 0, at most 3600).
         write_timeout: seconds a call waits for its commit before raising

@@ -74,7 +74,7 @@ def test_undelivered_events_survive_a_restart(tmp_path):
         bus.subscribe("profile.updated", second, name="search-index", durable=True)
         received = second.wait_for(10)  # the held ones once the dead process's lease expired
         # Every event survived. The ones the dead process held come after those it
-        # never claimed: order holds except across a crash (docs/event-bus.md).
+        # never claimed: order holds except across a crash (docs/bus.md).
         assert sorted(r["user"] for r in received) == list(range(10))
     store.close()
 

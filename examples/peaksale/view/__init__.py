@@ -2,7 +2,7 @@
 
 A demo builds a `DemoSnapshot` from its counters (quickly, without messages to
 the actors) and hands a function returning one to `LiveView`; at the end it
-prints `summary_table(summary)`. See docs/bulkheads.md for an example.
+prints `summary_table(summary)`. See docs/bulkhead.md for an example.
 """
 
 from examples.peaksale.view._snapshot import (

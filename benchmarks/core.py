@@ -4,8 +4,8 @@ Prints one JSON object. Rounds alternate (ours, pykka, ours, pykka...) in one
 process and the figures are medians, so the ratios are comparable even on a
 noisy machine. Run pinned to one vCPU for stable ratios and unpinned beside it:
 
-    taskset -c 0 python benchmarks/actor_throughput.py
-    python benchmarks/actor_throughput.py
+    taskset -c 0 python benchmarks/core.py
+    python benchmarks/core.py
 
 Ours runs with everything on: a bounded mailbox with exact capacity checks,
 correlation context captured on send and installed on receive, counters, and
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _bench  # first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: the import path (see _bench.py)
 import pykka
 import structlog
 
@@ -148,7 +148,7 @@ def main() -> None:
 
     log_path = Path(tempfile.mkdtemp()) / "bench.jsonl"
     configure_logging(level="info", json_file=log_path)
-    structlog.get_logger().info("benchmark.started", benchmark="actor_throughput")
+    structlog.get_logger().info("benchmark.started", benchmark="core")
 
     results: dict[str, dict[str, list[float]]] = {
         name: {"tell_per_s": [], "ask_p50_us": [], "ask_p99_us": []} for name in ("ours", "pykka")
@@ -167,7 +167,7 @@ def main() -> None:
         for name, metrics in results.items()
     }
     report = {
-        "benchmark": "actor_throughput",
+        "benchmark": "core",
         "placement": _bench.placement(),
         "versions": {
             "python": platform.python_version(),

@@ -1,6 +1,6 @@
-"""A worker process for benchmarks/queue.py's Redis rounds.
+"""A worker process for benchmarks/taskqueue.py's Redis rounds.
 
-    python benchmarks/queue_worker.py REDIS_URL QUEUE IO_DELAY_S
+    python benchmarks/taskqueue_worker.py REDIS_URL QUEUE IO_DELAY_S
 
 Runs an ActorSystem with a TaskQueueService on the Redis store; each delivery
 stands for a call to a destination service that takes IO_DELAY_S. Prints
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-import _bench  # noqa: F401 - first: benchmarks/queue.py shadows stdlib queue
+import _bench  # noqa: F401 - first: the import path (see _bench.py)
 
 from actors import configure_logging
 from actors.backends.redis import RedisTaskStore

@@ -12,8 +12,8 @@ No delivery, no worker actors: the end-to-end figure comes with the workers.
 Rounds alternate (ours, peer, ours, peer...) in one process; medians are
 reported with the ratios. Run pinned and unpinned:
 
-    taskset -c 0 .venv/bin/python benchmarks/queue_store.py
-    .venv/bin/python benchmarks/queue_store.py
+    taskset -c 0 .venv/bin/python benchmarks/taskqueue_store.py
+    .venv/bin/python benchmarks/taskqueue_store.py
 
 Prints one JSON object.
 """
@@ -34,7 +34,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
-import _bench  # first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: the import path (see _bench.py)
 from huey import SqliteHuey
 
 from actors.backends import SqliteTaskStore
@@ -191,7 +191,7 @@ def main() -> None:
                 median(name, "calls_per_transaction"), 2)
     peer = median("huey_sqlite")
     print(json.dumps({
-        "benchmark": "queue_store",
+        "benchmark": "taskqueue_store",
         "measures": "task store only: enqueue + claim + ack (huey: enqueue + dequeue); "
                     "no delivery, no workers",
         "batch": args.batch,

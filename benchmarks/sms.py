@@ -20,8 +20,8 @@ wait_in_open=1 s and max_wait_in_open=5 s (`--wait`, `--max-wait`), so the
 open waits stay well below the outage. Logging is configured (warnings to a
 JSON file).
 
-    taskset -c 0 python benchmarks/sms_outage.py
-    python benchmarks/sms_outage.py
+    taskset -c 0 python benchmarks/sms.py
+    python benchmarks/sms.py
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import _bench  # first: benchmarks/queue.py shadows stdlib queue
+import _bench  # first: the import path (see _bench.py)
 
 from actors import configure_logging
 from actors.backends import SqliteTaskStore
@@ -152,7 +152,7 @@ def main() -> None:
             and not isinstance(v, bool)]
     medians = {k: round(statistics.median(r[k] for r in rounds), 3) for k in keys}
     print(json.dumps({
-        "benchmark": "sms_outage",
+        "benchmark": "sms",
         "placement": _bench.placement(),
         "settings": {"rate": args.rate, "threads": args.threads, "before_s": args.before,
                      "outage_s": args.outage, "after_s": args.after,

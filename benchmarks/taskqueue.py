@@ -12,8 +12,8 @@ huey: `SqliteHuey` with its consumer and 2 thread workers, defaults (a task
 is deleted when a worker takes it, so a crash mid-task loses it). Rounds
 alternate, medians are quoted.
 
-    taskset -c 0 python benchmarks/queue.py
-    python benchmarks/queue.py
+    taskset -c 0 python benchmarks/taskqueue.py
+    python benchmarks/taskqueue.py
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-import _bench  # first: this file's name shadows stdlib queue
+import _bench  # first: the import path (see _bench.py)
 from huey import SqliteHuey
 
 from actors import configure_logging
@@ -98,7 +98,7 @@ def theirs(n: int, directory: Path) -> float:
 def redis_round(url: str, n: int, processes: int, io_delay: float) -> float:
     """Tasks/s with `processes` worker processes sharing one Redis queue."""
     queue = f"bench-{processes}-{time.monotonic_ns()}"
-    script = Path(__file__).with_name("queue_worker.py")
+    script = Path(__file__).with_name("taskqueue_worker.py")
     workers = [subprocess.Popen([sys.executable, str(script), url, queue, str(io_delay)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                for _ in range(processes)]
@@ -171,7 +171,7 @@ def main() -> None:
     except RedisServerMissing as exc:
         redis_report = f"skipped: {exc}"
     print(json.dumps({
-        "benchmark": "queue_end_to_end",
+        "benchmark": "taskqueue",
         "placement": _bench.placement(),
         "versions": {"python": platform.python_version(),
                      "huey": importlib.metadata.version("huey")},
