@@ -363,10 +363,10 @@ class NotificationService:
             return policy.delay(1, self._rng)
 
     def _retry_policy(self) -> RetryPolicy:
-        outbox = self.outbox
-        if isinstance(outbox, TaskQueueOutbox):
-            return outbox.retry_policy
-        return SMS_RETRY_POLICY
+        # An outbox may say how it backs off (TaskQueueOutbox: its store's policy);
+        # `put` is all the protocol asks, so any other outbox gets the recommended one.
+        policy = getattr(self.outbox, "retry_policy", None)
+        return policy if isinstance(policy, RetryPolicy) else SMS_RETRY_POLICY
 
     def _rejected(self, reason: str, error: str, **fields: object) -> None:
         with self._counts.lock:
