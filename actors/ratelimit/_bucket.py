@@ -71,6 +71,16 @@ of tokens per second > 0 and <= 1000000000
         check.name("name", self.name)
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimitMetrics:
+    """A bucket's answers so far, and the tokens in it at that instant."""
+
+    limiter: str
+    granted: int
+    refused: int
+    tokens: float
+
+
 class TokenBucket:
     """`rate_per_second` tokens flow in, up to `burst` saved; each call takes some.
 
@@ -162,3 +172,17 @@ class TokenBucket:
         with self._lock:
             self._refill()
             return self._tokens
+
+    def metrics(self) -> RateLimitMetrics:
+        """Calls granted and refused so far, and the tokens there are now.
+
+        Example:
+            >>> bucket = TokenBucket(10, 2, name="sms", clock=lambda: 0.0)
+            >>> [bucket.try_acquire() for _ in range(3)]
+            [True, True, False]
+            >>> bucket.metrics()
+            RateLimitMetrics(limiter='sms', granted=2, refused=1, tokens=0.0)
+        """
+        with self._lock:
+            self._refill()
+            return RateLimitMetrics(self.name, self.granted, self.refused, self._tokens)

@@ -66,7 +66,8 @@ _OUTPUT = ("an output: built by the library from validated inputs and handed to 
            "checking it would tax every call and protect nothing")
 SKIPPED: dict[str, str] = {
     # outputs: metrics, snapshots, events, records, decisions
-    "RetryBudgetMetrics": _OUTPUT, "BreakerMetrics": _OUTPUT, "BreakerTransition": _OUTPUT,
+    "RetryBudgetMetrics": _OUTPUT, "RateLimitMetrics": _OUTPUT, "BreakerMetrics": _OUTPUT,
+    "BreakerTransition": _OUTPUT,
     "Permit": _OUTPUT, "WindowTotals": _OUTPUT, "CallerMetrics": _OUTPUT,
     "IngressMetrics": _OUTPUT, "LatencySnapshot": _OUTPUT, "Event": _OUTPUT,
     "DeadEvent": _OUTPUT, "SubscriberMetrics": _OUTPUT, "Effect": _OUTPUT,
