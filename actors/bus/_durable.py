@@ -31,8 +31,8 @@ from actors.core import (
     ServiceRef,
     ServiceStopped,
     codec,
+    is_finite_number,
     short_repr,
-    validate as check,
 )
 from actors.taskqueue import ClaimedTask, PayloadNotSerializable, TaskQueue, TaskStoreError
 
@@ -71,7 +71,7 @@ def decode_record(stored: object) -> Event:
     if type(stored) is not dict or set(stored) != _RECORD_KEYS:
         raise CorruptData(f"is not an event record: {short_repr(stored)}")
     name, seq, published_at = stored["name"], stored["seq"], stored["published_at"]
-    if type(name) is not str or type(seq) is not int or not check.is_finite_number(published_at):
+    if type(name) is not str or type(seq) is not int or not is_finite_number(published_at):
         raise CorruptData(f"is not an event record: {short_repr(stored)}")
     return Event(name, stored["payload"], seq, float(published_at))
 

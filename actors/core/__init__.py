@@ -65,6 +65,7 @@ from actors.core._service import (
     class_settings,
     unbind,
 )
+from actors.core._validate import is_finite_number, text_problem
 
 __all__ = [
     "MAX_DEPTH",
@@ -111,11 +112,13 @@ __all__ = [
     "describe_raw",
     "get_logger",
     "is_control",
+    "is_finite_number",
     "lazy_names",
     "mask_value",
     "require",
     "short_repr",
     "storable_text",
+    "text_problem",
     "unbind",
     "validate",
     "work_item",

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import structlog
 
-from actors.core import ConfigError, validate as check
+from actors.core import ConfigError, text_problem
 from actors.saga._errors import SagaLogClosed
 
 _log = structlog.get_logger("stanchion.saga")
@@ -109,7 +109,7 @@ def row(saga: Any, state: str) -> Row:
     """
     for field, text in (("saga_id", saga.id), ("definition", saga.definition)):
         if not text.isascii():
-            problem = check.text_problem(text)
+            problem = text_problem(text)
             if problem is not None:
                 raise ConfigError(field, text, f"text without {problem}")
     return (saga.id, saga.definition, str(saga.status), state, saga.created_at,

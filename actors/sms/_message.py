@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.core import mask_value, validate as check
+from actors.core import mask_value, text_problem
 from actors.sms._errors import InvalidIdempotencyKey, InvalidPhoneNumber, InvalidSmsBody
 
 MAX_BODY_CHARS = 1600
@@ -57,7 +57,7 @@ def validate_body(body: object, max_chars: int = MAX_BODY_CHARS) -> str:
         raise InvalidSmsBody(f"is a {type(body).__name__}; pass the text as a str")
     if not body.strip():
         raise InvalidSmsBody("is empty or only whitespace; pass the text to send")
-    problem = check.text_problem(body)
+    problem = text_problem(body)
     if problem is not None:
         raise InvalidSmsBody(f"holds {problem}; pass valid text (encode it as UTF-8 first)")
     if len(body) > max_chars:

@@ -23,10 +23,10 @@ from actors.backends.sqlite._registry import SqliteGroupRegistry
 from actors.core import (
     CorruptData,
     describe_raw,
+    is_finite_number,
     require,
     short_repr,
     storable_text,
-    validate as check,
 )
 from actors.taskqueue.storage import (
     PRIORITIES,
@@ -420,7 +420,7 @@ def _check_row(attempts: object, not_before: object, enqueued_at: object,
     if type(attempts) is not int:
         raise CorruptData(f"row is malformed: attempts is {short_repr(attempts)}")
     for column, value in (("not_before", not_before), ("enqueued_at", enqueued_at)):
-        if not check.is_finite_number(value):
+        if not is_finite_number(value):
             raise CorruptData(f"row is malformed: {column} is {short_repr(value)}")
     for column, value in (("last_error", last_error), ("worker_id", worker)):
         if value is not None and type(value) is not str:
@@ -432,7 +432,7 @@ def _count(value: object) -> int:
 
 
 def _time(value: object) -> float:
-    return float(value) if check.is_finite_number(value) else 0.0  # type: ignore[arg-type]
+    return float(value) if is_finite_number(value) else 0.0  # type: ignore[arg-type]
 
 
 def _bury(conn: sqlite3.Connection, rowid: int, reason: str, error: str | None,
