@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def lazy_names(module: str, namespace: dict[str, Any], lazy: Mapping[str, str] = {},
-               moved: Mapping[str, str] = {}) -> Callable[[str], Any]:
+def lazy_names(module: str, namespace: dict[str, Any], lazy: Mapping[str, str] | None = None,
+               moved: Mapping[str, str] | None = None) -> Callable[[str], Any]:
     """A module `__getattr__` for `module` (whose globals are `namespace`).
 
     `lazy` maps a name to the module that defines it, imported on first
@@ -17,6 +17,8 @@ def lazy_names(module: str, namespace: dict[str, Any], lazy: Mapping[str, str] =
     the library to where it went; accessing it raises an `AttributeError`
     saying so (the library never imports example code to re-export it).
     """
+
+    lazy, moved = dict(lazy or {}), dict(moved or {})
 
     def __getattr__(name: str) -> Any:  # noqa: N807 - it is a module's __getattr__
         source = lazy.get(name)
