@@ -157,6 +157,7 @@ class _Pool:
     idle_timer: TimerHandle | None = None
     delivered: int = 0
     failed: int = 0
+    busy: int = 0  # batches claimed and not yet counted
     lock: threading.Lock = field(default_factory=threading.Lock)
     progress: threading.Condition = field(default_factory=threading.Condition)
 
@@ -178,8 +179,13 @@ class _Pool:
             self.idle_timer = None
         self.nudge()
 
+    def begin(self) -> None:
+        with self.lock:
+            self.busy += 1
+
     def count(self, delivered: int, failed: int) -> None:
         with self.lock:
+            self.busy -= 1
             self.delivered += delivered
             self.failed += failed
         self.notify()
@@ -221,24 +227,29 @@ class QueueWorker(ServiceActor):
             self.pool.poll_later()
             self.pool.notify()
             return None
-        self.pool.nudge()  # more may be waiting: let an idle member claim in parallel
-        done, failures = self._deliver(batch)
+        self.pool.begin()
+        done: list[ClaimedTask] = []
+        failures: list[tuple[ClaimedTask, BaseException]] = []
         try:
-            if done:
-                self.pool.tasks.ack(done)
-            for claimed, error in failures:
-                text = describe_error(error)
-                if isinstance(error, CorruptData):
-                    self.pool.tasks.reject(claimed, text, reason="corrupt")
-                elif isinstance(error, PermanentDeliveryError):
-                    self.pool.tasks.reject(claimed, text)
-                elif isinstance(error, RetryAfter):
-                    self.pool.tasks.fail(claimed, text, retry_after=error.delay)
-                else:
-                    self.pool.tasks.fail(claimed, text)
-        except TaskStoreError as exc:  # unacked tasks come back after their lease
-            self._store_failed("ack", exc)
-        self.pool.count(len(done), len(failures))
+            self.pool.nudge()  # more may be waiting: let an idle member claim in parallel
+            done, failures = self._deliver(batch)
+            try:
+                if done:
+                    self.pool.tasks.ack(done)
+                for claimed, error in failures:
+                    text = describe_error(error)
+                    if isinstance(error, CorruptData):
+                        self.pool.tasks.reject(claimed, text, reason="corrupt")
+                    elif isinstance(error, PermanentDeliveryError):
+                        self.pool.tasks.reject(claimed, text)
+                    elif isinstance(error, RetryAfter):
+                        self.pool.tasks.fail(claimed, text, retry_after=error.delay)
+                    else:
+                        self.pool.tasks.fail(claimed, text)
+            except TaskStoreError as exc:  # unacked tasks come back after their lease
+                self._store_failed("ack", exc)
+        finally:  # a worker that crashes mid-batch must not leave the pool busy
+            self.pool.count(len(done), len(failures))
         self.pool.nudge()
         return None
 
@@ -429,9 +440,13 @@ class TaskQueueService:
         return pool
 
     def wait_until_drained(self, queue: str, timeout: float) -> bool:
-        """Wait until nothing is due, delayed or in flight (dead letters aside)."""
+        """Wait until nothing is due, delayed or in flight (dead letters aside).
+
+        When it returns `True`, the queue's metrics count every delivery made.
+        """
+        pool = self._pool(queue)
         return self.wait_for(queue, lambda m: m.stats.depth == m.stats.in_flight
-                             == m.stats.delayed == 0, timeout)
+                             == m.stats.delayed == pool.busy == 0, timeout)
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
         """The queue's dead-lettered tasks, oldest first."""
