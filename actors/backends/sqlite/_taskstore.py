@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from actors.backends.sqlite._db import GroupCommit, open_database
+from actors.backends.sqlite._db import open_database, sqlite_writer
 from actors.backends.sqlite._registry import SqliteGroupRegistry
 from actors.core import (
     CorruptData,
@@ -162,9 +162,9 @@ class SqliteTaskStore:
             path, synchronous=self._config.synchronous, busy_timeout=self._config.busy_timeout,
             migrate=_create_or_check_schema, error=TaskStoreError)
         self._read_lock = threading.Lock()
-        self._writer = GroupCommit(writer, self._config.max_group_commit,
-                                   closed_error=TaskStoreClosed,
-                                   timeout_error=TaskStoreTimeout)
+        self._writer = sqlite_writer(writer, self._config.max_group_commit,
+                                     closed_error=TaskStoreClosed,
+                                     timeout_error=TaskStoreTimeout, name="task-store-writer")
 
     def __enter__(self) -> SqliteTaskStore:
         return self
@@ -381,9 +381,10 @@ class SqliteTaskStore:
 
     def _write(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return self._writer.submit(operation, fn, self._config.write_timeout)
+            result: T = self._writer.submit(operation, fn, self._config.write_timeout)
         except sqlite3.Error as exc:
             raise TaskStoreError(operation, exc) from exc
+        return result
 
     def _read(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._read_lock:
