@@ -98,9 +98,12 @@ class GroupCommit(Generic[T]):
         with cond:
             if self._closed:
                 raise self._closed_error(operation)
-            self._pending.append(write)
             self.submitted += 1
-            if self._leading:
+            solo = not self._leading and not self._pending
+            if solo:
+                self._leading = True
+            else:
+                self._pending.append(write)
                 deadline = time.monotonic() + timeout
                 while not write.finished and self._leading:
                     remaining = deadline - time.monotonic()
@@ -109,10 +112,19 @@ class GroupCommit(Generic[T]):
                             self._pending.remove(write)
                             self.submitted -= 1
                         raise self._timeout_error(operation, timeout)
-            lead = not write.finished
-            if lead:
-                self._leading = True
-        if lead:
+                lead = not write.finished
+                if lead:
+                    self._leading = True
+        if solo:  # nothing else waits: commit this one write here, then hand over
+            try:
+                self._commit([write])
+            finally:
+                with cond:
+                    self.committed += 1
+                    write.finished = True
+                    self._leading = False
+                    cond.notify_all()  # whoever arrived meanwhile elects a leader
+        elif lead:
             self._lead(write)
         if write.error is not None:
             raise write.error

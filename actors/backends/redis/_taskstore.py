@@ -14,6 +14,9 @@ Layout, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
 - `dead`, `dead_order`: dead letters ("reason at") and their order.
 
 Every operation is one Lua script, so it is atomic and one round trip.
+Concurrent `enqueue_many` calls share one script call (`actors.core.GroupCommit`:
+the first caller leads and sends every enqueue waiting at that moment; each
+caller returns once Redis has applied the call holding its tasks).
 Lease expiry uses the caller's wall clock (as the SQLite store does, so a
 fleet of workers agrees on it); an expired lease is taken over with XCLAIM,
 which moves the pending entry to the new worker and counts the delivery.
@@ -33,7 +36,14 @@ import redis.exceptions
 from actors.backends.redis._client import connect
 from actors.backends.redis._errors import RedisUnavailable
 from actors.backends.redis._registry import RedisGroupRegistry
-from actors.core import CorruptData, describe_raw, require, short_repr, storable_text
+from actors.core import (
+    CorruptData,
+    GroupCommit,
+    describe_raw,
+    require,
+    short_repr,
+    storable_text,
+)
 from actors.taskqueue.storage import (
     ClaimedTask,
     DeadLetteredTask,
@@ -45,6 +55,7 @@ from actors.taskqueue.storage import (
     TaskQueueConfig,
     TaskStoreClosed,
     TaskStoreError,
+    TaskStoreTimeout,
     decode_payload,
     events,
 )
@@ -332,6 +343,11 @@ class RedisTaskStore:
         self._groups_ready: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._key_cache: dict[str, list[str]] = {}
+        self._enqueues: GroupCommit[tuple[Sequence[NewTask], float]] = GroupCommit(
+            self._enqueue_batch, max_batch=self._config.max_group_commit,
+            closed_error=TaskStoreClosed, timeout_error=TaskStoreTimeout,
+            name="redis-enqueue-writer")
 
     @property
     def config(self) -> TaskQueueConfig:
@@ -359,8 +375,13 @@ class RedisTaskStore:
     # -- keys ----------------------------------------------------------------------------
 
     def _keys(self, queue: str) -> list[str]:
-        base = f"{self._prefix}:tq:{queue}:"
-        return [base + name for name in _FIELDS] + [f"{base}s{p}" for p in _PRIORITIES]
+        keys = self._key_cache.get(queue)
+        if keys is None:
+            base = f"{self._prefix}:tq:{queue}:"
+            keys = [base + name for name in _FIELDS] + [f"{base}s{p}" for p in _PRIORITIES]
+            if len(self._key_cache) < 10_000:  # queue names are few; never grow unbounded
+                self._key_cache[queue] = keys
+        return keys
 
     def _where_key(self) -> str:
         return f"{self._prefix}:tq:where"
@@ -400,27 +421,46 @@ class RedisTaskStore:
     # -- the TaskStore protocol ------------------------------------------------------------------
 
     def enqueue_many(self, tasks: Sequence[NewTask], now: float) -> list[str]:
-        """Store `tasks` atomically per queue and return their ids, in order."""
+        """Store `tasks` atomically and return their ids, in order, once Redis applied them.
+
+        Calls made at the same moment by several threads go to Redis in one
+        script call (still atomic per call: one script is all or nothing).
+        """
         if not tasks:
             return []
+        if self._closed:
+            raise TaskStoreClosed("enqueue")
+        ids: list[str] = self._enqueues.submit("enqueue", (tasks, now),
+                                               self._config.write_timeout)
+        return ids
 
+    def _enqueue_batch(self, batch: list[tuple[Sequence[NewTask], float]]) -> list[list[str]]:
+        """One script call for every enqueue waiting: ids come out consecutive, in call order."""
         blocks: dict[str, int] = {}
-        args: list[str | int] = [repr(now), len(tasks)]
-        for task in tasks:
-            block = blocks.setdefault(task.queue, len(blocks))
-            due = now if task.not_before is None else task.not_before
-            args += [block, task.queue, task.priority, repr(now), repr(due), task.payload_json]
+        count = sum(len(tasks) for tasks, _ in batch)
+        latest = max(now for _, now in batch)
+        args: list[str | int] = [repr(latest), count]
+        for tasks, now in batch:
+            enqueued_at = repr(now)
+            for task in tasks:
+                block = blocks.setdefault(task.queue, len(blocks))
+                due = enqueued_at if task.not_before is None else repr(task.not_before)
+                args += [block, task.queue, task.priority, enqueued_at, due, task.payload_json]
         keys = [f"{self._prefix}:tq:ids", self._where_key()]
         for queue in blocks:
             keys += self._keys(queue)
 
-        def run() -> list[str]:
+        def run() -> int:
             for queue in blocks:
                 self._ensure_groups(queue)
-            last = int(self._scripts["enqueue"](keys=keys, args=args))
-            return [str(n) for n in range(last - len(tasks) + 1, last + 1)]
+            return int(self._scripts["enqueue"](keys=keys, args=args))
 
-        return self._call("enqueue", run)
+        first = self._call("enqueue", run) - count + 1
+        results = []
+        for tasks, _ in batch:
+            results.append([str(n) for n in range(first, first + len(tasks))])
+            first += len(tasks)
+        return results
 
     def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
@@ -566,7 +606,9 @@ class RedisTaskStore:
         return QueueStats(int(depth), int(in_flight), int(delayed), int(dead), oldest_age)
 
     def close(self) -> None:
-        """Release the connection pool; later calls raise `TaskStoreClosed`."""
+        """Finish the enqueues under way, release the connection pool; later calls raise
+        `TaskStoreClosed`."""
+        self._enqueues.close(self._config.write_timeout)
         self._closed = True
         self._client.close()
 

@@ -199,6 +199,8 @@ class SqliteTaskStore:
             return []
 
         def insert(conn: sqlite3.Connection) -> list[str]:
+            if len(rows) == 1:
+                return [str(conn.execute(_INSERT, rows[0]).lastrowid)]
             conn.executemany(_INSERT, rows)
             (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
             # AUTOINCREMENT hands out max+1 and this transaction is the only writer,
