@@ -96,6 +96,13 @@ _SELECT_DUE = (
     "lease_token, worker_id FROM tasks "
     "WHERE queue = ? AND priority = ? AND visible_at <= ? ORDER BY visible_at, id LIMIT ?"
 )
+# Every level in one statement (one index range per level, highest first; SQLite
+# runs the parts of a UNION ALL in order and stops at the LIMIT): a claim is one
+# query, not one per priority level.
+_SELECT_DUE_ALL = " UNION ALL ".join(
+    f"SELECT * FROM ({_SELECT_DUE.replace('priority = ?', f'priority = {p:d}')})"  # noqa: S608 - p is an int of PRIORITIES
+    for p in reversed(PRIORITIES)
+).replace("SELECT id,", "SELECT priority, id,") + " LIMIT ?"
 _BURY = (
     "INSERT OR REPLACE INTO dead_letters (id, queue, payload, priority, not_before, "
     "enqueued_at, attempts, last_error, reason, dead_lettered_at) "
@@ -222,39 +229,39 @@ class SqliteTaskStore:
             token = events.new_lease_token()
             claimed: list[ClaimedTask] = []
             buried: list[_Buried] = []
-            for priority in reversed(PRIORITIES):
-                while len(claimed) < limit:
-                    wanted = limit - len(claimed)
-                    rows = conn.execute(_SELECT_DUE, (queue, priority, now, wanted)).fetchall()
-                    taken: list[int] = []
-                    graves: list[_Buried] = []
-                    for (task_id, raw, not_before, enqueued_at, attempts, last_error,
-                         old_token, old_worker) in rows:
-                        try:
-                            payload = decode_payload(raw)
-                            _check_row(attempts, not_before, enqueued_at, last_error,
-                                       old_worker)
-                        except CorruptData as exc:
-                            graves.append(_Buried(task_id, "corrupt", _count(attempts),
-                                                  f"payload {exc.reason}"))
-                            continue
-                        if attempts_exhausted(policy, attempts):
-                            error = (events.expired_lease_error(old_worker, attempts)
-                                     if old_token is not None else last_error)
-                            graves.append(_Buried(task_id, "max_attempts", attempts, error))
-                            continue
-                        taken.append(task_id)
-                        task = Task(str(task_id), queue, payload, attempts + 1, not_before,
-                                    priority, enqueued_at, last_error)
-                        claimed.append(
-                            ClaimedTask(task, Lease(str(task_id), token, worker_id, expires)))
-                    for chunk in _chunks(taken):
-                        conn.execute(_lease_sql(len(chunk)), (token, worker_id, expires, *chunk))
-                    for grave in graves:
-                        _bury(conn, grave.task_id, grave.reason, grave.error, now)
-                    buried.extend(graves)
-                    if len(rows) < wanted:
-                        break
+            while len(claimed) < limit:
+                wanted = limit - len(claimed)
+                rows = conn.execute(_SELECT_DUE_ALL,
+                                    (queue, now, wanted) * len(PRIORITIES) + (wanted,)
+                                    ).fetchall()
+                taken: list[int] = []
+                graves: list[_Buried] = []
+                for (priority, task_id, raw, not_before, enqueued_at, attempts, last_error,
+                     old_token, old_worker) in rows:
+                    try:
+                        payload = decode_payload(raw)
+                        _check_row(attempts, not_before, enqueued_at, last_error, old_worker)
+                    except CorruptData as exc:
+                        graves.append(_Buried(task_id, "corrupt", _count(attempts),
+                                              f"payload {exc.reason}"))
+                        continue
+                    if attempts_exhausted(policy, attempts):
+                        error = (events.expired_lease_error(old_worker, attempts)
+                                 if old_token is not None else last_error)
+                        graves.append(_Buried(task_id, "max_attempts", attempts, error))
+                        continue
+                    taken.append(task_id)
+                    task = Task(str(task_id), queue, payload, attempts + 1, not_before,
+                                priority, enqueued_at, last_error)
+                    claimed.append(
+                        ClaimedTask(task, Lease(str(task_id), token, worker_id, expires)))
+                for chunk in _chunks(taken):
+                    conn.execute(_lease_sql(len(chunk)), (token, worker_id, expires, *chunk))
+                for grave in graves:
+                    _bury(conn, grave.task_id, grave.reason, grave.error, now)
+                buried.extend(graves)
+                if len(rows) < wanted:
+                    break
             return claimed, buried
 
         claimed, buried = self._write("claim", lease)
