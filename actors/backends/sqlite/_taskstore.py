@@ -99,10 +99,11 @@ _SELECT_DUE = (
 # Every level in one statement (one index range per level, highest first; SQLite
 # runs the parts of a UNION ALL in order and stops at the LIMIT): a claim is one
 # query, not one per priority level.
-_SELECT_DUE_ALL = " UNION ALL ".join(  # noqa: S608 - only the ints of PRIORITIES go in
-    "SELECT * FROM (" + _SELECT_DUE.replace("priority = ?", f"priority = {p:d}") + ")"
+_LEVEL = _SELECT_DUE.replace("SELECT id,", "SELECT priority, id,")
+_SELECT_DUE_ALL = " UNION ALL ".join(
+    f"SELECT * FROM ({_LEVEL.replace('priority = ?', f'priority = {p:d}')})"  # noqa: S608 - ints
     for p in reversed(PRIORITIES)
-).replace("SELECT id,", "SELECT priority, id,") + " LIMIT ?"
+) + " LIMIT ?"
 _BURY = (
     "INSERT OR REPLACE INTO dead_letters (id, queue, payload, priority, not_before, "
     "enqueued_at, attempts, last_error, reason, dead_lettered_at) "
