@@ -100,10 +100,8 @@ _SELECT_DUE = (
 # runs the parts of a UNION ALL in order and stops at the LIMIT): a claim is one
 # query, not one per priority level.
 _LEVEL = _SELECT_DUE.replace("SELECT id,", "SELECT priority, id,")
-_SELECT_DUE_ALL = " UNION ALL ".join(
-    f"SELECT * FROM ({_LEVEL.replace('priority = ?', f'priority = {p:d}')})"  # noqa: S608 - ints
-    for p in reversed(PRIORITIES)
-) + " LIMIT ?"
+_LEVELS = [_LEVEL.replace("priority = ?", f"priority = {p:d}") for p in reversed(PRIORITIES)]
+_SELECT_DUE_ALL = " UNION ALL ".join(f"SELECT * FROM ({level})" for level in _LEVELS) + " LIMIT ?"
 _BURY = (
     "INSERT OR REPLACE INTO dead_letters (id, queue, payload, priority, not_before, "
     "enqueued_at, attempts, last_error, reason, dead_lettered_at) "
