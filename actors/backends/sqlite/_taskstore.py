@@ -101,7 +101,7 @@ _SELECT_DUE = (
 # query, not one per priority level.
 _LEVEL = _SELECT_DUE.replace("SELECT id,", "SELECT priority, id,")
 _LEVELS = [_LEVEL.replace("priority = ?", f"priority = {p:d}") for p in reversed(PRIORITIES)]
-_SELECT_DUE_ALL = " UNION ALL ".join(f"SELECT * FROM ({level})" for level in _LEVELS) + " LIMIT ?"
+_SELECT_DUE_ALL = " UNION ALL ".join(f"SELECT * FROM ({level})" for level in _LEVELS) + " LIMIT ?"  # noqa: S608 - only our own SQL
 _BURY = (
     "INSERT OR REPLACE INTO dead_letters (id, queue, payload, priority, not_before, "
     "enqueued_at, attempts, last_error, reason, dead_lettered_at) "
