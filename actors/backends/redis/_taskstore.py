@@ -133,26 +133,28 @@ end
 """
 
 # Self-contained (no prelude): one call may span several queues, all or nothing.
+# Only the keys an enqueue writes are passed: a lone task is 9 keys, not 25.
 _ENQUEUE = """
--- KEYS: the id counter, the task->queue index, then 23 keys per queue (same layout as the prelude)
+-- KEYS: the id counter, the task->queue index, then 7 keys per (queue, priority) block:
+--   payload, meta, notbefore, entry, delayed, enq, and that priority's stream
 -- ARGV: now, count, then per task: block, queue, priority, enqueued_at, not_before, payload
 local now = tonumber(ARGV[1])
 local last = redis.call('INCRBY', KEYS[1], tonumber(ARGV[2]))
 local id = last - tonumber(ARGV[2])
 for i = 3, #ARGV, 6 do
   id = id + 1
-  local base = 2 + tonumber(ARGV[i]) * 23
-  local queue, p, enq, nb, payload = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
-  redis.call('HSET', KEYS[2], id, queue)
-  redis.call('HSET', KEYS[base + 1], id, payload)
+  local base = 2 + tonumber(ARGV[i]) * 7
+  local p, enq, nb = ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  redis.call('HSET', KEYS[2], id, ARGV[i+1])
+  redis.call('HSET', KEYS[base + 1], id, ARGV[i+5])
   redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq)
-  redis.call('HSET', KEYS[base + 4], id, nb)
-  redis.call('ZADD', KEYS[base + 11], enq, id)
+  redis.call('HSET', KEYS[base + 3], id, nb)
+  redis.call('ZADD', KEYS[base + 6], enq, id)
   if tonumber(nb) <= now then
-    local eid = redis.call('XADD', KEYS[base + 14 + (9 - tonumber(p))], '*', 'id', id)
-    redis.call('HSET', KEYS[base + 5], id, p .. ' ' .. eid)
+    local eid = redis.call('XADD', KEYS[base + 7], '*', 'id', id)
+    redis.call('HSET', KEYS[base + 4], id, p .. ' ' .. eid)
   else
-    redis.call('ZADD', KEYS[base + 9], nb, id)
+    redis.call('ZADD', KEYS[base + 5], nb, id)
   end
 end
 return last
@@ -303,6 +305,8 @@ return {queued - leased + expired + due_delayed, leased - expired, delayed - due
 
 R = TypeVar("R")
 
+_QUEUE_CACHE_MAX = 100_000  # task ids remembered with their queue; forgotten all at once
+
 
 class RedisTaskStore:
     """The task queue on Redis: several worker processes, on one machine or many, share it.
@@ -344,6 +348,7 @@ class RedisTaskStore:
         self._lock = threading.Lock()
         self._closed = False
         self._key_cache: dict[str, list[str]] = {}
+        self._queue_cache: dict[str, str] = {}  # task id -> queue, of the tasks claimed here
         self._enqueues: GroupCommit[tuple[Sequence[NewTask], float]] = GroupCommit(
             self._enqueue_batch, max_batch=self._config.max_group_commit,
             closed_error=TaskStoreClosed, timeout_error=TaskStoreTimeout,
@@ -382,6 +387,12 @@ class RedisTaskStore:
             if len(self._key_cache) < 10_000:  # queue names are few; never grow unbounded
                 self._key_cache[queue] = keys
         return keys
+
+    def _enqueue_keys(self, queue: str, priority: int) -> list[str]:
+        """The keys an enqueue of `priority` to `queue` writes (the `_ENQUEUE` block)."""
+        keys = self._keys(queue)
+        return [keys[0], keys[1], keys[3], keys[4], keys[8], keys[10],
+                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)]]
 
     def _where_key(self) -> str:
         return f"{self._prefix}:tq:where"
@@ -436,22 +447,23 @@ class RedisTaskStore:
 
     def _enqueue_batch(self, batch: list[tuple[Sequence[NewTask], float]]) -> list[list[str]]:
         """One script call for every enqueue waiting: ids come out consecutive, in call order."""
-        blocks: dict[str, int] = {}
+        blocks: dict[tuple[str, int], int] = {}
         count = sum(len(tasks) for tasks, _ in batch)
         latest = max(now for _, now in batch)
         args: list[str | int] = [repr(latest), count]
         for tasks, now in batch:
             enqueued_at = repr(now)
             for task in tasks:
-                block = blocks.setdefault(task.queue, len(blocks))
+                block = blocks.setdefault((task.queue, task.priority), len(blocks))
                 due = enqueued_at if task.not_before is None else repr(task.not_before)
                 args += [block, task.queue, task.priority, enqueued_at, due, task.payload_json]
         keys = [f"{self._prefix}:tq:ids", self._where_key()]
-        for queue in blocks:
-            keys += self._keys(queue)
+        for queue, priority in blocks:
+            keys += self._enqueue_keys(queue, priority)
+        queues = {queue for queue, _ in blocks}
 
         def run() -> int:
-            for queue in blocks:
+            for queue in queues:
                 self._ensure_groups(queue)
             return int(self._scripts["enqueue"](keys=keys, args=args))
 
@@ -494,6 +506,11 @@ class RedisTaskStore:
                            attempts=_int(attempts))
                 continue
             claimed.append(ClaimedTask(task, lease))
+        queue_of = self._queue_cache
+        if len(queue_of) > _QUEUE_CACHE_MAX:
+            queue_of.clear()
+        for item in claimed:
+            queue_of[item.task.id] = queue
         for i in range(0, len(spent), 3):
             task_id, made, owner = spent[i:i + 3]
             error = events.expired_lease_error(owner or None, _int(made)) if owner else ""
@@ -533,12 +550,21 @@ class RedisTaskStore:
 
             for index, ok in zip(indexes, self._call("ack", run), strict=True):
                 results[index] = bool(ok)
+        for lease in leases:
+            self._queue_cache.pop(lease.task_id, None)
         return [results[i] for i in range(len(leases))]
 
     def _queues_of(self, task_ids: Sequence[str]) -> dict[str, str]:
-        found = self._call("lookup", lambda: self._client.hmget(self._where_key(), task_ids))
-        pairs = zip(task_ids, found, strict=True)
-        return {task_id: str(queue) for task_id, queue in pairs if queue}
+        # A task never changes queue: the ones this store claimed are known without a
+        # round trip; the others (claimed by another process, replayed) are looked up.
+        cache = self._queue_cache
+        known = {task_id: cache[task_id] for task_id in task_ids if task_id in cache}
+        unknown = [task_id for task_id in task_ids if task_id not in known]
+        if unknown:
+            found = self._call("lookup", lambda: self._client.hmget(self._where_key(), unknown))
+            known.update((task_id, str(queue))
+                         for task_id, queue in zip(unknown, found, strict=True) if queue)
+        return known
 
     def _queue_of(self, task_id: str) -> str | None:
         return self._queues_of([task_id]).get(task_id)
