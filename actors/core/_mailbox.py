@@ -30,15 +30,15 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
 
-import structlog
 from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
 
 from actors.core import _context, _validate
 from actors.core._deadletters import DeadLetter, DeadLetterStore
 from actors.core._errors import MailboxFull, ServiceStopped
+from actors.core._logging import LibraryLogger
 
-_log = structlog.get_logger("stanchion.mailbox")
+_log = LibraryLogger("stanchion.mailbox")
 
 #: The largest mailbox accepted: each place is a token allocated up front.
 MAX_MAILBOX_SIZE = 10_000_000

@@ -25,16 +25,16 @@ from itertools import count
 from typing import Any, ClassVar
 
 import pykka
-import structlog
 from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr, _ActorStop
 
 from actors.core import _context, _validate
 from actors.core._deadletters import DeadLetter, default_dead_letters
 from actors.core._errors import ServiceCrashed, UnhandledMessage, short_repr
 from actors.core._future import ReplyFuture
+from actors.core._logging import LibraryLogger
 from actors.core._mailbox import MAX_MAILBOX_SIZE, ControlMessage, Item, Mailbox, is_control
 
-_log = structlog.get_logger("stanchion.actor")
+_log = LibraryLogger("stanchion.actor")
 
 # Messages Pykka's own dispatcher must see (stop and proxy traffic); everything
 # else goes straight to on_receive, skipping a chain of isinstance checks.

@@ -16,13 +16,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from actors.core import (
     AskTimeout,
     ConfigError,
     ControlMessage,
     DataNotSerializable,
+    LibraryLogger,
     MailboxFull,
     ReplyFuture,
     Scheduler,
@@ -53,7 +52,7 @@ from actors.saga._messages import SagaCommand, StepRejected
 if TYPE_CHECKING:
     from actors.bus import EventBus
 
-_log = structlog.get_logger("stanchion.saga")
+_log = LibraryLogger("stanchion.saga")
 
 
 class StartSaga:

@@ -9,11 +9,11 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 import pykka
-import structlog
 
 from actors.core import (
     Binding,
     ControlMessage,
+    LibraryLogger,
     Mailbox,
     ServiceActor,
     StanchionError,
@@ -27,7 +27,7 @@ from actors.supervision._intensity import RestartIntensity
 from actors.supervision._runtime import Entry, Runtime
 from actors.supervision._spec import ChildSpec, RestartType, Strategy, SupervisorSpec
 
-_log = structlog.get_logger("stanchion.supervisor")
+_log = LibraryLogger("stanchion.supervisor")
 
 
 class SupervisorGaveUp(StanchionError):
