@@ -1,4 +1,4 @@
-"""What a new user installs: the licence, the metadata, and a `make` that copes with a stale .venv."""
+"""What a new user installs: the licence, the metadata, a `make` that copes with a stale .venv."""
 
 from __future__ import annotations
 
