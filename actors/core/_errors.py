@@ -129,13 +129,13 @@ class UnhandledMessage(StanchionError):
 class UnknownService(StanchionError, LookupError):
     """No service of that name is registered in the actor system."""
 
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: list[str], hint: str = "") -> None:
         self.name = name
         self.known = known
         listing = ", ".join(sorted(known)) or "none"
         super().__init__(
             f"no service named {name!r} in this system (known: {listing}); "
-            "add a ChildSpec for it or check the spelling"
+            + (hint or "add a ChildSpec for it or check the spelling")
         )
 
 

@@ -16,6 +16,7 @@ from actors.core import (
     LibraryLogger,
     Mailbox,
     ServiceActor,
+    ServiceRef,
     StanchionError,
     StopIncarnation,
     TimerHandle,
@@ -269,6 +270,10 @@ class Supervisor(ServiceActor):
             if member is None:
                 child.members[index] = self._spawn(child, index)
 
+    def _resolve(self, name: str) -> ServiceRef[Any]:
+        """A peer's stable ref, for `ServiceActor.service` (called from the child's thread)."""
+        return self._rt.lookup(name).ref
+
     def _spawn(self, child: _Child, index: int) -> ServiceActor | None:
         spec = child.spec
         binding = Binding(
@@ -279,6 +284,7 @@ class Supervisor(ServiceActor):
             epoch=child.epoch,
             watcher=self._watcher(child.name, index, child.epoch),
             on_started=self._started_hook(child.name, index, child.epoch),
+            resolve=self._resolve,
         )
         token = bind_next_start(binding)
         ref: pykka.ActorRef[Any]
