@@ -83,12 +83,12 @@ class AskTimeout(StanchionError, pykka.Timeout):
 class ServiceStopped(StanchionError, pykka.ActorDeadError):
     """The service is stopped (or its system is shut down) and accepts no messages."""
 
-    def __init__(self, service: str, detail: str = "") -> None:
+    def __init__(self, service: str, detail: str = "", hint: str = "") -> None:
         self.service = service
         suffix = f": {detail}" if detail else ""
         super().__init__(
             f"service {service!r} is stopped and accepts no messages{suffix}; "
-            "look the service up again from a running ActorSystem"
+            + (hint or "look the service up again from a running ActorSystem")
         )
 
 

@@ -443,6 +443,9 @@ class Supervisor(ServiceActor):
         _log.error("supervisor.gave_up", supervisor=self.spec.name, child=child.name,
                    max_restarts=self.spec.max_restarts, within_seconds=self.spec.within_seconds,
                    error=str(error))
+        if cause is not None:  # its callers hear the service's own error, not just "stopped"
+            child.mailbox.record_failure(cause, f"its supervisor {self.spec.name!r} gave up "
+                                         f"restarting it; its last error: {short_repr(cause)}")
         self._stop_children(list(self._children), final=False)
         self._death = error
         self._stop()
