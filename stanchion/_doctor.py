@@ -8,7 +8,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from actors.supervision import facade_problem
+from actors.testing import facade_problem
 
 # extra -> (the module it installs, what it adds)
 EXTRAS = {

@@ -4,7 +4,6 @@ A tree is data: `SupervisorSpec`s and `ChildSpec`s. `ActorSystem` starts it,
 restarts what fails by strategy and intensity, and stops it all on exit.
 """
 
-from actors.supervision._facade import facade_problem
 from actors.supervision._intensity import RestartIntensity
 from actors.supervision._spec import ChildSpec, RestartType, Strategy, SupervisorSpec
 from actors.supervision._supervisor import ChildInfo, ServiceStartFailed, SupervisorGaveUp
@@ -20,5 +19,4 @@ __all__ = [
     "Strategy",
     "SupervisorGaveUp",
     "SupervisorSpec",
-    "facade_problem",
 ]

@@ -107,7 +107,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     The tests ran anyway: nothing in stanchion imports `supervisor`. Only code that
     does `from supervisor import ...` fails, and this says why and what to do.
     """
-    from actors.supervision import facade_problem  # noqa: PLC0415 - at the end, only
+    from actors.testing._install import facade_problem  # noqa: PLC0415 - stdlib only
 
     problem = facade_problem()
     if problem is not None:

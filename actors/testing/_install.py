@@ -5,7 +5,8 @@ name. Installed after stanchion, its `supervisor/__init__.py` replaces ours
 (`pip check` sees nothing), and `from supervisor import ActorSystem` fails.
 stanchion's own modules never import `supervisor`, so they keep working; this
 check says what happened and what to do (`python -m stanchion doctor`, the
-pytest plugin's header).
+pytest plugin's summary). Standard library only: the plugin runs it in every
+pytest session.
 """
 
 from __future__ import annotations
