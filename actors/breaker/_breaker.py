@@ -16,14 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final, ParamSpec, TypeVar
 
-import structlog
-
 from actors.breaker._config import BreakerConfig
 from actors.breaker._errors import CircuitOpen
 from actors.breaker._window import CountWindow, TimeWindow
-from actors.core import ConfigError, validate as check
+from actors.core import ConfigError, LibraryLogger, validate as check
 
-_log = structlog.get_logger("stanchion.breaker")
+_log = LibraryLogger("stanchion.breaker")
 
 P = ParamSpec("P")
 R = TypeVar("R")

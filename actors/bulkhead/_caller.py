@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-import structlog
-
 from actors.bulkhead._latency import MAX_SAMPLES, LatencyRecorder, LatencySnapshot
 from actors.core import (
     AskTimeout,
+    LibraryLogger,
     MailboxFull,
     ServiceCrashed,
     ServiceRef,
@@ -24,7 +23,7 @@ from actors.core import (
 )
 from actors.ratelimit import RateLimited, TokenBucket
 
-_log = structlog.get_logger("stanchion.bulkhead")
+_log = LibraryLogger("stanchion.bulkhead")
 
 T = TypeVar("T")
 

@@ -30,15 +30,15 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
 
-import structlog
 from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
 
 from actors.core import _context, _validate
 from actors.core._deadletters import DeadLetter, DeadLetterStore
 from actors.core._errors import MailboxFull, ServiceStopped
+from actors.core._logging import LibraryLogger
 
-_log = structlog.get_logger("stanchion.mailbox")
+_log = LibraryLogger("stanchion.mailbox")
 
 #: The largest mailbox accepted: each place is a token allocated up front.
 MAX_MAILBOX_SIZE = 10_000_000
@@ -138,6 +138,7 @@ class Mailbox:
         self._crashes = 0
         self._counters: list[_Counter] = []
         self._retired_processed = 0
+        self._failure: tuple[BaseException, str] | None = None
 
     # -- send side (runs in the sender's thread) --------------------------------
 
@@ -147,7 +148,7 @@ class Mailbox:
             self.put_control(envelope)
             return
         if self._closed:
-            raise ServiceStopped(self.service)
+            raise self._stopped()
         try:
             self._take_slot()
         except Empty:
@@ -318,7 +319,7 @@ class Mailbox:
                 pending.append(self._requeued.popleft())
                 self._free_slot(None)
             pending.extend(self._drain_work())
-        error = ServiceStopped(self.service, "it was stopped with this message still queued")
+        error = self._stopped("it was stopped with this message still queued")
         dead = 0
         for envelope, context, _ in pending:
             if isinstance(envelope.message, Disposable):
@@ -331,10 +332,24 @@ class Mailbox:
                 dead += 1
         return dead
 
+    def record_failure(self, cause: BaseException, detail: str) -> None:
+        """Remember why the service failed for good: senders are told it, not just "stopped"."""
+        self._failure = (cause, detail)
+
+    def _stopped(self, detail: str = "") -> ServiceStopped:
+        if self._failure is None:
+            return ServiceStopped(self.service, detail)
+        cause, why = self._failure
+        error = ServiceStopped(self.service, why, "its own error is this exception's cause: "
+                               "fix that, then start the system again")
+        error.__cause__ = cause
+        return error
+
     def reopen(self) -> None:
         """Accept messages again (a service started anew after a full stop)."""
         with self._lock:
             self._closed = False
+            self._failure = None
 
     # -- counters ----------------------------------------------------------------
 
