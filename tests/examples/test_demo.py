@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from actors.supervision import ActorSystem
+from examples.peaksale import Story, StoryConfig
+from examples.peaksale._checkout_phase import checkout_order, run_checkouts
+from examples.shop import CheckoutLedger, checkout_services
 from tests.redis_server import redis_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,3 +72,85 @@ def test_the_story_runs_on_redis_with_one_option(tmp_path: Path) -> None:
     assert summary["backend"] == server.url
     assert summary["ok"] is True, summary["checks"]
     assert not list((tmp_path / "data").glob("*.sqlite3"))  # everything durable went to Redis
+
+
+def demo(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    summary_path = tmp_path / "summary.json"
+    done = subprocess.run(
+        [sys.executable, "demo.py", "--plain", "--json", str(summary_path),
+         "--log-file", str(tmp_path / "demo.jsonl"), "--workdir", str(tmp_path / "data"),
+         *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, json.loads(summary_path.read_text())
+
+
+def figures(line: str, part: str) -> list[int]:
+    """The slash-separated figures of `part` in a plain line ('sagas 12/9/2/1' -> [12, 9, 2, 1])."""
+    found = re.search(rf"\| {part} ([0-9/]+)", line)
+    assert found, line
+    return [int(n) for n in found.group(1).split("/")]
+
+
+def test_one_scenario_takes_its_duration_and_counts_each_saga_once(tmp_path: Path) -> None:
+    done, summary = demo(tmp_path, "--scenario", "saga", "--duration", "5")
+    assert summary["elapsed_s"] >= 5.0  # the checkouts alone were offered for 5 s
+    sagas = summary["sagas"]
+    assert sagas["started"] == 5 * 40  # 40 checkouts a second
+    lines = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    for line in lines:  # never more outcomes than sagas started, retries included
+        started, *outcomes = figures(line, "sagas")
+        assert sum(outcomes) <= started, line
+    started, completed, compensated, failed = figures(lines[-1], "sagas")
+    assert started == sagas["started"]
+    assert completed == sagas["completed"]
+    # After the operator's retries, every stuck saga ended compensated.
+    assert (compensated, failed) == (sagas["compensated"] + sagas["compensation_failed"], 0)
+
+
+def test_the_last_figures_are_read_before_the_stores_close(tmp_path: Path) -> None:
+    done, summary = demo(tmp_path, "--scenario", "queue", "--duration", "5")
+    assert "snapshot failed" not in done.stdout + done.stderr
+    assert summary["elapsed_s"] >= 5.0 * 0.7  # updates are offered for 70% of the phase
+    last = done.stdout.splitlines()[-1 - next(
+        n for n, line in enumerate(reversed(done.stdout.splitlines())) if "(end) |" in line)]
+    enqueued, delivered, depth = figures(last, "queue")
+    assert (enqueued, delivered, depth) == (summary["queue"]["enqueued"],
+                                            summary["queue"]["delivered"], 0)
+
+
+def checkout_statuses(tmp_path: Path, draws_elsewhere: int) -> dict[str, str]:
+    story = Story(StoryConfig(scenario="saga", backend="memory", workdir=tmp_path),
+                  random.Random(7))
+    for _ in range(draws_elsewhere):  # what other phases' threads happen to draw meanwhile
+        story.rng.random()
+    ledger = CheckoutLedger()
+    try:
+        with ActorSystem(checkout_services(ledger)) as system:
+            summary = run_checkouts(system, story, ledger, None, seconds=0.5, rate=60)
+        assert summary["invariants_ok"], summary["problems"]
+        return {saga.id: str(saga.status) for saga in story.saga_log().by_status(None)}
+    finally:
+        story.close()
+
+
+def test_the_same_seed_runs_the_same_checkouts_to_the_same_ends(tmp_path: Path) -> None:
+    first = checkout_statuses(tmp_path, draws_elsewhere=0)
+    again = checkout_statuses(tmp_path, draws_elsewhere=137)
+    assert sorted(first) == sorted(f"order-7-{n}" for n in range(30))
+    assert again == first
+    assert set(first.values()) == {"completed", "compensated"}  # the stuck ones were retried
+
+
+def test_the_docs_timeline_example_is_a_declined_card_in_every_seed_7_run(tmp_path) -> None:
+    text = (ROOT / "docs" / "demo.md").read_text()
+    order = re.search(r"--timeline (order-7-(\d+))", text)
+    assert order, "docs/demo.md shows no --timeline example"
+    n = int(order.group(2))
+    # The shortest story (5 s, all phases) starts 40 checkouts: order-7-0 to order-7-39.
+    assert n < 40
+    story = Story(StoryConfig(backend="memory", workdir=tmp_path), random.Random(7))
+    saga_id, data = checkout_order(story, n)
+    assert saga_id == order.group(1)
+    assert data["faults"] == {"process_payment": {"do": {"kind": "reject"}}}
+    assert "saga.compensated" in text.split(order.group(0))[1].split("```", 2)[1]
