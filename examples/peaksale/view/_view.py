@@ -170,7 +170,7 @@ def summary_report(summary: Mapping[str, Any], *,
         ...               "invariants_ok": True, "charged": 100, "refunded": 40,
         ...               "completed_amount": 60}}))
         >>> text = console.export_text()
-        >>> "200 started: 172 completed, 22 compensated, 6 stuck (6 retried)" in text
+        >>> "200 started: 172 completed, 22 compensated, 6 stuck, retried" in text
         True
     """
     table = Table.grid(padding=(0, 2))
@@ -186,11 +186,11 @@ def summary_report(summary: Mapping[str, Any], *,
                             f"{c['timed_out']} timed out, {c['fallbacks']} fell back")
     if "bulkhead" in summary:
         b = summary["bulkhead"]
-        table.add_row("orders", f"{b['orders']} placed, {b['ingress_rejected']} refused by "
-                                f"ingress; {b['payment_pending']} payment pending, "
+        table.add_row("orders", f"{b['orders']} placed, {b['ingress_rejected']} refused; "
+                                f"{b['payment_pending']} payment pending, "
                                 f"{b['payment_pending_settled']} settled")
         before, during = b["healthy_p99_ms_before"], b["healthy_p99_ms_during"]
-        table.add_row("p99 before->hang", ", ".join(
+        table.add_row("p99 (hang)", ", ".join(
             f"{name} {_ms(before.get(name))} -> {_ms(during.get(name))} ms" for name in before))
     if "breaker" in summary:
         r = summary["breaker"]
@@ -204,8 +204,9 @@ def summary_report(summary: Mapping[str, Any], *,
     if "sagas" in summary:
         g = summary["sagas"]
         table.add_row("sagas", f"{g['started']} started: {g['completed']} completed, "
-                      f"{g['compensated']} compensated, {g['compensation_failed']} stuck "
-                      f"({g['stuck_retried_by_operator']} retried)")
+                      f"{g['compensated']} compensated, {g['compensation_failed']} stuck, "
+                      + ("retried" if g["stuck_retried_by_operator"] == g["compensation_failed"]
+                         else f"{g['stuck_retried_by_operator']} retried"))
         table.add_row("books", _flag("balanced" if g["invariants_ok"] else "do not balance",
                                      bool(g["invariants_ok"]))
                       + f": charged {g['charged']}, refunded {g['refunded']}, completed "
@@ -216,8 +217,8 @@ def summary_report(summary: Mapping[str, Any], *,
                              f"{e['dead_lettered']} dead-lettered, {e['backlog']} left")
     if "queue" in summary:
         q = summary["queue"]
-        table.add_row("profiles", f"{q['delivered']} of {q['enqueued']} delivered "
-                      f"({q['mail_backlog_while_down']} waited for mail), "
+        table.add_row("profiles", f"{q['delivered']} of {q['enqueued']} delivered, "
+                      f"{q['mail_backlog_while_down']} waited for mail; "
                       + _flag("converged" if q["converged"] else "not converged",
                               bool(q["converged"])) + f", {q['lost']} lost")
     checks = dict(summary.get("checks", {}))
