@@ -17,7 +17,7 @@ The story, in about `--duration` seconds on 2 cores:
    and every service converges;
 5. a summary: every figure measured (docs/demo.md has the JSON schema).
 
-The JSON log goes to --log-file; `stanchion-logs FILE --timeline order-7-3` tells
+The JSON log goes to --log-file; `stanchion-logs FILE --timeline order-7-4` tells
 one order's story across actors. Ctrl-C stops the demo at once (exit code 130).
 """
 

@@ -153,4 +153,6 @@ def test_the_docs_timeline_example_is_a_declined_card_in_every_seed_7_run(tmp_pa
     saga_id, data = checkout_order(story, n)
     assert saga_id == order.group(1)
     assert data["faults"] == {"process_payment": {"do": {"kind": "reject"}}}
-    assert "saga.compensated" in text.split(order.group(0))[1].split("```", 2)[1]
+    shown = text.split(order.group(0), 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    assert "saga.step_failed" in shown
+    assert "saga.compensated" in shown
