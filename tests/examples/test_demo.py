@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from actors import logtool
 from actors.supervision import ActorSystem
 from examples.peaksale import Story, StoryConfig
 from examples.peaksale._checkout_phase import checkout_order, run_checkouts
@@ -44,6 +46,19 @@ def test_the_whole_story_keeps_its_promises(tmp_path: Path) -> None:
     assert "payment slows down" in done.stdout  # the plain view printed the phases
     log_lines = (tmp_path / "demo.jsonl").read_text().splitlines()
     assert any('"saga_id"' in line for line in log_lines)
+    # The command the demo suggests reads in a minute: refusals are summarised, not listed.
+    suggested = re.search(r"try: stanchion-logs (\S+) (.*)\)", done.stdout)
+    assert suggested, done.stdout[-500:]
+    out = io.StringIO()
+    assert logtool.main([suggested.group(1), *suggested.group(2).split()], stdout=out,
+                        stderr=io.StringIO()) == 0
+    assert len(out.getvalue().splitlines()) <= 15, out.getvalue()
+    events = [json.loads(line) for line in log_lines]
+    refusals = [e for e in events if e["event"] == "mailbox.rejected"]
+    # Every refusal counted (the retry queue's own asks may be refused too).
+    assert sum(e["count"] for e in refusals) >= summary["services"]["payment-gateway"]["rejected"]
+    assert len(refusals) <= summary["elapsed_s"] + 1  # at most one line a second
+    assert not [e for e in events if e["event"] == "call.rejected" and e["level"] != "info"]
 
 
 def test_a_bad_option_is_refused_with_a_clear_message(tmp_path: Path) -> None:
