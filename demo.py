@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         return INTERRUPTED
     finally:
         story.close()
-    _remove(created)
+        _remove(created)
     view.show(summary_report(summary))
     if json_path is not None:
         json_path.write_text(json.dumps(summary, indent=2) + "\n")
