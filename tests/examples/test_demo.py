@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import random
 import re
@@ -16,6 +17,7 @@ from actors import logtool
 from actors.supervision import ActorSystem
 from examples.peaksale import Story, StoryConfig
 from examples.peaksale._checkout_phase import checkout_order, run_checkouts
+from examples.peaksale._sms_phase import run_sms_outage
 from examples.shop import CheckoutLedger, checkout_services
 from tests.redis_server import redis_server
 
@@ -171,3 +173,21 @@ def test_the_docs_timeline_example_is_a_declined_card_in_every_seed_7_run(tmp_pa
     shown = text.split(order.group(0), 1)[1].split("```text", 1)[1].split("```", 1)[0]
     assert "saga.step_failed" in shown
     assert "saga.compensated" in shown
+
+
+def test_the_breaker_strip_follows_every_transition_of_the_sms_breaker(tmp_path) -> None:
+    story = Story(StoryConfig(scenario="breaker", backend="memory", workdir=tmp_path),
+                  random.Random(7))
+    try:
+        with ActorSystem([]) as system:
+            summary = run_sms_outage(system, story, 2.0)
+        states = list(story.breaker_states)
+        final_state = story.counters["breaker_view"]().state
+    finally:
+        story.close()
+    assert summary["breaker_trips"] >= 1
+    assert states[0] == "closed"
+    assert "half_open" in states  # each wait in open ends half-open, and the strip shows it
+    assert all(a != b for a, b in itertools.pairwise(states)), states  # no repeats
+    assert states.count("open") == summary["breaker_trips"]
+    assert states[-1] == final_state  # where the breaker is, not a sample behind
