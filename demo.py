@@ -162,7 +162,8 @@ def fresh_run_dir(config: StoryConfig) -> tuple[StoryConfig, list[Path]]:
         base = Path(config.backend[len("sqlite:///"):])
     else:
         return config, []
-    created = [] if base.exists() else [base]
+    # The directories this run creates, innermost first, to remove at the end.
+    created = [d for d in (base, *base.parents) if not d.exists()]
     try:
         base.mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=base))
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _remove(created: list[Path]) -> None:
-    """Remove the run's own directory, and `--workdir` if this run created it and it is empty."""
+    """Remove the run's own directory, and the ones above it this run created, if empty."""
     for n, path in enumerate(created):
         with contextlib.suppress(OSError):
             if n == 0:
