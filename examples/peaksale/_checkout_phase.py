@@ -24,7 +24,8 @@ DEMO_CHECKOUT = checkout_definition(
 def start_bus(system: ActorSystem, story: Story) -> EventBus:
     """The bus with the demo's subscribers: analytics, email, and a flaky loyalty service."""
     bus = EventBus.start(system, EventBusConfig(
-        retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)))
+        retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)),
+        rng=story.rng_for("bus"))
     seen: dict[str, int] = {"analytics": 0, "email": 0, "loyalty": 0}
     lock = threading.Lock()
 
@@ -125,7 +126,8 @@ def run_checkouts(system: ActorSystem, story: Story, ledger: CheckoutLedger,
         if saga is not None:
             outcomes.record(saga_id, str(saga.status))
 
-    sagas = Sagas.start(system, [DEMO_CHECKOUT], log, bus=bus, on_finished=finished)
+    sagas = Sagas.start(system, [DEMO_CHECKOUT], log, bus=bus, on_finished=finished,
+                        rng=story.rng_for("sagas"))
     ids: list[str] = []
     interval = 1.0 / rate
     start = time.monotonic()
