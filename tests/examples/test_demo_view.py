@@ -3,6 +3,7 @@ prints one readable line per phase, and bad snapshots are refused clearly."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import threading
@@ -110,7 +111,12 @@ FULL_SUMMARY = json.loads((Path(__file__).parent / "full_summary.json").read_tex
 def test_the_end_of_the_demo_fits_a_40_row_terminal_with_its_key_figures() -> None:
     # What stays on screen: the live view's last frame, the summary, two lines after it.
     console = Console(record=True, width=80, height=40, file=io.StringIO())
-    console.print(render(full_snapshot()))
+    services = {name: ServiceCounts(**figures)
+                for name, figures in FULL_SUMMARY["services"].items()}
+    states = ["closed", "open", "half_open", "open", "half_open", "closed", "open",
+              "half_open", "closed"]
+    console.print(render(dataclasses.replace(full_snapshot(), services=services,
+                                             breaker_states=states)))
     console.print(summary_report(FULL_SUMMARY))
     text = console.export_text()
     assert len(text.splitlines()) + 2 <= 40, text
