@@ -61,9 +61,12 @@ from actors.supervision import (
 
 if TYPE_CHECKING:
     from actors.breaker import CircuitOpen as CircuitOpen
+    from actors.console import serve_console as serve_console
 
 # As in `actors`: the breaker's error loads the breaker package on first use only.
-__getattr__ = lazy_names(__name__, globals(), lazy={"CircuitOpen": "actors.breaker"})
+# The operator console (the `console` extra) likewise loads on first use only.
+__getattr__ = lazy_names(__name__, globals(), lazy={"CircuitOpen": "actors.breaker",
+                                                    "serve_console": "actors.console"})
 
 __all__ = [
     "MAX_DEPTH",
@@ -103,4 +106,5 @@ __all__ = [
     "configure_logging",
     "current_context",
     "get_logger",
+    "serve_console",
 ]

@@ -9,6 +9,7 @@ are validated and logged like any other caller's.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -245,16 +246,13 @@ class Console:
         if self.system is None or not self.system.running:
             return []
         infos = self.system.services()
-        levels: dict[str, int] = {}
         now = self._monotonic()
         rows = []
         with self._lock:
             for info in infos:
-                level = levels.get(info.supervisor, -1) + 1 if info.supervisor else 0
-                levels[info.name] = level
                 rate = self._rate(info.name, info.stats.processed, now)
                 stats = info.stats
-                rows.append(ServiceRow(info.name, info.supervisor, info.kind, level, stats.depth,
+                rows.append(ServiceRow(info.name, info.supervisor, info.kind, 0, stats.depth,
                                        stats.capacity, stats.processed, stats.rejected,
                                        stats.crashes, info.restarts, rate))
         return _tree_order(rows)
@@ -447,18 +445,18 @@ def _served(service: TaskQueueService) -> Callable[[], Sequence[str]]:
 
 
 def _tree_order(rows: list[ServiceRow]) -> list[ServiceRow]:
-    """Children right after their supervisor, in start order (a depth-first walk)."""
+    """Children right after their supervisor, in start order, with their depth in the tree."""
     children: dict[str | None, list[ServiceRow]] = {}
     names = {row.name for row in rows}
     for row in rows:
         parent = row.supervisor if row.supervisor in names else None
         children.setdefault(parent, []).append(row)
     ordered: list[ServiceRow] = []
-    stack = list(reversed(children.get(None, [])))
+    stack = [(row, 0) for row in reversed(children.get(None, []))]
     while stack:
-        row = stack.pop()
-        ordered.append(row)
-        stack.extend(reversed(children.get(row.name, [])))
+        row, level = stack.pop()
+        ordered.append(dataclasses.replace(row, level=level))
+        stack.extend((child, level + 1) for child in reversed(children.get(row.name, [])))
     return ordered
 
 

@@ -407,7 +407,8 @@ class ActorSystem:
         """Every service and supervisor with its supervisor, mailbox stats and restarts.
 
         Read from the registry and the mailboxes: no message is sent, so it
-        answers even while a supervisor or a service is busy. In start order.
+        answers even while a supervisor or a service is busy. In the order
+        the names were registered.
         """
         runtime = self._require_runtime()
         found = []

@@ -10,7 +10,7 @@ import pytest
 
 with warnings.catch_warnings():
     # Starlette 1.x nudges toward its httpx2 fork; httpx is what stanchion already depends on.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
 from actors.breaker import BreakerState
