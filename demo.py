@@ -35,7 +35,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from actors import ConfigError, configure_logging
+from actors import ConfigError, StanchionError, configure_logging
 from examples.peaksale import SCENARIOS, Story, StoryConfig, run_story, snapshot
 from examples.peaksale.view import LiveView, summary_table
 
@@ -97,6 +97,26 @@ class CtrlC:
         os._exit(INTERRUPTED)
 
 
+def open_console(story: Story, port: int) -> None:
+    """Serve the operator console on the story's system and patterns; print where it is.
+
+    It stops with the story (one of the story's closers).
+    """
+    try:
+        from actors.console import Console, serve_console  # noqa: PLC0415 - an extra
+    except ImportError as exc:
+        raise SystemExit(f"--console: {exc}") from None
+    console = Console(title="peak sale")
+    # The SMS path is shown by its breaker gate; everything else as it is.
+    story.watchers.append(lambda started: console.watch(getattr(started, "gate", started)))
+    try:
+        server = serve_console(console, port=port)
+    except StanchionError as exc:
+        raise SystemExit(f"--console: {exc}") from None
+    story.closers.append(server.stop)
+    print(f"operator console: {server.url}\n  sign in to act: {server.login_url}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=SCENARIOS, default="all",
@@ -116,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the SQLite files go; emptied first (default: %(default)s)")
     parser.add_argument("--plain", action="store_true",
                         help="plain lines instead of the live terminal view")
+    parser.add_argument("--console", action="store_true",
+                        help="serve the operator console on the running story and print its "
+                             "URL (needs the console extra; docs/console.md)")
+    parser.add_argument("--console-port", type=int, default=8765,
+                        help="the console's port on 127.0.0.1 (default: %(default)s)")
     args = parser.parse_args(argv)
 
     workdir = Path(args.workdir)
@@ -132,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         log_path.unlink(missing_ok=True)
         configure_logging(level="info", json_file=log_path)
         story = Story(config, random.Random(config.seed))
+        if args.console:
+            open_console(story, args.console_port)
         with LiveView(lambda: snapshot(story), plain=args.plain) as view:
             summary = run_story(config, story=story)
     except KeyboardInterrupt:

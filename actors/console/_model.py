@@ -175,10 +175,14 @@ class Console:
     def watch(self, *objects: object) -> Console:
         """Show these patterns: breakers, gates, `Sagas`, saga logs, queue services, buses.
 
-        Returns the console, so calls chain. Anything else is a `ConfigError`.
+        An `ActorSystem` becomes the system shown (for a console started before
+        its system). Returns the console, so calls chain. Anything else is a
+        `ConfigError`.
         """
         for each in objects:
-            if isinstance(each, BreakerGate):
+            if isinstance(each, ActorSystem):
+                self.system = each
+            elif isinstance(each, BreakerGate):
                 self._watch_breaker(each.breaker, each)
             elif isinstance(each, CircuitBreaker):
                 self._watch_breaker(each, None)
@@ -196,8 +200,8 @@ class Console:
                 with self._lock:
                     self._buses[each.name] = each
             else:
-                raise ConfigError("objects", each, "a BreakerGate, CircuitBreaker, Sagas, "
-                                  "SagaLog, TaskQueueService or EventBus")
+                raise ConfigError("objects", each, "an ActorSystem, BreakerGate, "
+                                  "CircuitBreaker, Sagas, SagaLog, TaskQueueService or EventBus")
         return self
 
     def watch_store(self, label: str, store: TaskStore,

@@ -51,6 +51,7 @@ def run_payment_slowdown(system: ActorSystem, story: Story, seconds: float) -> d
                                      [QueueSpec(PAYMENT_RETRY, retry_payment, workers=2,
                                                 poll_interval=0.05)],
                                      name="payment-retry-queue", rng=story.rng)
+    story.expose(retries)
 
     def payment_pending(reason: str, error: BaseException) -> dict[str, Any]:
         return {"status": "payment_pending", "reason": reason}

@@ -24,6 +24,7 @@ def start_bus(system: ActorSystem, story: Story) -> EventBus:
     """The bus with the demo's subscribers: analytics, email, and a flaky loyalty service."""
     bus = EventBus.start(system, EventBusConfig(
         retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)))
+    story.expose(bus)
     seen: dict[str, int] = {"analytics": 0, "email": 0, "loyalty": 0}
     lock = threading.Lock()
 
@@ -86,6 +87,7 @@ def run_checkouts(system: ActorSystem, story: Story, ledger: CheckoutLedger,
             outcomes[str(saga.status)] = outcomes.get(str(saga.status), 0) + 1
 
     sagas = Sagas.start(system, [DEMO_CHECKOUT], log, bus=bus, on_finished=finished)
+    story.expose(sagas)
     ids: list[str] = []
     interval = 1.0 / rate
     deadline = time.monotonic() + seconds

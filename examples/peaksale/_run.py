@@ -25,6 +25,7 @@ def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, A
     ledger = CheckoutLedger()
     try:
         with ActorSystem(checkout_services(ledger), rng=random.Random(config.seed)) as system:
+            story.expose(system)
             bus = start_bus(system, story) if config.runs("saga") or config.runs("bus") else None
             if config.runs("bulkhead"):
                 summary.update(run_payment_slowdown(system, story, story.share(0.3)))

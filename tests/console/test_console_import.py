@@ -22,8 +22,8 @@ def test_importing_the_library_loads_no_console() -> None:
     result = _run(f"""
         import sys
         import actors, supervisor, stanchion, actors.supervision, actors.saga, actors.bus
-        loaded = sorted(m for m in sys.modules
-                        if m.startswith("actors.console") or m.split(".")[0] in {CONSOLE_PACKAGES!r})
+        loaded = sorted(m for m in sys.modules if m.startswith("actors.console")
+                        or m.split(".")[0] in {CONSOLE_PACKAGES!r})
         print(loaded)
     """)
     assert result.returncode == 0, result.stderr[-2000:]
