@@ -39,7 +39,7 @@ def test_the_demo_prints_the_console_url_and_shows_the_story(tmp_path: Path) -> 
             time.sleep(0.05)
         assert 'data-breaker="sms-breaker"' in shown
         assert 'data-service="orders"' in shown
-        out, err = process.communicate(timeout=90)
+        _out, err = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
