@@ -53,6 +53,7 @@ from actors.supervision import (
     ChildSpec,
     RestartIntensity,
     RestartType,
+    ServiceInfo,
     ServiceStartFailed,
     Strategy,
     SupervisorGaveUp,
@@ -90,6 +91,7 @@ __all__ = [
     "Sensitive",
     "ServiceActor",
     "ServiceCrashed",
+    "ServiceInfo",
     "ServiceRef",
     "ServiceStartFailed",
     "ServiceStopped",
@@ -106,5 +108,4 @@ __all__ = [
     "configure_logging",
     "current_context",
     "get_logger",
-    "serve_console",
 ]

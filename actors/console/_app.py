@@ -19,7 +19,16 @@ import structlog
 
 from actors.console._errors import ActionRefused, ActionUnavailable, ConsoleNotInstalled, NotFound
 from actors.console._model import BREAKER_ACTIONS, LETTER_ACTIONS, SAGA_STATUSES, Console
-from actors.core import ConfigError, MailboxFull, StanchionError, short_repr, validate as check
+from actors.core import (
+    AskTimeout,
+    ConfigError,
+    MailboxFull,
+    StanchionError,
+    short_repr,
+    validate as check,
+)
+from actors.saga import SagaLogError
+from actors.taskqueue import TaskNotFound, TaskStoreError
 
 try:
     import jinja2
@@ -58,10 +67,10 @@ def _status_of(error: StanchionError) -> int:
         return error.status
     if isinstance(error, ConfigError):
         return 400
-    if isinstance(error, NotFound):
+    if isinstance(error, NotFound | TaskNotFound):
         return 404
-    if isinstance(error, MailboxFull):
-        return 503
+    if isinstance(error, MailboxFull | AskTimeout | TaskStoreError | SagaLogError):
+        return 503  # busy or unreachable now: worth trying again
     return 409  # ActionUnavailable and any other refusal of the runtime
 
 

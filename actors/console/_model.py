@@ -476,7 +476,10 @@ def _find(items: list[T], key: str) -> T | None:
 
 
 def _detail(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a message's own repr must not break the page
+        return short_repr(value)
     return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "..."
 
 
