@@ -24,6 +24,7 @@ def store_console(url: str, *, prefix: str | None = None,
     process: this console does not show them.
     """
     check.url("url", url, schemes=("redis", "rediss"))
+    check.optional(check.name, "prefix", prefix, max_length=64)
     import redis  # noqa: PLC0415 - the redis extra
     import redis.exceptions  # noqa: PLC0415
 
