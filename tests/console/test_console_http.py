@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 
@@ -218,3 +219,27 @@ def test_serve_console_listens_on_loopback_and_stops(no_thread_leaks: None) -> N
         finally:
             assert server.stop()
         assert not server.running
+
+
+def test_purging_dead_letters_discards_them(client: TestClient, incident: Incident,
+                                            events: list[dict[str, object]]) -> None:
+    page = client.get("/fragments/dead-letters").text
+    runtime_key = re.search(r'data-letter="runtime/([0-9a-f]+)"', page)
+    bus_key = re.search(r'data-letter="bus:bus/([0-9a-f]+)"', page)
+    assert runtime_key
+    assert bus_key
+    inspected = client.get("/dead-letter", params={"source": "runtime",
+                                                   "key": runtime_key.group(1)})
+    assert "your order" in inspected.text
+    for source, key in (("runtime", runtime_key.group(1)), ("bus:bus", bus_key.group(1))):
+        done = client.post("/dead-letters/purge", data={"source": source, "key": key},
+                           headers=BEARER)
+        assert done.status_code == 200, done.text
+        again = client.post("/dead-letters/purge", data={"source": source, "key": key},
+                            headers=BEARER)
+        assert again.status_code == 404
+    assert incident.system.dead_letters.list(service="mail") == []
+    assert incident.bus.dead_letters() == []
+    assert incident.switch.mail == []  # purged, not delivered
+    assert [e["action"] for e in named(events, "console.action_performed")] == [
+        "dead_letter.purge", "dead_letter.purge"]
