@@ -52,7 +52,10 @@ _HERE = Path(__file__).parent
 def _clock_text(at: float | None) -> str:
     if at is None:
         return "-"
-    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError, OSError):  # a stored time out of the calendar's range
+        return short_repr(at)
 
 
 def _templates() -> jinja2.Environment:
@@ -132,8 +135,12 @@ class _Site:
             try:
                 return await handler(request)
             except StanchionError as error:
-                return self.page("flash.html", request, _status_of(error), ok=False,
-                                 message=str(error))
+                status = _status_of(error)
+                response = self.page("flash.html", request, status, ok=False,
+                                     message=str(error))
+                if status == 401:
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="stanchion console"'
+                return response
         return run
 
     def read(self, handler: Callable[[Request], Response]) -> Endpoint:

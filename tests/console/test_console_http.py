@@ -99,7 +99,9 @@ def test_bad_reads_are_4xx_with_a_clear_message(client: TestClient, path: str,
 
 def test_actions_need_the_token_and_refusals_are_logged(
         client: TestClient, incident: Incident, events: list[dict[str, object]]) -> None:
-    assert client.post("/breakers/mail-breaker/force_open").status_code == 401
+    missing = client.post("/breakers/mail-breaker/force_open")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
     wrong = client.post("/breakers/mail-breaker/force_open",
                         headers={"Authorization": "Bearer not-the-token"})
     assert wrong.status_code == 401
