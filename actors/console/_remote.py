@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from actors.backends import Backend, open_backend
 from actors.console._model import Console
@@ -48,7 +49,8 @@ def store_console(url: str, *, prefix: str | None = None,
     pattern = re.compile(re.escape(prefix) + r"-([A-Za-z0-9][A-Za-z0-9_.-]{0,63}):tq:.+:s0")
     stores = sorted({m.group(1) for key in keys if (m := pattern.fullmatch(key))})
     for name in stores:
-        console.watch_store(name, backend.task_store(name), _lister(url, f"{prefix}-{name}"))
+        store = backend.task_store(name)
+        console.watch_store(name, store, _lister(store, f"{prefix}-{name}"))
     return console, backend
 
 
@@ -69,16 +71,17 @@ def _scan(client: object, pattern: str) -> list[str]:
     return found
 
 
-def _lister(url: str, store_prefix: str) -> Callable[[], Sequence[str]]:
-    """The queues of one store, found again on each read (a new queue shows up)."""
-    import redis  # noqa: PLC0415 - the redis extra
+def _lister(store: Any, store_prefix: str) -> Callable[[], Sequence[str]]:
+    """The queues of one `RedisTaskStore`, found again on each read (a new queue shows up).
 
-    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5.0,
-                                  socket_connect_timeout=5.0)
+    Through the store's own client (closed with the backend) and its error
+    translation: Redis gone is a `RedisUnavailable`, as for any store call.
+    """
     head, tail = f"{store_prefix}:tq:", ":s0"
 
     def queues() -> Sequence[str]:
-        keys = _scan(client, f"{glob_escape(head)}*{tail}")
+        keys: list[str] = store.call(
+            "list queues", lambda: _scan(store.client, f"{glob_escape(head)}*{tail}"))
         return sorted(key[len(head):-len(tail)] for key in keys)
 
     return queues

@@ -9,12 +9,22 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import warnings
+
 import httpx
 import pytest
 
 from actors.backends import open_backend
+from actors.console import create_app
+from actors.console._remote import store_console
 from actors.saga import SagaStatus
+from actors.taskqueue import NewTask
 from tests.console.scenario import Incident
+from tests.redis_server import redis_server
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "another-process-token"
@@ -77,3 +87,19 @@ def test_it_replays_a_queue_dead_letter_but_cannot_retry_a_saga(console_url: str
     assert replayed.status_code == 200, replayed.text
     assert incident.switch.wait(incident.switch.tasks)
     assert incident.switch.tasks == [{"to": "bob"}]
+
+
+def test_a_redis_that_goes_away_is_a_503_not_a_crash(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server, open_backend(server.url, prefix="gone") as backend:
+        backend.task_store("tasks").enqueue_many([NewTask("q", {"n": 1})], now=0.0)
+        console, remote = store_console(server.url)
+        try:
+            app = create_app(console, token=TOKEN * 2)
+            with TestClient(app, base_url="http://127.0.0.1") as http:
+                assert 'data-queue="q"' in http.get("/").text
+                server.stop()
+                for path in ("/", "/fragments/queues", "/fragments/sagas"):
+                    answer = http.get(path)
+                    assert answer.status_code == 503, (path, answer.text)
+        finally:
+            remote.close()
