@@ -6,10 +6,9 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
-
-import warnings
 
 import httpx
 import pytest
