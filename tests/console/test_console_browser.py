@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from actors import DeadLetter
 from actors.breaker import BreakerState
 from actors.console import ConsoleServer, serve_console
 from actors.saga import SagaStatus
@@ -133,3 +134,17 @@ def test_retry_a_stuck_saga_by_clicking(signed_in: WebDriver, incident: Incident
     until(signed_in, lambda d: "saga.retry order-7" in flash(d))
     assert incident.sagas.wait(incident.saga_id, 10).status is SagaStatus.COMPENSATED
     until(signed_in, lambda d: d.find_element(By.ID, "saga-status").text == "compensated")
+
+
+def test_purge_a_dead_letter_after_confirming(signed_in: WebDriver, incident: Incident,
+                                              server: ConsoleServer) -> None:
+    letter = DeadLetter("mail", {"to": "zed", "text": "never mind"}, "stopped")
+    incident.system.dead_letters.add(letter)
+    signed_in.get(server.url)
+    row = signed_in.find_element(By.CSS_SELECTOR, 'tr[data-letter^="runtime/"]')
+    assert "never mind" in row.text
+    row.find_element(By.CSS_SELECTOR, "button.purge").click()
+    until(signed_in, lambda d: d.switch_to.alert).accept()  # "Discard this dead letter?"
+    until(signed_in, lambda d: "dead_letter.purge runtime/" in flash(d))
+    assert incident.system.dead_letters.list(service="mail") == []
+    assert {"to": "zed", "text": "never mind"} not in incident.switch.mail
