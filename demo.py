@@ -197,6 +197,26 @@ def open_story(config: StoryConfig) -> tuple[Story, list[Path]]:
     return story, created
 
 
+def open_console(story: Story, port: int) -> None:
+    """Serve the operator console on the story's system and patterns; print where it is.
+
+    It stops with the story (one of the story's closers).
+    """
+    try:
+        from actors.console import Console, serve_console  # noqa: PLC0415 - an extra
+    except ImportError as exc:
+        raise SystemExit(f"--console: {exc}") from None
+    console = Console(title="peak sale")
+    # The SMS path is shown by its breaker gate; everything else as it is.
+    story.watchers.append(lambda started: console.watch(getattr(started, "gate", started)))
+    try:
+        server = serve_console(console, port=port)
+    except StanchionError as exc:
+        raise SystemExit(f"--console: {exc}") from None
+    story.closers.append(server.stop)
+    print(f"operator console: {server.url}\n  sign in to act: {server.login_url}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=SCENARIOS, default="all",
@@ -223,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
                              "its own under it, removed at the end (default: %(default)s)")
     parser.add_argument("--plain", action="store_true",
                         help="plain lines instead of the live terminal view")
+    parser.add_argument("--console", action="store_true",
+                        help="serve the operator console on the running story and print its "
+                             "URL (needs the console extra; docs/console.md)")
+    parser.add_argument("--console-port", type=int, default=8765,
+                        help="the console's port on 127.0.0.1 (default: %(default)s)")
     args = parser.parse_args(argv)
 
     try:
@@ -249,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         structlog.get_logger("stanchion.demo").info(
             LOG_MARK, scenario=config.scenario, seed=config.seed, duration_s=config.duration,
             backend=config.backend)
+        if args.console:
+            open_console(story, args.console_port)
         with LiveView(lambda: snapshot(story), plain=args.plain) as view:
             summary = run_story(config, story=story)
     except KeyboardInterrupt:

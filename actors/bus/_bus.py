@@ -386,6 +386,21 @@ class EventBus:
         _log.info("event.replayed", bus=self.name, count=len(chosen), subscriber=subscriber)
         return len(chosen)
 
+    def purge(self, subscriber: str | None = None,
+              select: Callable[[DeadEvent], bool] | None = None) -> int:
+        """Discard dead events (of `subscriber`, those `select` picks); returns how many.
+
+        A durable subscriber's stored copy stays in its task queue's dead letters.
+        """
+        with self._dead_lock:
+            chosen = [d for d in self._dead
+                      if (subscriber is None or d.subscriber == subscriber)
+                      and (select is None or select(d))]
+            for dead in chosen:
+                self._dead.remove(dead)
+        _log.info("event.purged", bus=self.name, count=len(chosen), subscriber=subscriber)
+        return len(chosen)
+
     def metrics(self) -> dict[str, SubscriberMetrics]:
         """Per subscriber: delivered, retried, dead-lettered, backlog, lag."""
         return {s.name: s.metrics() for s in self._routes}

@@ -94,6 +94,18 @@ class DeadLetterStore:
             self._letters.extend(kept)
         return taken
 
+    def remove(self, letter: DeadLetter) -> bool:
+        """Remove one retained letter (the very object `list()` returned); `False` if gone.
+
+        For an operator who replays or discards a single letter.
+        """
+        with self._lock:
+            for index, kept in enumerate(self._letters):
+                if kept is letter:
+                    del self._letters[index]
+                    return True
+        return False
+
     def wait_for(self, *, service: str | None = None, reason: str | None = None,
                  count: int = 1, timeout: float = 5.0) -> bool:
         """Wait until at least `count` retained letters match; `False` on timeout."""

@@ -52,6 +52,7 @@ def run_payment_slowdown(system: ActorSystem, story: Story, seconds: float) -> d
                                                 poll_interval=0.05)],
                                      name="payment-retry-queue",
                                      rng=story.rng_for("payment-retry-queue"))
+    story.expose(retries)
 
     def payment_pending(reason: str, error: BaseException) -> dict[str, Any]:
         return {"status": "payment_pending", "reason": reason}

@@ -26,6 +26,7 @@ def start_bus(system: ActorSystem, story: Story) -> EventBus:
     bus = EventBus.start(system, EventBusConfig(
         retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)),
         rng=story.rng_for("bus"))
+    story.expose(bus)
     seen: dict[str, int] = {"analytics": 0, "email": 0, "loyalty": 0}
     lock = threading.Lock()
 
@@ -128,6 +129,7 @@ def run_checkouts(system: ActorSystem, story: Story, ledger: CheckoutLedger,
 
     sagas = Sagas.start(system, [DEMO_CHECKOUT], log, bus=bus, on_finished=finished,
                         rng=story.rng_for("sagas"))
+    story.expose(sagas)
     ids: list[str] = []
     interval = 1.0 / rate
     start = time.monotonic()

@@ -40,6 +40,7 @@ def run_profile_updates(system: ActorSystem, story: Story, seconds: float) -> di
         system, story.task_store("profiles"),
         [QueueSpec(queue_name(d), d, workers=2, poll_interval=0.05) for d in DESTINATIONS],
         name="profile-queue", rng=story.rng_for("profile-queue"))
+    story.expose(tasks)
     sent = [0]  # tasks enqueued so far (read by the live view)
 
     def figures() -> dict[str, int]:

@@ -25,6 +25,7 @@ def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, A
     ledger = CheckoutLedger()
     try:
         with ActorSystem(checkout_services(ledger), rng=story.rng_for("supervision")) as system:
+            story.expose(system)
             bus = start_bus(system, story) if config.runs("saga") else None
             if config.runs("bulkhead"):
                 summary.update(run_payment_slowdown(system, story,

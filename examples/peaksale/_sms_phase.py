@@ -22,10 +22,10 @@ def run_sms_outage(system: ActorSystem, story: Story, seconds: float) -> dict[st
     """Steady SMS traffic; the provider answers 503 for a while, then recovers."""
     provider = FakeSmsProvider(seed=story.rng_for("sms-provider").getrandbits(32)).start()
     story.closers.append(provider.stop)
-    sms = NotificationService.start(
+    sms = story.expose(NotificationService.start(
         system, SmsConfig(provider.base_url, breaker=DEMO_BREAKER, rate_per_second=400,
                             burst=100, send_timeout=0.5),
-        store=story.task_store("sms-outbox"), rng=story.rng_for("sms-retries"))
+        store=story.task_store("sms-outbox"), rng=story.rng_for("sms-retries")))
 
     def live_counts() -> SmsCounts:
         m = sms.metrics()

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from actors.backends import Backend, open_backend
 from actors.core import ConfigError, validate as check
@@ -17,6 +17,7 @@ from actors.retry import RetryPolicy
 from actors.saga import SagaLog
 from actors.taskqueue import TaskQueueConfig, TaskStore
 
+T = TypeVar("T")
 SCENARIOS = ("all", "bulkhead", "breaker", "saga", "bus", "queue")
 
 #: Each phase's share of `duration` when the whole story runs. A single scenario
@@ -100,6 +101,8 @@ class Story:
     breaker_states: list[str] = field(default_factory=list, init=False)
     lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     closers: list[Callable[[], None]] = field(default_factory=list, init=False)
+    #: called with the system and each pattern a phase starts (`demo.py --console`)
+    watchers: list[Callable[..., object]] = field(default_factory=list, init=False)
     storage: Backend = field(init=False)
     #: the view's last figures, taken before the stores close (then shown instead of live ones)
     final: Any = field(default=None, init=False)
@@ -123,6 +126,12 @@ class Story:
         """
         check.text("purpose", purpose, max_length=200)
         return random.Random(f"{self._root}:{purpose}")
+
+    def expose(self, started: T) -> T:
+        """Hand what a phase started to the watchers (the operator console); returns it."""
+        for watch in self.watchers:
+            watch(started)
+        return started
 
     def enter(self, phase: str) -> None:
         with self.lock:
