@@ -375,21 +375,29 @@ class DeliveryEngine:
         """One nudge: claim a batch and deliver it."""
         if self.stopped:
             return
-        if self.order is not None:
-            self._run_ordered(worker_id)
-            return
-        batch = self._claim(worker_id)
-        if not batch:
+        if self.order is None:
+            batch = self._claim(worker_id)
+            heads: list[_Held] = []
+        else:
+            batch, heads = self._claim_ordered(worker_id)
+        if not (heads if self.order is not None else batch):
+            if batch:
+                self.nudge()  # all of it waits behind keys in delivery: claim on
+                return
             if batch is not None:
                 self.notify()
             self.poll_later()
             return
         self._begin()
         done: list[ClaimedTask] = []
+        failures: list[tuple[ClaimedTask, BaseException]] = []
         decisions: list[Decision | None] = []
         try:
             self.nudge()  # more may be waiting: let an idle member claim in parallel
-            done, failures = self._deliver(batch)
+            if self.order is None:
+                done, failures = self._deliver(batch or [])
+            else:
+                self._deliver_lines(heads, done)
             try:
                 if done:
                     self.tasks.ack(done)
@@ -398,7 +406,7 @@ class DeliveryEngine:
             except TaskStoreError as exc:  # unacked tasks come back after their lease
                 self._store_failed("ack", worker_id, exc)
         finally:  # a worker that crashes mid-batch must not leave the pool busy
-            self._count(len(done), decisions)
+            self._count(0 if self.order is not None else len(done), decisions)
         self.nudge()
 
     def _claim(self, worker_id: str) -> list[ClaimedTask] | None:
@@ -422,42 +430,30 @@ class DeliveryEngine:
         else:
             self.observer.dead_lettered(claimed, decision, error)
 
-    def _run_ordered(self, worker_id: str) -> None:
+    def _claim_ordered(self, worker_id: str) -> tuple[list[ClaimedTask] | None, list[_Held]]:
+        """Claim (unless enough is held) and admit; the due retries and the tasks to start."""
         order = self.order
         assert order is not None
-        limit = self.spec.batch_size * ORDERED_HOLD_BATCHES
         with order.lock:  # claim and admit as one step, so keys are registered in claim order
             heads, order.due = order.due, []
-            batch = self._claim(worker_id) if len(order.held) < limit else []
+            if len(order.held) >= self.spec.batch_size * ORDERED_HOLD_BATCHES:
+                return [], heads
+            batch = self._claim(worker_id)
             if batch:
                 heads += order.admit(batch, self.spec.ordered_by)  # type: ignore[arg-type]
-        if not heads:
-            if batch:
-                self.nudge()  # all of it waits behind keys in delivery: claim on
-            else:
-                if batch is not None:
-                    self.notify()
-                self.poll_later()
-            return
-        self._begin()
-        done: list[ClaimedTask] = []
-        try:
-            self.nudge()
-            for index, head in enumerate(heads):
-                try:
-                    self._deliver_line(head, done)
-                except BaseException:
-                    with order.lock:
-                        for unstarted in heads[index + 1:]:
-                            order.abandon(unstarted)
-                    raise
-            if done:
-                self.tasks.ack(done)
-        except TaskStoreError as exc:  # unacked tasks come back after their lease
-            self._store_failed("ack", worker_id, exc)
-        finally:
-            self._count(0, ())
-        self.nudge()
+            return batch, heads
+
+    def _deliver_lines(self, heads: list[_Held], done: list[ClaimedTask]) -> None:
+        order = self.order
+        assert order is not None
+        for index, head in enumerate(heads):
+            try:
+                self._deliver_line(head, done)
+            except BaseException:
+                with order.lock:
+                    for unstarted in heads[index + 1:]:
+                        order.abandon(unstarted)
+                raise
 
     def _deliver_line(self, item: _Held | None, done: list[ClaimedTask]) -> None:
         """Deliver `item`, then the tasks of its key waiting behind it, until one retries.
