@@ -158,3 +158,31 @@ def test_the_shared_step_decides_retry_dead_letter_or_quarantine():
     assert schedule.after_error(RetryAfter(30.0), 3) == GiveUp("max_attempts", 3)
     assert schedule.after_error(CorruptData("is not JSON"), 1) == GiveUp("corrupt", 1)
     assert schedule.after_error(PermanentDeliveryError("400"), 1) == GiveUp("rejected", 1)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_per_key_order_holds_across_workers_under_random_failures(seed):
+    """Three workers, small batches, one attempt in three failing: each key in enqueue order."""
+    rng = random.Random(seed)
+    failing = {f"{key}{n}" for key in "abcde" for n in range(8) if rng.random() < 0.3}
+    tried: set[str] = set()
+    lock = threading.Lock()
+
+    def fails(task_id: str) -> bool:
+        with lock:  # each chosen task fails its first attempt only
+            first = task_id not in tried
+            tried.add(task_id)
+        return first and task_id in failing
+
+    destination = Destination(fails)
+    ids = [f"{key}{n}" for n in range(8) for key in "abcde"]
+    spec = QueueSpec("q", destination, workers=3, batch_size=4, ordered_by=by_key,
+                     retry=QUICK, poll_interval=0.05)
+    store = MemoryTaskStore(TaskQueueConfig(visibility_timeout=30.0))
+    with ActorSystem() as system:
+        tasks = TaskQueueService.start(system, store, [spec], rng=random.Random(seed))
+        tasks.enqueue_many("q", payloads(*ids))
+        assert tasks.wait_until_drained("q", 20)
+    for key in "abcde":
+        assert [i for i in destination.delivered if i[0] == key] == [f"{key}{n}" for n in range(8)]
+    assert tasks.metrics("q").retried == len(failing)
