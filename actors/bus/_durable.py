@@ -18,11 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from actors.bus._config import EventBusConfig
 from actors.bus._subscriber import DeadEvent, Event, Handler, SubscriberMetrics
-from actors.core import CorruptData, ServiceRef, codec, is_finite_number, short_repr
+from actors.core import CorruptData, LibraryLogger, ServiceRef, codec, is_finite_number, short_repr
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     ClaimedTask,
@@ -37,7 +35,7 @@ from actors.taskqueue import (
     TaskSchedule,
 )
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 _BATCH = 100
 _IDLE_POLL = 0.5  # how soon an idle durable subscriber notices leases a dead process left

@@ -21,12 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from actors.bus._config import EventBusConfig
 from actors.core import (
     ControlMessage,
     Item,
+    LibraryLogger,
     Mailbox,
     Scheduler,
     ServiceActor,
@@ -43,7 +42,7 @@ from actors.taskqueue import (
     describe_error,
 )
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 Handler = Callable[[Any], object]
 

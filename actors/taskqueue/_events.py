@@ -13,12 +13,12 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
-import structlog
+from actors.core import LibraryLogger
 
 if TYPE_CHECKING:
     from actors.taskqueue._model import Task
 
-log: Any = structlog.get_logger("stanchion.taskqueue")
+log: Any = LibraryLogger("stanchion.taskqueue")
 
 
 def new_lease_token() -> str:
