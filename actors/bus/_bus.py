@@ -18,12 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.bus._config import EventBusConfig
-from actors.bus._durable import (
-    DurableDeliveryActor,
-    DurableSubscriber,
-    encode_record,
-    queue_for,
-)
+from actors.bus._durable import DurableSubscriber, encode_record, queue_for
 from actors.bus._patterns import matches, validate_event_name, validate_pattern
 from actors.bus._registry import registry_for
 from actors.bus._subscriber import (
@@ -288,10 +283,10 @@ class EventBus:
             assert self._registry is not None
             self._registry.register(self.name, name, request.pattern)
             state = DurableSubscriber(name, request.pattern, request.handler,
-                                      queue=queue_for(self.name, name), tasks=self._tasks,
-                                      config=self.config, scheduler=self._scheduler, rng=rng,
+                                      queue=queue_for(self.name, name), system=self.system,
+                                      tasks=self._tasks, config=self.config, rng=rng,
                                       dead_letter=self._add_dead)
-            spec = ChildSpec(f"{self.name}:sub:{name}", DurableDeliveryActor, args=(state,))
+            spec = state.child_spec(f"{self.name}:sub:{name}")
         else:
             state = SubscriberState(name, request.pattern, request.handler, config=self.config,
                                     scheduler=self._scheduler, rng=rng,
@@ -301,7 +296,6 @@ class EventBus:
         state.attach(self.system.start_child(spec, parent=self.name))
         if isinstance(state, DurableSubscriber):
             self._refresh_groups()  # publishes from now on include the group
-            state.nudge()  # events stored before a restart are waiting for it
         self._set_routes((*self._routes, state))
         _log.info("subscription.created", bus=self.name, subscriber=name,
                   pattern=request.pattern, durable=request.durable)

@@ -75,6 +75,7 @@ SKIPPED: dict[str, str] = {
     "SendCommand": _OUTPUT, "RetryLater": _OUTPUT, "Finished": _OUTPUT, "Stuck": _OUTPUT,
     "Task": _OUTPUT, "Lease": _OUTPUT, "ClaimedTask": _OUTPUT, "DeadLetteredTask": _OUTPUT,
     "QueueStats": _OUTPUT, "QueueMetrics": _OUTPUT, "WriteStats": _OUTPUT, "RetryAt": _OUTPUT,
+    "DeliveryMetrics": _OUTPUT,
     "GiveUp": _OUTPUT, "SmsReceipt": _OUTPUT, "SmsOutcome": _OUTPUT, "SmsMetrics": _OUTPUT,
     "ProviderRequest": _OUTPUT, "DeliveredText": _OUTPUT, "ProviderMetrics": _OUTPUT,
     "Record": _OUTPUT, "BadLine": _OUTPUT, "EventCount": _OUTPUT, "CorruptSaga": _OUTPUT,
