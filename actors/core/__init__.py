@@ -40,6 +40,7 @@ from actors.core._future import ReplyFuture, checked_timeout
 from actors.core._group_commit import GroupCommit
 from actors.core._lazy import lazy_names
 from actors.core._logging import (
+    LibraryLogger,
     Sensitive,
     capture_logs,
     configure_logging,
@@ -84,6 +85,7 @@ __all__ = [
     "GroupCommit",
     "Item",
     "Jitter",
+    "LibraryLogger",
     "Mailbox",
     "MailboxFull",
     "MailboxStats",

@@ -29,14 +29,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-import structlog
+from actors.core._logging import LibraryLogger
 
 T = TypeVar("T")
 
 Done = Callable[[Any, BaseException | None], None]
 """Called once an async write is committed: `(result, None)` or `(None, error)`."""
 
-_log = structlog.get_logger("stanchion.storage")
+_log = LibraryLogger("stanchion.storage")
 _UNSET: Any = object()
 
 

@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import structlog
-
 from actors.core import (
     CorruptData,
     DataNotSerializable,
     GroupCommit,
+    LibraryLogger,
     codec,
     require,
     short_repr,
@@ -31,7 +30,7 @@ from actors.saga._batching import Done, Op, Row, row
 from actors.saga._errors import SagaDataNotSerializable, SagaLogClosed
 from actors.saga._machine import Saga, SagaStatus, StepRecord, StepStatus
 
-_log = structlog.get_logger("stanchion.saga")
+_log = LibraryLogger("stanchion.saga")
 
 
 @dataclass(frozen=True, slots=True)

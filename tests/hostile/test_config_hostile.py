@@ -75,9 +75,10 @@ SKIPPED: dict[str, str] = {
     "SendCommand": _OUTPUT, "RetryLater": _OUTPUT, "Finished": _OUTPUT, "Stuck": _OUTPUT,
     "Task": _OUTPUT, "Lease": _OUTPUT, "ClaimedTask": _OUTPUT, "DeadLetteredTask": _OUTPUT,
     "QueueStats": _OUTPUT, "QueueMetrics": _OUTPUT, "WriteStats": _OUTPUT, "RetryAt": _OUTPUT,
+    "DeliveryMetrics": _OUTPUT,
     "GiveUp": _OUTPUT, "SmsReceipt": _OUTPUT, "SmsOutcome": _OUTPUT, "SmsMetrics": _OUTPUT,
     "ProviderRequest": _OUTPUT, "DeliveredText": _OUTPUT, "ProviderMetrics": _OUTPUT,
-    "Record": _OUTPUT, "BadLine": _OUTPUT, "CorruptSaga": _OUTPUT,
+    "Record": _OUTPUT, "BadLine": _OUTPUT, "EventCount": _OUTPUT, "CorruptSaga": _OUTPUT,
     # handles and actors the library builds itself from validated values
     "Subscription": "a handle returned by EventBus.subscribe",
     "GateActor": "started by BreakerGate.start with the gate it built (walked through start)",
