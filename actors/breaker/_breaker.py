@@ -144,6 +144,8 @@ class BreakerMetrics:
         consecutive_trips: trips since the last clean close (drives the wait).
         wait: seconds of the current or last open period (0 if never opened).
         retry_after: seconds until probes are let through (0 unless open).
+        probes_in_flight: half-open probes admitted whose outcome is not in
+            yet (0 unless half-open); never above `permitted_calls_in_half_open`.
 
     Example:
         >>> breaker = CircuitBreaker("sms")
@@ -169,9 +171,34 @@ class BreakerMetrics:
     consecutive_trips: int
     wait: float
     retry_after: float
+    probes_in_flight: int = 0
 
 
 Listener = Callable[[BreakerTransition], object]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRule:
+    """Half-open on a ratio: close once `successes` of `probes` succeed, open once that is lost.
+
+    Pure arithmetic, shared by the breaker and its property tests.
+
+    Example:
+        >>> rule = ProbeRule(probes=5, successes=3)
+        >>> rule.closes(3), rule.opens(2), rule.opens(3)
+        (True, False, True)
+    """
+
+    probes: int
+    successes: int
+
+    def closes(self, succeeded: int) -> bool:
+        """Whether `succeeded` probes are enough to close."""
+        return succeeded >= self.successes
+
+    def opens(self, failed: int) -> bool:
+        """Whether `failed` probes leave too few to ever reach `successes`."""
+        return failed > self.probes - self.successes
 
 
 class CircuitBreaker:
@@ -223,6 +250,9 @@ class CircuitBreaker:
         self._fail_pct = config.failure_rate_threshold
         self._slow_pct = config.slow_call_rate_threshold
         self._min_calls = config.minimum_calls
+        self._probe_rule = (None if config.half_open_successes_to_close is None else
+                            ProbeRule(config.permitted_calls_in_half_open,
+                                      config.half_open_successes_to_close))
         self._listeners: list[Listener] = []
         self._phase = Permit(CLOSED, 0.0)
         # Half-open probes: admitted (in flight or done), and the outcomes so far.
@@ -350,6 +380,10 @@ class CircuitBreaker:
                     events = []
                     self._trip(self.clock() if now is None else now,
                                self._why(window.failures, window.slow, calls), events)
+            elif state is HALF_OPEN and self._probe_rule is not None:
+                events = []
+                self._judge_probe(failed or slow, self._probe_rule,
+                                  self.clock() if now is None else now, events)
             elif state is HALF_OPEN:
                 self._probe_calls += 1
                 self._probe_failures += failed
@@ -368,6 +402,20 @@ class CircuitBreaker:
                     self._enter_closed("probes succeeded", events)
         if events:
             self._emit(events)
+
+    def _judge_probe(self, failed: bool, rule: ProbeRule, now: float,
+                     events: list[BreakerTransition]) -> None:
+        # Ratio rule: `_probes_admitted` counts probes in flight, so a finished
+        # probe frees its slot; the decision comes as soon as it is certain.
+        self._probes_admitted -= 1
+        self._probe_calls += 1
+        self._probe_failures += failed
+        if rule.closes(self._probe_calls - self._probe_failures):
+            self._enter_closed(f"{self._probe_calls - self._probe_failures} of "
+                               f"{rule.probes} probes succeeded", events)
+        elif rule.opens(self._probe_failures):
+            self._trip(now, f"{self._probe_failures} of {rule.probes} probes failed "
+                       f"(needed {rule.successes} successes)", events)
 
     def _give_back(self, permit: Permit, *, ignored: bool) -> None:
         with self._lock:
@@ -535,7 +583,14 @@ class CircuitBreaker:
                 not_permitted=self._not_permitted, succeeded=self._succeeded,
                 failed_total=self._failed, ignored=self._ignored, released=self._released,
                 trips=self._trips, consecutive_trips=self._consecutive_trips,
-                wait=self._wait, retry_after=retry_after)
+                wait=self._wait, retry_after=retry_after,
+                probes_in_flight=self._in_flight() if phase.state is HALF_OPEN else 0)
+
+    def _in_flight(self) -> int:
+        # The rate rule never frees a slot, so its admitted count includes finished probes.
+        if self._probe_rule is not None:
+            return self._probes_admitted
+        return self._probes_admitted - self._probe_calls
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.name!r} {self._phase.state.value}>"
