@@ -8,8 +8,15 @@ package (`pip install stanchion[redis]`). See docs/backends.md.
 """
 
 from actors.backends.redis._errors import RedisUnavailable
+from actors.backends.redis._outbox import RedisOutbox
 from actors.backends.redis._registry import RedisGroupRegistry
 from actors.backends.redis._saga_log import RedisSagaLog
 from actors.backends.redis._taskstore import RedisTaskStore
 
-__all__ = ["RedisGroupRegistry", "RedisSagaLog", "RedisTaskStore", "RedisUnavailable"]
+__all__ = [
+    "RedisGroupRegistry",
+    "RedisOutbox",
+    "RedisSagaLog",
+    "RedisTaskStore",
+    "RedisUnavailable",
+]
