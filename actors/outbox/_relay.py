@@ -201,6 +201,7 @@ class OutboxRelay:
         relay._scheduler = system.scheduler
         relay.ref = system.start_child(ChildSpec(name, RelayActor, args=(relay,)),
                                        parent=parent)
+        relay.nudge()  # the first round (after a restart, on_start does it)
         return relay
 
     # -- callers' side --------------------------------------------------------------------

@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from actors import ConfigError
 from actors.backends.memory import MemoryOutbox
+from actors.backends.redis import RedisOutbox
 from actors.backends.sqlite import SqliteOutbox
 from actors.bus import EventBus
 from actors.outbox import (
@@ -138,9 +139,9 @@ def test_sqlite_rows_commit_and_roll_back_with_the_state(tmp_path: Path) -> None
         conn.execute("INSERT INTO orders VALUES ('o-2')")
         outbox.add(conn, "o-2", "order.created", {"id": "o-2"})
         conn.execute("ROLLBACK")
+        conn.execute("BEGIN")
+        outbox.add(conn, "o-1", "order.paid", {"id": "o-1"})
         with pytest.raises(sqlite3.IntegrityError):  # the state change fails: nothing announced
-            conn.execute("BEGIN")
-            outbox.add(conn, "o-1", "order.paid", {"id": "o-1"})
             conn.execute("INSERT INTO orders VALUES ('o-1')")
         conn.execute("ROLLBACK")
         conn.execute("BEGIN")
@@ -190,8 +191,6 @@ def test_sqlite_refuses_misuse_with_typed_errors(tmp_path: Path) -> None:
 # -- Redis: the entry is part of the service's MULTI step ------------------------------------
 
 def test_redis_entries_are_part_of_the_multi_step(redis_url: str) -> None:
-    from actors.backends.redis import RedisOutbox
-
     outbox = RedisOutbox(redis_url, "orders", prefix="t-outbox")
     client = outbox.client
     try:
