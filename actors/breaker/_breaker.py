@@ -262,6 +262,7 @@ class CircuitBreaker:
         self._trips = self._consecutive_trips = 0
         self._wait = self._ceiling = 0.0
         self._seq = 0
+        self._judged = [0, 0, 0]  # local outcomes judged while closed: calls, failed, slow
 
     # -- admission (caller's thread) -------------------------------------------------------
 
@@ -373,6 +374,10 @@ class CircuitBreaker:
                 if now is None and self._timed_window:
                     now = self.clock()
                 window.record(failed=failed, slow=slow, now=0.0 if now is None else now)
+                judged = self._judged
+                judged[0] += 1
+                judged[1] += failed
+                judged[2] += slow
                 calls = window.calls
                 if calls >= self._min_calls and (
                         window.failures * 100.0 >= self._fail_pct * calls
@@ -515,6 +520,85 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         """The current state, after any transition that time alone causes."""
         return self.poll()
+
+    def open_for(self, wait: float, reason: str) -> bool:
+        """Open now for `wait` seconds (another process's verdict); False if it did not apply.
+
+        Applies in closed, open (only to push the deadline later) and half-open
+        (its probes' outcomes become stale); never in forced-open or disabled,
+        which only an operator leaves. Counted as a trip, but not as a
+        consecutive one: the next local trip's wait is still the local
+        decision's. Logged as `breaker.opened` with `reason`.
+        """
+        check.seconds("wait", wait, allow_zero=True)
+        check.text("reason", reason, max_length=500)
+        events: list[BreakerTransition] = []
+        with self._lock:
+            now = self.clock()
+            current = self._phase
+            if current.state is FORCED_OPEN or current.state is DISABLED:
+                return False
+            if current.state is OPEN and current.deadline >= now + wait:
+                return False
+            self._trips += 1
+            self._wait = wait
+            self._publish(Permit(OPEN, now + wait), reason, wait, events)
+        self._emit(events)
+        return True
+
+    def judged_outcomes(self) -> tuple[int, int, int]:
+        """Local outcomes judged while closed since the start: (calls, failed, slow).
+
+        Another process's outcomes added with `record_remote` are not counted.
+        """
+        with self._lock:
+            return (self._judged[0], self._judged[1], self._judged[2])
+
+    def record_remote(self, calls: int, failures: int, slow: int, reason: str) -> bool:
+        """Add other processes' recent outcomes to the closed window and judge it.
+
+        The decision is still this breaker's own, with its own thresholds and
+        `minimum_calls`; the window just holds the latest outcomes of all the
+        processes. Ignored unless closed; returns True if it opened.
+        """
+        events: list[BreakerTransition] = []
+        with self._lock:
+            if self._phase.state is not CLOSED or calls <= 0:
+                return False
+            window = self._window
+            now = self.clock() if self._timed_window else 0.0
+            failures, slow = min(failures, calls), min(slow, calls)
+            keep = min(calls, self.config.window_size) if not self._timed_window else calls
+            # Only the newest `keep` fit a count window; failures go in last, as the
+            # newest (a batch does not say its order, and failures are what matter).
+            fails_in = min(failures, keep)
+            slow_in = min(slow, keep)
+            for i in range(keep):
+                window.record(failed=i >= keep - fails_in, slow=i < slow_in, now=now)
+            total = window.calls
+            if total < self._min_calls or not (
+                    window.failures * 100.0 >= self._fail_pct * total
+                    or window.slow * 100.0 >= self._slow_pct * total):
+                return False
+            self._trip(now if self._timed_window else self.clock(),
+                       f"{self._why(window.failures, window.slow, total)} ({reason})", events)
+        self._emit(events)
+        return True
+
+    def probe_now(self, reason: str) -> bool:
+        """If open, go half-open now (another process's probes passed); False otherwise."""
+        check.text("reason", reason, max_length=500)
+        events: list[BreakerTransition] = []
+        with self._lock:
+            if self._phase.state is not OPEN:
+                return False
+            limit = self.config.max_wait_in_half_open
+            deadline = self.clock() + limit if limit > 0 else float("inf")
+            self._publish(Permit(HALF_OPEN, deadline), reason, 0.0, events)
+            self._probes_admitted = self._probe_calls = self._probe_failures = 0
+            self._probe_slow = 0
+        self._emit(events)
+        return True
 
     def force_open(self, reason: str = "operator") -> None:
         """Refuse every call until `reset()` (logged as `breaker.forced_open`)."""

@@ -7,6 +7,7 @@ coordinator on another process can recover the sagas. Needs the `redis`
 package (`pip install stanchion[redis]`). See docs/backends.md.
 """
 
+from actors.backends.redis._breaker_sync import RedisBreakerSync
 from actors.backends.redis._errors import RedisUnavailable
 from actors.backends.redis._outbox import RedisOutbox
 from actors.backends.redis._registry import RedisGroupRegistry
@@ -14,6 +15,7 @@ from actors.backends.redis._saga_log import RedisSagaLog
 from actors.backends.redis._taskstore import RedisTaskStore
 
 __all__ = [
+    "RedisBreakerSync",
     "RedisGroupRegistry",
     "RedisOutbox",
     "RedisSagaLog",
