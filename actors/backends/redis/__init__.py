@@ -11,6 +11,7 @@ from actors.backends.redis._breaker_sync import RedisBreakerSync
 from actors.backends.redis._errors import RedisUnavailable
 from actors.backends.redis._outbox import RedisOutbox
 from actors.backends.redis._registry import RedisGroupRegistry
+from actors.backends.redis._retry_throttle import RedisRetryThrottle
 from actors.backends.redis._saga_log import RedisSagaLog
 from actors.backends.redis._taskstore import RedisTaskStore
 
@@ -18,6 +19,7 @@ __all__ = [
     "RedisBreakerSync",
     "RedisGroupRegistry",
     "RedisOutbox",
+    "RedisRetryThrottle",
     "RedisSagaLog",
     "RedisTaskStore",
     "RedisUnavailable",
