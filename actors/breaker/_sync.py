@@ -94,8 +94,8 @@ class BreakerSync:
         check.instance("config", config, BreakerSyncConfig, "a BreakerSyncConfig, or None")
         check.callable_("send", send, "a function publishing one message (text)")
         self.breakers: dict[str, CircuitBreaker] = {}
-        for breaker in breakers:
-            check.instance("breakers", breaker, CircuitBreaker, "CircuitBreakers")
+        for breaker in check.items("breakers", breakers, CircuitBreaker, "CircuitBreaker",
+                                   min_length=1):
             if breaker.name in self.breakers:
                 raise ConfigError("breakers", breaker.name, "breakers with distinct names")
             self.breakers[breaker.name] = breaker

@@ -67,6 +67,7 @@ class AimdLimit:
     name: str = "aimd"
 
     def __post_init__(self) -> None:
+        check.name("name", self.name)
         check.seconds("latency_threshold", self.latency_threshold)
         check.number("backoff_ratio", self.backoff_ratio, minimum=0.5, maximum=1.0)
         if self.backoff_ratio == 1.0:
@@ -118,6 +119,7 @@ class GradientLimit:
     _short: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check.name("name", self.name)
         check.number("tolerance", self.tolerance, minimum=1.0, maximum=10.0)
         check.number("smoothing", self.smoothing, minimum=0.0, exclusive_minimum=True,
                      maximum=1.0)
@@ -148,6 +150,9 @@ class FixedLimit:
     """A limit that never moves (the baseline to compare with)."""
 
     name: str = "fixed"
+
+    def __post_init__(self) -> None:
+        check.name("name", self.name)
 
     def update(self, limit: float, rtt: float, in_flight: int, dropped: bool) -> float:
         return limit

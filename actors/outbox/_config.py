@@ -29,7 +29,7 @@ class OutboxConfig:
         >>> OutboxConfig(batch_size=0)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        actors.ConfigError: batch_size=0 is invalid: expected an integer from 1 to 10000
+        actors.ConfigError: batch_size=0 is invalid: expected an integer >= 1 and <= 10000
     """
 
     batch_size: int = 100

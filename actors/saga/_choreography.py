@@ -216,6 +216,8 @@ class Choreography:
         check.name("prefix", prefix, max_length=64)
         if not all(part.isidentifier() for part in prefix.split(".")):
             raise ConfigError("prefix", prefix, "dot-separated words (it starts event names)")
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
+        check.callable_("clock", clock, "a function returning wall-clock seconds")
         for step in definition.steps:
             system.service(step.service)  # UnknownService now, not at the first saga
         self = cls(system, bus, definition, prefix=prefix,

@@ -9,7 +9,7 @@ records the key; a compensation of an action that never happened records
 that, so the late action is skipped if it arrives afterwards. The ledger is
 what tests and the demo check the books against (`check_books`).
 
-With `outbox=True` every effect is also announced through a transactional
+With `with_outbox=True` every effect is also announced through a transactional
 outbox: the ledger writes an outbox row in the same transaction as the effect
 (SQLite), or the same commit (memory), and an `OutboxRelay` started on
 `ledger.outbox` publishes it (topic `checkout.<service>.applied` or
@@ -90,16 +90,16 @@ class CheckoutLedger:
             before the reply survives SIGKILL), or `None` for memory.
             `ConfigError` if it cannot be opened.
         initial_stock: units in stock before any reservation (an integer >= 0).
-        outbox: announce every effect through a transactional outbox
+        with_outbox: announce every effect through a transactional outbox
             (`ledger.outbox`: a `SqliteOutbox` in the same file, or a
             `MemoryOutbox`); start an `OutboxRelay` on it to publish.
     """
 
     def __init__(self, path: str | Path | None = None, *, initial_stock: int = 1_000_000,
-                 outbox: bool = False) -> None:
+                 with_outbox: bool = False) -> None:
         check.optional(check.path, "path", path)
         check.integer("initial_stock", initial_stock, minimum=0, maximum=2**62)
-        check.boolean("outbox", outbox)
+        check.boolean("with_outbox", with_outbox)
         self.initial_stock = initial_stock
         self._lock = threading.Lock()
         self._effects: dict[str, Effect] = {}
@@ -112,7 +112,7 @@ class CheckoutLedger:
                 answer = json.loads(row[6]) if row[6] is not None else None
                 self._add(Effect(row[0], row[1], row[2], row[3], bool(row[4]), row[5], answer))
         self.outbox: SqliteOutbox | MemoryOutbox | None = None
-        if outbox:
+        if with_outbox:
             self.outbox = SqliteOutbox(path) if path is not None else MemoryOutbox()
 
     def _add(self, effect: Effect) -> None:

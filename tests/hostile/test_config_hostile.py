@@ -36,7 +36,7 @@ from rich.console import Console
 
 from actors import ConfigError, ServiceActor, StanchionError
 from actors.backends import MemorySagaLog, MemoryTaskStore
-from actors.breaker import BreakerGate
+from actors.breaker import BreakerGate, CircuitBreaker
 from actors.bulkhead import CallerMetrics
 from actors.bus import EventBus
 from actors.core import _validate as check
@@ -78,6 +78,10 @@ SKIPPED: dict[str, str] = {
     "GiveUp": _OUTPUT, "SmsReceipt": _OUTPUT, "SmsOutcome": _OUTPUT, "SmsMetrics": _OUTPUT,
     "ProviderRequest": _OUTPUT, "DeliveredText": _OUTPUT, "ProviderMetrics": _OUTPUT,
     "Record": _OUTPUT, "BadLine": _OUTPUT, "CorruptSaga": _OUTPUT,
+    "AdaptiveLimitMetrics": _OUTPUT, "BreakerSyncMetrics": _OUTPUT,
+    "ChoreographyMetrics": _OUTPUT, "RetryThrottleMetrics": _OUTPUT, "TimelineEntry": _OUTPUT,
+    "ChoreographyState": "the tracker's core, built by Choreography.start from a validated "
+                         "definition (walked through start)",
     # handles and actors the library builds itself from validated values
     "Subscription": "a handle returned by EventBus.subscribe",
     "GateActor": "started by BreakerGate.start with the gate it built (walked through start)",
@@ -152,6 +156,10 @@ BASELINES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "TokenBucket": lambda c: {"rate_per_second": 10.0, "burst": 5},
     "BreakerGate": lambda c: {"system": c.system, "name": c.unique("gate"), "target": "echo"},
     "CircuitBreaker": lambda c: {"name": "sms"},
+    "BreakerSync": lambda c: {"breakers": [CircuitBreaker("sms")], "send": lambda m: None},
+    "AdaptiveLimit": lambda c: {"name": "svc"},
+    "Choreography": lambda c: {"system": c.system, "bus": EventBus.start(
+        c.system, name=c.unique("bus")), "definition": ECHO_SAGA, "prefix": c.unique("echo")},
     "CountWindow": lambda c: {"size": 10},
     "TimeWindow": lambda c: {"seconds": 10},
     "Ingress": lambda c: {"limiter": TokenBucket(10, 5)},
@@ -224,6 +232,8 @@ RELATED: dict[tuple[str, str], set[str]] = {
     ("SmsConfig", "breaker"): {"breaker"},
     ("SmsClient", "max_connections"): {"max_keepalive"},
     ("DemoSnapshot", "services"): {"services"},
+    ("AdaptiveLimitConfig", "min_limit"): {"initial_limit", "max_limit"},
+    ("AdaptiveLimitConfig", "max_limit"): {"initial_limit"},
 }
 
 # Parameters whose accepted strings must be names (`actors.core._validate.name`).

@@ -33,7 +33,7 @@ from tests.procs.saga_crash_child import DEFINITION, scripted, settle
 def main() -> None:
     configure_logging(level="error")  # stdout carries the reports, and nothing else
     workdir, seed, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    ledger = CheckoutLedger(workdir / "ledger.sqlite3", outbox=True)
+    ledger = CheckoutLedger(workdir / "ledger.sqlite3", with_outbox=True)
     assert ledger.outbox is not None
     log = SqliteSagaLog(workdir / "sagas.sqlite3")
     tasks = TaskQueue(SqliteTaskStore(TaskQueueConfig(sqlite_path=workdir / "announced.sqlite3")))
