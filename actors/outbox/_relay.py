@@ -78,6 +78,9 @@ class RelayCore:
 
     def __init__(self, config: OutboxConfig, *, clock: Callable[[], float],
                  rng: random.Random) -> None:
+        check.instance("config", config, OutboxConfig, "an OutboxConfig")
+        check.callable_("clock", clock, "a function returning monotonic seconds")
+        check.instance("rng", rng, random.Random, "a random.Random")
         self.config = config
         self.clock = clock
         self.rng = rng
@@ -196,6 +199,8 @@ class OutboxRelay:
         check.callable_("publish", publish, "a function announcing one OutboxMessage")
         config = config if config is not None else OutboxConfig()
         check.instance("config", config, OutboxConfig, "an OutboxConfig, or None")
+        check.callable_("clock", clock, "a function returning monotonic seconds")
+        check.optional(check.instance, "rng", rng, kind=random.Random, what="a random.Random")
         relay = cls(name, store, publish, config, clock=clock,
                     rng=rng if rng is not None else random.Random())
         relay._scheduler = system.scheduler
