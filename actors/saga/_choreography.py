@@ -147,6 +147,15 @@ class ChoreographyState:
             return SagaStatus.COMPENSATION_FAILED
         return current
 
+    def reopen(self, saga_id: str) -> bool:
+        """An operator's retry of a stuck saga: compensating again (its event follows)."""
+        saga = self._sagas.get(saga_id)
+        if saga is None or saga.status is not SagaStatus.COMPENSATION_FAILED:
+            return False
+        self._stuck_at.pop(saga_id, None)
+        saga.status, saga.stuck, saga.updated_at = SagaStatus.COMPENSATING, False, self.clock()
+        return True
+
     def saga(self, saga_id: str) -> Saga | None:
         """The saga's state, or None if no event of it was seen."""
         return self._sagas.get(saga_id)
@@ -291,7 +300,7 @@ class Choreography:
         event = f"{self.prefix}.{step}.undo_retry"
         payload = {"saga_id": saga_id, "step": step, "data": dict(saga.data), "attempt": 1}
         with self._cond:  # reopened now, so a wait() right after this sees it running
-            self.state.apply(event, payload)
+            self.state.reopen(saga_id)
         self._publish(event, payload)
         return True
 
