@@ -188,6 +188,31 @@ def test_sqlite_refuses_misuse_with_typed_errors(tmp_path: Path) -> None:
         SqliteOutbox(garbage)
 
 
+def test_sqlite_consumer_dedupe_survives_a_restart_and_rolls_back_with_the_effect(
+        tmp_path: Path) -> None:
+    path = tmp_path / "billing.sqlite3"
+    outbox = SqliteOutbox(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        assert outbox.mark_processed(conn, "billing", "e-1")
+        conn.execute("ROLLBACK")  # the effect failed: the event counts as not processed
+        conn.execute("BEGIN")
+        assert outbox.mark_processed(conn, "billing", "e-1")
+        conn.execute("COMMIT")
+        conn.close()
+        conn = sqlite3.connect(path, isolation_level=None)  # a restarted consumer
+        conn.execute("BEGIN")
+        assert not outbox.mark_processed(conn, "billing", "e-1")
+        assert outbox.mark_processed(conn, "audit", "e-1")  # per consumer
+        conn.execute("COMMIT")
+        with pytest.raises(OutboxError, match="BEGIN"):
+            outbox.mark_processed(conn, "billing", "e-2")
+    finally:
+        conn.close()
+        outbox.close()
+
+
 # -- Redis: the entry is part of the service's MULTI step ------------------------------------
 
 def test_redis_entries_are_part_of_the_multi_step(redis_url: str) -> None:

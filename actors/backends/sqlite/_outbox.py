@@ -39,6 +39,9 @@ def _statements(t: str) -> dict[str, str]:
                   f"(SELECT MAX(seq) FROM {t} AS o WHERE o.aggregate = {t}.aggregate)"),
         "stats": ("SELECT SUM(sent_at IS NULL), SUM(sent_at IS NOT NULL), "  # noqa: S608
                   f"MIN(CASE WHEN sent_at IS NULL THEN created_at END) FROM {t}"),
+        "processed_table": (f"CREATE TABLE IF NOT EXISTS {t}_processed (consumer TEXT NOT NULL, "
+                            "event_id TEXT NOT NULL, PRIMARY KEY (consumer, event_id))"),
+        "processed": f"INSERT OR IGNORE INTO {t}_processed VALUES (?, ?)",  # noqa: S608
     }
 
 
@@ -122,6 +125,23 @@ class SqliteOutbox:
                                                  now)).fetchone()
         # `payload` was checked to be plain JSON: it is what a reader decodes.
         return OutboxMessage(event_id, aggregate, int(row[1]), topic, payload, now, str(row[0]))
+
+    def mark_processed(self, conn: sqlite3.Connection, consumer: str, event_id: str) -> bool:
+        """Consumer-side dedupe that survives restarts: True the first time, False after.
+
+        Call it on the consumer's own connection inside the transaction that
+        applies the event, and skip the event when it returns False: the
+        record commits (or rolls back) with the effect. The table
+        `<table>_processed` is created in that database if missing.
+        """
+        check.instance("conn", conn, sqlite3.Connection, "a sqlite3.Connection")
+        check.name("consumer", consumer)
+        check.name("event_id", event_id)
+        if conn.isolation_level is None and not conn.in_transaction:
+            raise OutboxError("mark_processed needs the transaction that applies the event: "
+                              "run BEGIN on this connection first (it is in autocommit mode)")
+        conn.execute(self._sql["processed_table"])
+        return conn.execute(self._sql["processed"], (consumer, event_id)).rowcount == 1
 
     # -- the relay's side ---------------------------------------------------------------------
 
