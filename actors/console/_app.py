@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import structlog
-
 from actors.console._errors import ActionRefused, ActionUnavailable, ConsoleNotInstalled, NotFound
 from actors.console._model import BREAKER_ACTIONS, LETTER_ACTIONS, SAGA_STATUSES, Console
 from actors.core import (
     AskTimeout,
     ConfigError,
+    LibraryLogger,
     MailboxFull,
     StanchionError,
     short_repr,
@@ -40,7 +39,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ConsoleNotInstalled(exc.name or "starlette") from exc
 
-_log = structlog.get_logger("stanchion.console")
+_log = LibraryLogger("stanchion.console")
 
 TOKEN_COOKIE = "stanchion_console_token"  # noqa: S105 - a cookie's name, not its value
 OPERATOR_COOKIE = "stanchion_console_operator"

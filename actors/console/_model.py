@@ -17,12 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-import structlog
-
 from actors.breaker import BreakerGate, BreakerMetrics, BreakerTransition, CircuitBreaker
 from actors.bus import DeadEvent, EventBus
 from actors.console._errors import ActionUnavailable, NotFound
-from actors.core import ConfigError, DeadLetter, short_repr, validate as check
+from actors.core import ConfigError, DeadLetter, LibraryLogger, short_repr, validate as check
 from actors.saga import Saga, SagaLog, Sagas, SagaStatus
 from actors.supervision import ActorSystem
 from actors.taskqueue import (
@@ -33,7 +31,7 @@ from actors.taskqueue import (
     TaskStore,
 )
 
-_log = structlog.get_logger("stanchion.console")
+_log = LibraryLogger("stanchion.console")
 T = TypeVar("T")
 
 #: Transitions kept per breaker for its history.

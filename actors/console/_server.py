@@ -9,12 +9,10 @@ import time
 from collections.abc import Iterable
 from types import TracebackType
 
-import structlog
-
 from actors.console._app import create_app
 from actors.console._errors import ConsoleNotInstalled
 from actors.console._model import Console
-from actors.core import ConfigError, StanchionError, validate as check
+from actors.core import ConfigError, LibraryLogger, StanchionError, validate as check
 from actors.supervision import ActorSystem
 
 try:
@@ -22,7 +20,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ConsoleNotInstalled("uvicorn") from exc
 
-_log = structlog.get_logger("stanchion.console")
+_log = LibraryLogger("stanchion.console")
 
 #: Seconds `serve_console` waits for the server to listen.
 START_TIMEOUT = 10.0
