@@ -53,9 +53,28 @@ test: lint typecheck
 test-long: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/hostile tests/saga/test_saga_properties.py tests/saga/test_saga_machine.py $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed
-	taskset -c 0 $(PY) benchmarks/core.py
-	$(PY) benchmarks/core.py
+# Every benchmark in benchmarks/, pinned to one vCPU and then unpinned (docs/benchmarks.md);
+# each run's JSON goes to its own file in bench-results/ (not committed).
+# taskqueue_worker.py is a worker process the task-queue benchmark starts, not a benchmark.
+BENCHES := $(filter-out benchmarks/_bench.py benchmarks/taskqueue_worker.py,$(sort $(wildcard benchmarks/*.py)))
+BENCH_OUT ?= bench-results
+
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench
+	@mkdir -p $(BENCH_OUT)
+	@stamp=$$(date -u +%Y%m%dT%H%M%SZ); \
+	for script in $(BENCHES); do \
+	  name=$$(basename $$script .py); \
+	  for placement in pinned unpinned; do \
+	    out=$(BENCH_OUT)/$$stamp-$$name-$$placement.json; \
+	    echo "$$script ($$placement) -> $$out"; \
+	    if [ $$placement = pinned ]; then pin="taskset -c 0"; else pin=""; fi; \
+	    $$pin $(PY) $$script > $$out || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,12 @@ huey 3.5 `SqliteHuey` with its defaults: call a task (enqueue), then
 `huey.dequeue()` (which deletes the row: at-most-once, no lease, no ack).
 No delivery, no worker actors: the end-to-end figure comes with the workers.
 
+Then the one-call enqueue path alone (`enqueue_many` of one task per call,
+no claims), from 1 and from 4 producer threads, whose calls share commits
+(the group-commit writer): on SQLite beside huey's enqueue (one call per
+task), and on Redis beside dramatiq's `actor.send` (its Redis broker, no
+worker running), both against one redis-server started here.
+
 Rounds alternate (ours, peer, ours, peer...) in one process; medians are
 reported with the ratios. Run pinned and unpinned:
 
@@ -35,10 +41,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import _bench  # first: the import path (see _bench.py)
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from huey import SqliteHuey
 
 from actors.backends import SqliteTaskStore
+from actors.backends.redis import RedisTaskStore
 from actors.taskqueue import NewTask, TaskQueueConfig
+from actors.testing.redis_server import RedisServerMissing, redis_server
 
 QUEUE = "profile->billing"
 
@@ -140,6 +150,107 @@ def huey_peer(directory: Path, tasks: int) -> dict[str, float]:
             "claim_ack_s": end - enqueued}
 
 
+def one_call_enqueues(store: SqliteTaskStore | RedisTaskStore, tasks: int,
+                      producers: int) -> dict[str, float]:
+    """`tasks` enqueues of one task per call from `producers` threads; enqueues/s."""
+    before = store._enqueues.transactions if isinstance(store, RedisTaskStore) else 0
+
+    def produce(n: int) -> None:
+        for i in range(n, tasks, producers):
+            store.enqueue_many([NewTask(QUEUE, payload(i))], time.time())
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(producers)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if isinstance(store, RedisTaskStore):
+        commits = store._enqueues.transactions - before
+    else:
+        commits = store.write_stats().transactions
+    store.close()
+    return {"tasks_per_s": tasks / elapsed, "calls_per_transaction": tasks / max(commits, 1)}
+
+
+def huey_enqueues(directory: Path, tasks: int) -> dict[str, float]:
+    huey = SqliteHuey(filename=str(directory / "huey-enqueue.sqlite3"))
+
+    @huey.task()
+    def deliver(data: dict[str, Any]) -> None:
+        return None
+
+    start = time.perf_counter()
+    for i in range(tasks):
+        deliver(payload(i))
+    return {"tasks_per_s": tasks / (time.perf_counter() - start)}
+
+
+def dramatiq_enqueues(url: str, tasks: int) -> dict[str, float]:
+    tag = f"bench{time.monotonic_ns()}"
+    broker = RedisBroker(url=url, namespace=tag)
+
+    def deliver(data: dict[str, Any]) -> None:
+        return None
+
+    deliver.__name__ = f"deliver_{tag}"
+    actor = dramatiq.actor(deliver, broker=broker, queue_name=tag)
+    start = time.perf_counter()
+    for i in range(tasks):
+        actor.send(payload(i))
+    elapsed = time.perf_counter() - start
+    broker.close()
+    return {"tasks_per_s": tasks / elapsed}
+
+
+def enqueue_only(rounds: int, tasks: int, directory: Path) -> dict[str, Any]:
+    """The one-call enqueue path alone, on SQLite and on Redis, beside the peers."""
+    samples: dict[str, list[dict[str, float]]] = {}
+
+    def add(name: str, sample: dict[str, float]) -> None:
+        samples.setdefault(name, []).append(sample)
+
+    def sqlite(name: str) -> SqliteTaskStore:
+        return SqliteTaskStore(TaskQueueConfig(
+            sqlite_path=directory / f"enqueue-{name}-{time.monotonic_ns()}.sqlite3"))
+
+    try:
+        with redis_server(directory / "redis") as server:
+            for _ in range(rounds):
+                add("ours_sqlite_1_producer", one_call_enqueues(sqlite("1"), tasks, 1))
+                add("huey_sqlite", huey_enqueues(directory, tasks))
+                add("ours_sqlite_4_producers", one_call_enqueues(sqlite("4"), tasks, 4))
+                prefix = f"e{time.monotonic_ns()}"
+                add("ours_redis_1_producer", one_call_enqueues(
+                    RedisTaskStore(server.url, prefix=prefix + "a"), tasks, 1))
+                add("dramatiq_redis", dramatiq_enqueues(server.url, tasks))
+                add("ours_redis_4_producers", one_call_enqueues(
+                    RedisTaskStore(server.url, prefix=prefix + "b"), tasks, 4))
+    except RedisServerMissing as exc:
+        return {"skipped": str(exc)}
+    medians = {name: {key: round(statistics.median(s[key] for s in values), 2)
+                      for key in values[0]} for name, values in samples.items()}
+    huey = medians["huey_sqlite"]["tasks_per_s"]
+    dram = medians["dramatiq_redis"]["tasks_per_s"]
+    return {
+        "tasks_per_round": tasks,
+        "median": medians,
+        "ratios": {
+            "ours_sqlite_1_producer_over_huey": round(
+                medians["ours_sqlite_1_producer"]["tasks_per_s"] / huey, 2),
+            "ours_sqlite_4_producers_over_huey": round(
+                medians["ours_sqlite_4_producers"]["tasks_per_s"] / huey, 2),
+            "ours_redis_1_producer_over_dramatiq": round(
+                medians["ours_redis_1_producer"]["tasks_per_s"] / dram, 2),
+            "ours_redis_4_producers_over_dramatiq": round(
+                medians["ours_redis_4_producers"]["tasks_per_s"] / dram, 2),
+        },
+        "raw_tasks_per_s": {name: [round(s["tasks_per_s"]) for s in values]
+                            for name, values in samples.items()},
+    }
+
+
 def huey_synchronous(directory: Path) -> int:
     huey = SqliteHuey(filename=str(directory / "probe.sqlite3"))
     return int(huey.storage.conn.execute("pragma synchronous").fetchone()[0])
@@ -152,6 +263,8 @@ def main() -> None:
     parser.add_argument("--unbatched-tasks", type=int, default=3_000,
                         help="tasks per one-call-per-task run (ours and huey)")
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--enqueue-tasks", type=int, default=3_000,
+                        help="tasks per one-call enqueue-only run")
     args = parser.parse_args()
 
     runs: dict[str, Callable[[Path], dict[str, float]]] = {
@@ -170,6 +283,7 @@ def main() -> None:
                 directory.mkdir()
                 samples[name].append(run(directory))
         huey_sync = huey_synchronous(Path(tmp))
+        enqueue_report = enqueue_only(args.rounds, args.enqueue_tasks, Path(tmp))
 
     def median(name: str, key: str = "tasks_per_s") -> float:
         return statistics.median(s[key] for s in samples[name])
@@ -202,10 +316,12 @@ def main() -> None:
         "ratios_vs_huey": {
             name: round(median(name) / peer, 2) for name in runs if name != "huey_sqlite"
         },
+        "one_call_enqueue_only": enqueue_report,
         "placement": _bench.placement(),
         "huey_synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(huey_sync),
         "versions": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-                     "huey": version("huey"), "stanchion": version("stanchion")},
+                     "huey": version("huey"), "dramatiq": version("dramatiq"),
+                     "stanchion": version("stanchion")},
     }, indent=2))
 
 

@@ -37,6 +37,7 @@ from actors.core._errors import (
     short_repr,
 )
 from actors.core._future import ReplyFuture, checked_timeout
+from actors.core._group_commit import GroupCommit
 from actors.core._lazy import lazy_names
 from actors.core._logging import (
     LibraryLogger,
@@ -81,6 +82,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterStore",
     "Disposable",
+    "GroupCommit",
     "Item",
     "Jitter",
     "LibraryLogger",

@@ -5,7 +5,8 @@ can keep many sagas moving while their writes share commits: the coordinator
 appends the new state and sends the next command only in the callback, once
 the state is durable. The logs themselves live in `actors.backends`:
 `MemorySagaLog` (tests) runs callbacks at once; `SqliteSagaLog` and
-`RedisSagaLog` commit in batches on a writer thread (`BatchedSagaLog`).
+`RedisSagaLog` commit in batches through the group-commit writer every
+durable store shares (`actors.core.GroupCommit`, via `BatchedSagaLog`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import Any, Protocol
 from actors.core import (
     CorruptData,
     DataNotSerializable,
+    GroupCommit,
     LibraryLogger,
     codec,
     require,
     short_repr,
 )
-from actors.saga._batching import Done, Op, WriteBatcher, row
-from actors.saga._errors import SagaDataNotSerializable
+from actors.saga._batching import Done, Op, Row, row
+from actors.saga._errors import SagaDataNotSerializable, SagaLogClosed
 from actors.saga._machine import Saga, SagaStatus, StepRecord, StepStatus
 
 _log = LibraryLogger("stanchion.saga")
@@ -230,28 +232,48 @@ class SagaLog(Protocol):
 
 
 class BatchedSagaLog:
-    """The write side shared by the durable logs: writes go to one writer thread in batches.
+    """The write side shared by the durable logs: writes committed in batches, then called back.
 
-    A subclass opens its storage, then calls `__init__`, and implements
-    `_commit(batch)`: apply every write of the batch at once and return, per
-    write, `None` or the error (`DuplicateSaga` for a create whose id exists);
-    or roll the whole batch back and raise, and each write is tried again on
-    its own. Every write is encoded and checked on the caller's thread, before
-    it joins a batch, so data that cannot be stored fails only its caller.
+    The batching is `actors.core.GroupCommit`, the writer every durable store
+    shares: writes waiting at one moment go in one commit, and each `done` is
+    called once its write is durable. A subclass opens its storage, then calls
+    `__init__`, and either implements `_commit(batch)` (apply every write of
+    the batch at once and return, per write, `None` or the error, e.g.
+    `DuplicateSaga` for a create whose id exists; or undo the batch and raise,
+    and each write is tried again on its own), or overrides `_make_writer` and
+    `_item` to hand its own writer something else per write (the SQLite log
+    hands the SQLite writer a function per write). Every write is encoded and
+    checked on the caller's thread, before it joins a batch, so data that
+    cannot be stored fails only its caller.
     """
 
     def __init__(self, *, max_batch: int, name: str) -> None:
         require(isinstance(max_batch, int) and max_batch >= 1, "max_batch", max_batch,
                 "an integer >= 1")
-        self.transactions = 0
         self._quarantine = Quarantine()
-        self._writes = WriteBatcher(self._commit, max_batch=max_batch, name=name)
+        self._writes: GroupCommit[Any] = self._make_writer(max_batch, name)
+
+    @property
+    def transactions(self) -> int:
+        """Commits made so far (each holding one or more writes)."""
+        return self._writes.transactions
 
     def create(self, saga: Saga, done: Done) -> None:
-        self._writes.submit(("create", row(saga, encode(saga)), done))
+        self._submit("create", row(saga, encode(saga)), done)
 
     def save(self, saga: Saga, done: Done | None = None) -> None:
-        self._writes.submit(("save", row(saga, encode(saga)), done))
+        self._submit("save", row(saga, encode(saga)), done)
+
+    def _submit(self, kind: str, stored: Row, done: Done | None) -> None:
+        error = self._error
+
+        def finished(result: object, failure: BaseException | None) -> None:
+            if done is not None:
+                done(error(failure) if failure is not None
+                     else result if isinstance(result, BaseException) else None)
+
+        op: Op = (kind, stored, done)  # type: ignore[assignment]  # kind is create or save
+        self._writes.submit_async(kind, self._item(op), finished)
 
     def flush(self, timeout: float = 30.0) -> bool:
         return self._writes.flush(timeout)
@@ -262,5 +284,25 @@ class BatchedSagaLog:
     def quarantine(self, saga_id: str, reason: str) -> None:
         self._quarantine.add(saga_id, reason, "")
 
+    def _make_writer(self, max_batch: int, name: str) -> GroupCommit[Any]:
+        return GroupCommit(self._commit, max_batch=max_batch, name=name,
+                           closed_error=_closed, timeout_error=_timed_out)
+
+    def _item(self, op: Op) -> object:
+        """What the writer is handed for `op` (the op itself, for `_commit`)."""
+        return op
+
+    def _error(self, error: BaseException) -> BaseException:
+        """The error a write's `done` is given for a failed commit (a store's typed error)."""
+        return error
+
     def _commit(self, batch: list[Op]) -> list[BaseException | None]:
         raise NotImplementedError
+
+
+def _closed(_operation: str) -> SagaLogClosed:
+    return SagaLogClosed("the saga log is closed; open a new one")
+
+
+def _timed_out(operation: str, timeout: float) -> SagaLogClosed:  # only waiting writes time out
+    return SagaLogClosed(f"the saga log did not commit a {operation} within {timeout} s")

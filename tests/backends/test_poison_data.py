@@ -358,11 +358,11 @@ def test_one_bad_write_in_a_sqlite_batch_fails_alone(tmp_path: Path) -> None:
     outcomes = [Outcome() for _ in range(5)]
     with log._writes._cond:  # the writer waits: all five join one batch
         for saga, outcome in zip([*good[:2], bad, *good[2:]], outcomes, strict=True):
-            log._writes.submit(("create", _raw_row(saga), outcome))
+            log._submit("create", _raw_row(saga), outcome)
     errors = [outcome.wait() for outcome in outcomes]
     assert errors[:2] + errors[3:] == [None] * 4
     assert isinstance(errors[2], SagaLogError)
-    assert not log._writer.in_transaction  # rolled back cleanly
+    assert not log._conn.in_transaction  # rolled back cleanly
     assert {s.id for s in log.unfinished()} == {s.id for s in good}
     [after] = _sagas(1, "after-")
     outcome = Outcome()
@@ -383,7 +383,7 @@ def test_one_bad_write_in_a_redis_pipeline_fails_alone(
     outcomes = [Outcome() for _ in sagas]
     with log._writes._cond:
         for saga, outcome in zip(sagas, outcomes, strict=True):
-            log._writes.submit(("save", _raw_row(saga), outcome))
+            log._submit("save", _raw_row(saga), outcome)
     errors = [outcome.wait() for outcome in outcomes]
     assert [errors[0], errors[2], errors[3]] == [None] * 3
     assert isinstance(errors[1], SagaLogError)

@@ -89,7 +89,6 @@ class RedisSagaLog(BatchedSagaLog):
             answers = self._call("write", run)
         except RedisUnavailable as exc:
             return [exc] * len(batch)
-        self.transactions += 1
         results: list[BaseException | None] = []
         for op, answer in zip(batch, answers, strict=True):
             if isinstance(answer, redis.exceptions.ResponseError):

@@ -14,6 +14,9 @@ Layout, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
 - `dead`, `dead_order`: dead letters ("reason at") and their order.
 
 Every operation is one Lua script, so it is atomic and one round trip.
+Concurrent `enqueue_many` calls share one script call (`actors.core.GroupCommit`:
+the first caller leads and sends every enqueue waiting at that moment; each
+caller returns once Redis has applied the call holding its tasks).
 Lease expiry uses the caller's wall clock (as the SQLite store does, so a
 fleet of workers agrees on it); an expired lease is taken over with XCLAIM,
 which moves the pending entry to the new worker and counts the delivery.
@@ -33,7 +36,14 @@ import redis.exceptions
 from actors.backends.redis._client import connect
 from actors.backends.redis._errors import RedisUnavailable
 from actors.backends.redis._registry import RedisGroupRegistry
-from actors.core import CorruptData, describe_raw, require, short_repr, storable_text
+from actors.core import (
+    CorruptData,
+    GroupCommit,
+    describe_raw,
+    require,
+    short_repr,
+    storable_text,
+)
 from actors.taskqueue.storage import (
     ClaimedTask,
     DeadLetteredTask,
@@ -45,6 +55,7 @@ from actors.taskqueue.storage import (
     TaskQueueConfig,
     TaskStoreClosed,
     TaskStoreError,
+    TaskStoreTimeout,
     decode_payload,
     events,
 )
@@ -122,26 +133,28 @@ end
 """
 
 # Self-contained (no prelude): one call may span several queues, all or nothing.
+# Only the keys an enqueue writes are passed: a lone task is 9 keys, not 25.
 _ENQUEUE = """
--- KEYS: the id counter, the task->queue index, then 23 keys per queue (same layout as the prelude)
+-- KEYS: the id counter, the task->queue index, then 7 keys per (queue, priority) block:
+--   payload, meta, notbefore, entry, delayed, enq, and that priority's stream
 -- ARGV: now, count, then per task: block, queue, priority, enqueued_at, not_before, payload
 local now = tonumber(ARGV[1])
 local last = redis.call('INCRBY', KEYS[1], tonumber(ARGV[2]))
 local id = last - tonumber(ARGV[2])
 for i = 3, #ARGV, 6 do
   id = id + 1
-  local base = 2 + tonumber(ARGV[i]) * 23
-  local queue, p, enq, nb, payload = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
-  redis.call('HSET', KEYS[2], id, queue)
-  redis.call('HSET', KEYS[base + 1], id, payload)
+  local base = 2 + tonumber(ARGV[i]) * 7
+  local p, enq, nb = ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  redis.call('HSET', KEYS[2], id, ARGV[i+1])
+  redis.call('HSET', KEYS[base + 1], id, ARGV[i+5])
   redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq)
-  redis.call('HSET', KEYS[base + 4], id, nb)
-  redis.call('ZADD', KEYS[base + 11], enq, id)
+  redis.call('HSET', KEYS[base + 3], id, nb)
+  redis.call('ZADD', KEYS[base + 6], enq, id)
   if tonumber(nb) <= now then
-    local eid = redis.call('XADD', KEYS[base + 14 + (9 - tonumber(p))], '*', 'id', id)
-    redis.call('HSET', KEYS[base + 5], id, p .. ' ' .. eid)
+    local eid = redis.call('XADD', KEYS[base + 7], '*', 'id', id)
+    redis.call('HSET', KEYS[base + 4], id, p .. ' ' .. eid)
   else
-    redis.call('ZADD', KEYS[base + 9], nb, id)
+    redis.call('ZADD', KEYS[base + 5], nb, id)
   end
 end
 return last
@@ -292,6 +305,8 @@ return {queued - leased + expired + due_delayed, leased - expired, delayed - due
 
 R = TypeVar("R")
 
+_QUEUE_CACHE_MAX = 100_000  # task ids remembered with their queue; forgotten all at once
+
 
 class RedisTaskStore:
     """The task queue on Redis: several worker processes, on one machine or many, share it.
@@ -332,6 +347,12 @@ class RedisTaskStore:
         self._groups_ready: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._key_cache: dict[str, list[str]] = {}
+        self._queue_cache: dict[str, str] = {}  # task id -> queue, of the tasks claimed here
+        self._enqueues: GroupCommit[tuple[Sequence[NewTask], float]] = GroupCommit(
+            self._enqueue_batch, max_batch=self._config.max_group_commit,
+            closed_error=TaskStoreClosed, timeout_error=TaskStoreTimeout,
+            name="redis-enqueue-writer")
 
     @property
     def config(self) -> TaskQueueConfig:
@@ -359,8 +380,19 @@ class RedisTaskStore:
     # -- keys ----------------------------------------------------------------------------
 
     def _keys(self, queue: str) -> list[str]:
-        base = f"{self._prefix}:tq:{queue}:"
-        return [base + name for name in _FIELDS] + [f"{base}s{p}" for p in _PRIORITIES]
+        keys = self._key_cache.get(queue)
+        if keys is None:
+            base = f"{self._prefix}:tq:{queue}:"
+            keys = [base + name for name in _FIELDS] + [f"{base}s{p}" for p in _PRIORITIES]
+            if len(self._key_cache) < 10_000:  # queue names are few; never grow unbounded
+                self._key_cache[queue] = keys
+        return keys
+
+    def _enqueue_keys(self, queue: str, priority: int) -> list[str]:
+        """The keys an enqueue of `priority` to `queue` writes (the `_ENQUEUE` block)."""
+        keys = self._keys(queue)
+        return [keys[0], keys[1], keys[3], keys[4], keys[8], keys[10],
+                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)]]
 
     def _where_key(self) -> str:
         return f"{self._prefix}:tq:where"
@@ -400,27 +432,47 @@ class RedisTaskStore:
     # -- the TaskStore protocol ------------------------------------------------------------------
 
     def enqueue_many(self, tasks: Sequence[NewTask], now: float) -> list[str]:
-        """Store `tasks` atomically per queue and return their ids, in order."""
+        """Store `tasks` atomically and return their ids, in order, once Redis applied them.
+
+        Calls made at the same moment by several threads go to Redis in one
+        script call (still atomic per call: one script is all or nothing).
+        """
         if not tasks:
             return []
+        if self._closed:
+            raise TaskStoreClosed("enqueue")
+        ids: list[str] = self._enqueues.submit("enqueue", (tasks, now),
+                                               self._config.write_timeout)
+        return ids
 
-        blocks: dict[str, int] = {}
-        args: list[str | int] = [repr(now), len(tasks)]
-        for task in tasks:
-            block = blocks.setdefault(task.queue, len(blocks))
-            due = now if task.not_before is None else task.not_before
-            args += [block, task.queue, task.priority, repr(now), repr(due), task.payload_json]
+    def _enqueue_batch(self, batch: list[tuple[Sequence[NewTask], float]]) -> list[list[str]]:
+        """One script call for every enqueue waiting: ids come out consecutive, in call order."""
+        blocks: dict[tuple[str, int], int] = {}
+        count = sum(len(tasks) for tasks, _ in batch)
+        latest = max(now for _, now in batch)
+        args: list[str | int] = [repr(latest), count]
+        for tasks, now in batch:
+            enqueued_at = repr(now)
+            for task in tasks:
+                block = blocks.setdefault((task.queue, task.priority), len(blocks))
+                due = enqueued_at if task.not_before is None else repr(task.not_before)
+                args += [block, task.queue, task.priority, enqueued_at, due, task.payload_json]
         keys = [f"{self._prefix}:tq:ids", self._where_key()]
-        for queue in blocks:
-            keys += self._keys(queue)
+        for queue, priority in blocks:
+            keys += self._enqueue_keys(queue, priority)
+        queues = {queue for queue, _ in blocks}
 
-        def run() -> list[str]:
-            for queue in blocks:
+        def run() -> int:
+            for queue in queues:
                 self._ensure_groups(queue)
-            last = int(self._scripts["enqueue"](keys=keys, args=args))
-            return [str(n) for n in range(last - len(tasks) + 1, last + 1)]
+            return int(self._scripts["enqueue"](keys=keys, args=args))
 
-        return self._call("enqueue", run)
+        first = self._call("enqueue", run) - count + 1
+        results = []
+        for tasks, _ in batch:
+            results.append([str(n) for n in range(first, first + len(tasks))])
+            first += len(tasks)
+        return results
 
     def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
@@ -454,6 +506,11 @@ class RedisTaskStore:
                            attempts=_int(attempts))
                 continue
             claimed.append(ClaimedTask(task, lease))
+        queue_of = self._queue_cache
+        if len(queue_of) > _QUEUE_CACHE_MAX:
+            queue_of.clear()
+        for item in claimed:
+            queue_of[item.task.id] = queue
         for i in range(0, len(spent), 3):
             task_id, made, owner = spent[i:i + 3]
             error = events.expired_lease_error(owner or None, _int(made)) if owner else ""
@@ -493,12 +550,21 @@ class RedisTaskStore:
 
             for index, ok in zip(indexes, self._call("ack", run), strict=True):
                 results[index] = bool(ok)
+        for lease in leases:
+            self._queue_cache.pop(lease.task_id, None)
         return [results[i] for i in range(len(leases))]
 
     def _queues_of(self, task_ids: Sequence[str]) -> dict[str, str]:
-        found = self._call("lookup", lambda: self._client.hmget(self._where_key(), task_ids))
-        pairs = zip(task_ids, found, strict=True)
-        return {task_id: str(queue) for task_id, queue in pairs if queue}
+        # A task never changes queue: the ones this store claimed are known without a
+        # round trip; the others (claimed by another process, replayed) are looked up.
+        cache = self._queue_cache
+        known = {task_id: cache[task_id] for task_id in task_ids if task_id in cache}
+        unknown = [task_id for task_id in task_ids if task_id not in known]
+        if unknown:
+            found = self._call("lookup", lambda: self._client.hmget(self._where_key(), unknown))
+            known.update((task_id, str(queue))
+                         for task_id, queue in zip(unknown, found, strict=True) if queue)
+        return known
 
     def _queue_of(self, task_id: str) -> str | None:
         return self._queues_of([task_id]).get(task_id)
@@ -566,7 +632,9 @@ class RedisTaskStore:
         return QueueStats(int(depth), int(in_flight), int(delayed), int(dead), oldest_age)
 
     def close(self) -> None:
-        """Release the connection pool; later calls raise `TaskStoreClosed`."""
+        """Finish the enqueues under way, release the connection pool; later calls raise
+        `TaskStoreClosed`."""
+        self._enqueues.close(self._config.write_timeout)
         self._closed = True
         self._client.close()
 

@@ -7,9 +7,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from actors.backends.sqlite._db import open_database
-from actors.core import ConfigError, codec, validate as check
-from actors.saga.storage import BatchedSagaLog, DuplicateSaga, Op, Saga, SagaLogError, SagaStatus
+from actors.backends.sqlite._db import SqlWrite, open_database, sqlite_writer
+from actors.core import ConfigError, GroupCommit, StanchionError, codec, validate as check
+from actors.saga.storage import (
+    BatchedSagaLog,
+    DuplicateSaga,
+    Op,
+    Saga,
+    SagaLogClosed,
+    SagaLogError,
+    SagaStatus,
+)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sagas (id TEXT PRIMARY KEY, definition TEXT NOT NULL, "
@@ -56,40 +64,37 @@ class SqliteSagaLog(BatchedSagaLog):
             raise ConfigError("synchronous", synchronous, "'NORMAL' or 'FULL'")
         check.integer("max_batch", max_batch, minimum=1, maximum=10_000)
         self.path = Path(path)
-        self._writer, self._reader = open_database(
+        self._conn, self._reader = open_database(
             str(self.path), synchronous=synchronous, busy_timeout=30.0, migrate=_migrate,
             error=SagaLogError)
         self._reader_lock = threading.Lock()
         super().__init__(max_batch=max_batch, name="saga-log-writer")
 
-    def _commit(self, batch: list[Op]) -> list[BaseException | None]:
-        conn = self._writer
-        results: list[BaseException | None] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for kind, args, _ in batch:
-                if kind == "create":
-                    conn.execute("SAVEPOINT one")
-                    try:
-                        conn.execute(_INSERT, args)
-                    except sqlite3.IntegrityError:
-                        conn.execute("ROLLBACK TO one")
-                        results.append(DuplicateSaga(args[0]))
-                    else:
-                        results.append(None)
-                    conn.execute("RELEASE one")
-                else:
-                    conn.execute(_UPSERT, args)
-                    results.append(None)
-            conn.execute("COMMIT")
-        except Exception as exc:
-            # Whatever failed (the disk, or one write's data), leave no transaction
-            # open: the batcher then tries each write on its own.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise SagaLogError(f"a write to {self.path}", exc) from exc
-        self.transactions += 1
-        return results
+    def _make_writer(self, max_batch: int, name: str) -> GroupCommit[SqlWrite]:
+        # The writer every SQLite store uses (the task store's too): one
+        # transaction per batch of waiting writes, a failing write isolated.
+        return sqlite_writer(self._conn, max_batch, closed_error=_closed,
+                             timeout_error=_timed_out, name=name)
+
+    def _item(self, op: Op) -> SqlWrite:
+        kind, args, _ = op
+        if kind == "create":
+            def create(conn: sqlite3.Connection) -> DuplicateSaga | None:
+                try:
+                    conn.execute(_INSERT, args)
+                except sqlite3.IntegrityError:  # only this statement is undone
+                    return DuplicateSaga(args[0])
+                return None
+            return create
+
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute(_UPSERT, args)
+        return save
+
+    def _error(self, error: BaseException) -> BaseException:
+        if isinstance(error, Exception) and not isinstance(error, StanchionError):
+            return SagaLogError(f"a write to {self.path}", error)
+        return error
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -120,7 +125,14 @@ class SqliteSagaLog(BatchedSagaLog):
                           (str(SagaStatus.RUNNING), str(SagaStatus.COMPENSATING)))
 
     def close(self) -> None:
-        self._writes.close()
-        self._writer.close()
+        self._writes.close()  # commits what waits, then closes the write connection
         with self._reader_lock:
             self._reader.close()
+
+
+def _closed(_operation: str) -> SagaLogClosed:
+    return SagaLogClosed("the saga log is closed; open a new one")
+
+
+def _timed_out(operation: str, timeout: float) -> SagaLogClosed:  # only waiting writes time out
+    return SagaLogClosed(f"the saga log did not commit a {operation} within {timeout} s")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from actors.backends.sqlite._db import GroupCommit, open_database
+from actors.backends.sqlite._db import open_database, sqlite_writer
 from actors.backends.sqlite._registry import SqliteGroupRegistry
 from actors.core import (
     CorruptData,
@@ -96,6 +96,12 @@ _SELECT_DUE = (
     "lease_token, worker_id FROM tasks "
     "WHERE queue = ? AND priority = ? AND visible_at <= ? ORDER BY visible_at, id LIMIT ?"
 )
+# Every level in one statement (one index range per level, highest first; SQLite
+# runs the parts of a UNION ALL in order and stops at the LIMIT): a claim is one
+# query, not one per priority level.
+_LEVEL = _SELECT_DUE.replace("SELECT id,", "SELECT priority, id,")
+_LEVELS = [_LEVEL.replace("priority = ?", f"priority = {p:d}") for p in reversed(PRIORITIES)]
+_SELECT_DUE_ALL = " UNION ALL ".join(f"SELECT * FROM ({level})" for level in _LEVELS) + " LIMIT ?"  # noqa: S608 - only our own SQL
 _BURY = (
     "INSERT OR REPLACE INTO dead_letters (id, queue, payload, priority, not_before, "
     "enqueued_at, attempts, last_error, reason, dead_lettered_at) "
@@ -162,9 +168,9 @@ class SqliteTaskStore:
             path, synchronous=self._config.synchronous, busy_timeout=self._config.busy_timeout,
             migrate=_create_or_check_schema, error=TaskStoreError)
         self._read_lock = threading.Lock()
-        self._writer = GroupCommit(writer, self._config.max_group_commit,
-                                   closed_error=TaskStoreClosed,
-                                   timeout_error=TaskStoreTimeout)
+        self._writer = sqlite_writer(writer, self._config.max_group_commit,
+                                     closed_error=TaskStoreClosed,
+                                     timeout_error=TaskStoreTimeout, name="task-store-writer")
 
     def __enter__(self) -> SqliteTaskStore:
         return self
@@ -199,6 +205,8 @@ class SqliteTaskStore:
             return []
 
         def insert(conn: sqlite3.Connection) -> list[str]:
+            if len(rows) == 1:
+                return [str(conn.execute(_INSERT, rows[0]).lastrowid)]
             conn.executemany(_INSERT, rows)
             (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
             # AUTOINCREMENT hands out max+1 and this transaction is the only writer,
@@ -220,39 +228,39 @@ class SqliteTaskStore:
             token = events.new_lease_token()
             claimed: list[ClaimedTask] = []
             buried: list[_Buried] = []
-            for priority in reversed(PRIORITIES):
-                while len(claimed) < limit:
-                    wanted = limit - len(claimed)
-                    rows = conn.execute(_SELECT_DUE, (queue, priority, now, wanted)).fetchall()
-                    taken: list[int] = []
-                    graves: list[_Buried] = []
-                    for (task_id, raw, not_before, enqueued_at, attempts, last_error,
-                         old_token, old_worker) in rows:
-                        try:
-                            payload = decode_payload(raw)
-                            _check_row(attempts, not_before, enqueued_at, last_error,
-                                       old_worker)
-                        except CorruptData as exc:
-                            graves.append(_Buried(task_id, "corrupt", _count(attempts),
-                                                  f"payload {exc.reason}"))
-                            continue
-                        if attempts_exhausted(policy, attempts):
-                            error = (events.expired_lease_error(old_worker, attempts)
-                                     if old_token is not None else last_error)
-                            graves.append(_Buried(task_id, "max_attempts", attempts, error))
-                            continue
-                        taken.append(task_id)
-                        task = Task(str(task_id), queue, payload, attempts + 1, not_before,
-                                    priority, enqueued_at, last_error)
-                        claimed.append(
-                            ClaimedTask(task, Lease(str(task_id), token, worker_id, expires)))
-                    for chunk in _chunks(taken):
-                        conn.execute(_lease_sql(len(chunk)), (token, worker_id, expires, *chunk))
-                    for grave in graves:
-                        _bury(conn, grave.task_id, grave.reason, grave.error, now)
-                    buried.extend(graves)
-                    if len(rows) < wanted:
-                        break
+            while len(claimed) < limit:
+                wanted = limit - len(claimed)
+                rows = conn.execute(_SELECT_DUE_ALL,
+                                    (queue, now, wanted) * len(PRIORITIES) + (wanted,)
+                                    ).fetchall()
+                taken: list[int] = []
+                graves: list[_Buried] = []
+                for (priority, task_id, raw, not_before, enqueued_at, attempts, last_error,
+                     old_token, old_worker) in rows:
+                    try:
+                        payload = decode_payload(raw)
+                        _check_row(attempts, not_before, enqueued_at, last_error, old_worker)
+                    except CorruptData as exc:
+                        graves.append(_Buried(task_id, "corrupt", _count(attempts),
+                                              f"payload {exc.reason}"))
+                        continue
+                    if attempts_exhausted(policy, attempts):
+                        error = (events.expired_lease_error(old_worker, attempts)
+                                 if old_token is not None else last_error)
+                        graves.append(_Buried(task_id, "max_attempts", attempts, error))
+                        continue
+                    taken.append(task_id)
+                    task = Task(str(task_id), queue, payload, attempts + 1, not_before,
+                                priority, enqueued_at, last_error)
+                    claimed.append(
+                        ClaimedTask(task, Lease(str(task_id), token, worker_id, expires)))
+                for chunk in _chunks(taken):
+                    conn.execute(_lease_sql(len(chunk)), (token, worker_id, expires, *chunk))
+                for grave in graves:
+                    _bury(conn, grave.task_id, grave.reason, grave.error, now)
+                buried.extend(graves)
+                if len(rows) < wanted:
+                    break
             return claimed, buried
 
         claimed, buried = self._write("claim", lease)
@@ -381,9 +389,10 @@ class SqliteTaskStore:
 
     def _write(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return self._writer.submit(operation, fn, self._config.write_timeout)
+            result: T = self._writer.submit(operation, fn, self._config.write_timeout)
         except sqlite3.Error as exc:
             raise TaskStoreError(operation, exc) from exc
+        return result
 
     def _read(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._read_lock:
