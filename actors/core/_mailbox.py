@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
 
+import pykka
 import structlog
 from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
@@ -74,6 +75,8 @@ class _Wake:
 
 
 _WAKE = _Wake()
+
+_new_object = object.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,29 @@ class Mailbox:
         if self._closed:  # closed while we were queueing: hand it to close()'s rules
             self._drain_closed()
 
+    def post(self, message: Any, reply_to: pykka.Future[Any] | None = None, /) -> None:
+        """`put` a plain message (wrapped here, so callers never build envelopes).
+
+        The send path of `tell` and `ask`: the same checks as `put`, and the
+        envelope is built only once the message has its place.
+        """
+        if message.__class__ in _CONTROL_CLASSES:
+            self.put_control(Envelope(message, reply_to))
+            return
+        if self._closed:
+            raise ServiceStopped(self.service)
+        try:
+            self._take_slot()
+        except Empty:
+            raise self._rejection() from None
+        # Envelope's __init__ is a Python call; filling its two slots directly is cheaper.
+        envelope: Envelope[Any] = _new_object(Envelope)
+        envelope.message = message
+        envelope.reply_to = reply_to
+        self._enqueue((envelope, _context.capture(), 0))
+        if self._closed:  # closed while we were queueing: hand it to close()'s rules
+            self._drain_closed()
+
     def offer(self, envelope: Envelope[Any], /) -> bool:
         """Queue a message if there is room; `False` (nothing logged) if full or closed.
 
@@ -163,10 +189,6 @@ class Mailbox:
         enough of them, so a refusal is not an event worth a log line.
         """
         return self.offer_item((envelope, _context.capture(), 0))
-
-    def post(self, message: Any, /) -> None:
-        """`put` a plain message (wrapped here, so callers never build envelopes)."""
-        self.put(Envelope(message))
 
     def post_control(self, message: Any, /) -> None:
         """`put_control` a plain message: ahead of all work, never rejected for capacity."""

@@ -33,6 +33,7 @@ from actors.core._deadletters import DeadLetter, default_dead_letters
 from actors.core._errors import ServiceCrashed, UnhandledMessage, short_repr
 from actors.core._future import ReplyFuture
 from actors.core._mailbox import MAX_MAILBOX_SIZE, ControlMessage, Item, Mailbox, is_control
+from actors.core._ref import IncarnationRef
 
 _log = structlog.get_logger("stanchion.actor")
 
@@ -154,7 +155,7 @@ class ServiceActor(pykka.ThreadingActor):
         self._binding = binding
         self._mailbox = binding.mailbox
         self.actor_inbox = binding.mailbox
-        self._actor_ref.actor_inbox = binding.mailbox
+        self._actor_ref = IncarnationRef(self, binding.mailbox)
         self.service_name = binding.service
         self._death: BaseException | None = None
         self._repeat_crash = False
