@@ -76,6 +76,20 @@ class _Wake:
 
 _WAKE = _Wake()
 
+
+class _Queued(Envelope[Any]):
+    """An envelope that carries its sender's context: one object per queued message.
+
+    Every object the garbage collector tracks that stays in the queue makes its
+    collections more frequent; an (envelope, context, 0) tuple per message
+    would double them. `take` builds the `Item` tuple, which lives only while
+    the message is handled.
+    """
+
+    __slots__ = ("context",)
+
+    context: Mapping[str, Any]
+
 _new_object = object.__new__
 
 
@@ -119,7 +133,7 @@ class Mailbox:
         self.capacity = capacity
         self.dead_letters = dead_letters
         self.max_message_crashes = max_message_crashes
-        self._work: SimpleQueue[Item | _Wake] = SimpleQueue()
+        self._work: SimpleQueue[_Queued | Item | _Wake] = SimpleQueue()
         # One token per free place: a sender takes one without blocking or is
         # rejected; a consumer returns it. Both are single C calls, so the bound
         # is exact without a Python-level lock on the hot path.
@@ -174,11 +188,12 @@ class Mailbox:
             self._take_slot()
         except Empty:
             raise self._rejection() from None
-        # Envelope's __init__ is a Python call; filling its two slots directly is cheaper.
-        envelope: Envelope[Any] = _new_object(Envelope)
+        # Envelope's __init__ is a Python call; filling the slots directly is cheaper.
+        envelope: _Queued = _new_object(_Queued)
         envelope.message = message
         envelope.reply_to = reply_to
-        self._enqueue((envelope, _context.capture(), 0))
+        envelope.context = _context.capture()
+        self._enqueue(envelope)
         if self._closed:  # closed while we were queueing: hand it to close()'s rules
             self._drain_closed()
 
@@ -247,6 +262,9 @@ class Mailbox:
                     self._free_slot(None)
                     return requeued
             item = self._dequeue()
+            if item.__class__ is _Queued:
+                self._free_slot(None)
+                return item, item.context, 0
             if item.__class__ is tuple:
                 self._free_slot(None)
                 return item
@@ -282,13 +300,18 @@ class Mailbox:
         items: list[Item] = []
         while True:
             try:
-                item = self._work.get_nowait()
+                queued = self._work.get_nowait()
             except Empty:
                 return items
-            if item.__class__ is tuple:
-                if free_slots:
-                    self._free_slot(None)
-                items.append(item)
+            if isinstance(queued, _Queued):
+                item: Item = (queued, queued.context, 0)
+            elif isinstance(queued, tuple):
+                item = queued
+            else:
+                continue  # a wake-up
+            if free_slots:
+                self._free_slot(None)
+            items.append(item)
 
     def fail_pending_asks(self, error: BaseException) -> int:
         """Fail every queued request-reply message with `error`; keep the tells in order.
