@@ -34,7 +34,7 @@ class IncarnationRef(pykka.ActorRef[A]):
         self._mailbox = mailbox
 
     def tell(self, message: Any) -> None:
-        """Send without waiting; raise `ActorDeadError`, `MailboxFull` or `ServiceStopped` at once."""
+        """Send without waiting; `ActorDeadError`, `MailboxFull` or `ServiceStopped` at once."""
         if self.actor_stopped.is_set():
             raise pykka.ActorDeadError(f"{self} not found")
         self._mailbox.post(message)
@@ -62,12 +62,10 @@ class IncarnationRef(pykka.ActorRef[A]):
         As Pykka's: an incarnation that has stopped fails the reply with
         `ActorDeadError`; a full or stopped mailbox raises at once.
         """
-        future = self.actor_class._create_future()  # noqa: SLF001 - Pykka's hook, as in its ask
+        future = self.actor_class._create_future()  # Pykka's hook, as in its own ask
         if self.actor_stopped.is_set():
-            try:
-                raise pykka.ActorDeadError(f"{self} not found")
-            except pykka.ActorDeadError:
-                future.set_exception()
+            dead = pykka.ActorDeadError(f"{self} not found")
+            future.set_exception(exc_info=(type(dead), dead, None))
         else:
             self._mailbox.post(message, future)
         if block:
