@@ -168,7 +168,7 @@ class ServiceActor(pykka.ThreadingActor):
 
     A sender wakes the actor while it still holds the GIL, so the actor cannot
     run yet; under the default policy the kernel switches to it anyway and back,
-    which costs about a third of an `ask` round trip on one CPU. Under
+    which costs about half of an `ask` round trip on one CPU. Under
     SCHED_BATCH a wake-up never preempts the running thread. Threads a handler
     starts inherit the policy. Set `False` if this actor must preempt CPU-bound
     work of other processes as soon as a message arrives.
