@@ -53,6 +53,7 @@ from actors.supervision import (
     ChildSpec,
     RestartIntensity,
     RestartType,
+    ServiceInfo,
     ServiceStartFailed,
     Strategy,
     SupervisorGaveUp,
@@ -61,9 +62,12 @@ from actors.supervision import (
 
 if TYPE_CHECKING:
     from actors.breaker import CircuitOpen as CircuitOpen
+    from actors.console import serve_console as serve_console
 
 # As in `actors`: the breaker's error loads the breaker package on first use only.
-__getattr__ = lazy_names(__name__, globals(), lazy={"CircuitOpen": "actors.breaker"})
+# The operator console (the `console` extra) likewise loads on first use only.
+__getattr__ = lazy_names(__name__, globals(), lazy={"CircuitOpen": "actors.breaker",
+                                                    "serve_console": "actors.console"})
 
 __all__ = [
     "MAX_DEPTH",
@@ -87,6 +91,7 @@ __all__ = [
     "Sensitive",
     "ServiceActor",
     "ServiceCrashed",
+    "ServiceInfo",
     "ServiceRef",
     "ServiceStartFailed",
     "ServiceStopped",

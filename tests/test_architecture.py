@@ -3,7 +3,8 @@
 - No library module imports an underscore module of another package: a
   package's private modules are its own (and its sub-packages'); everything
   else goes through `actors.core` (the seam) or a package's public names.
-- Only `actors.core` imports Pykka's private modules.
+- Only `actors.core` imports Pykka's private modules, and only it logs through
+  structlog directly (everything else through `LibraryLogger`).
 - Importing the library loads no HTTP client, no terminal UI, no Redis client
   and no example code; the pytest plugin costs next to nothing in a project
   that uses none of its fixtures.
@@ -95,6 +96,16 @@ def test_only_the_core_imports_pykkas_private_modules() -> None:
                  for line, imported in imports_of(module)
                  if imported.startswith("pykka.") and private_part(imported) is not None]
     assert not offenders, "\n".join(offenders)
+
+
+def test_only_the_core_logs_through_structlog_directly() -> None:
+    """The library logs through `actors.core.LibraryLogger`, which writes nothing to
+    stdout until the application configures logging (docs/embedding.md)."""
+    offenders = [f"{module}:{line} imports {imported}"
+                 for module in MODULES if not module.startswith("actors.core")
+                 for line, imported in imports_of(module)
+                 if imported == "structlog" or imported.startswith("structlog.")]
+    assert not offenders, "log with actors.core.LibraryLogger:\n" + "\n".join(offenders)
 
 
 def _import_tree(code: str, *, cwd: Path = ROOT, prelude: str = "") -> list[tuple[str, int, str]]:

@@ -30,6 +30,8 @@ ALIASES = {
     ("actors.bulkhead", "CallCounts"): ("actors.bulkhead", "CallerMetrics"),
     ("actors.bulkhead", "IngressCounts"): ("actors.bulkhead", "IngressMetrics"),
     ("actors.retry", "RetryPolicy"): ("actors.core", "RetryPolicy"),
+    ("actors.taskqueue", "QueueMetrics"): ("actors.taskqueue", "DeliveryMetrics"),
+    ("actors.bus", "SubscriberMetrics"): ("actors.taskqueue", "DeliveryMetrics"),
 }
 
 

@@ -24,6 +24,7 @@ from actors.breaker._gate import (
     NotACommand,
     Reset,
 )
+from actors.breaker._sync import BreakerSync, BreakerSyncConfig, BreakerSyncMetrics
 from actors.breaker._window import CountWindow, TimeWindow, WindowTotals
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "BreakerGate",
     "BreakerMetrics",
     "BreakerState",
+    "BreakerSync",
+    "BreakerSyncConfig",
+    "BreakerSyncMetrics",
     "BreakerTransition",
     "CircuitBreaker",
     "CircuitOpen",

@@ -16,14 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final, ParamSpec, TypeVar
 
-import structlog
-
 from actors.breaker._config import BreakerConfig
 from actors.breaker._errors import CircuitOpen
 from actors.breaker._window import CountWindow, TimeWindow
-from actors.core import ConfigError, validate as check
+from actors.core import ConfigError, LibraryLogger, validate as check
 
-_log = structlog.get_logger("stanchion.breaker")
+_log = LibraryLogger("stanchion.breaker")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -144,6 +142,8 @@ class BreakerMetrics:
         consecutive_trips: trips since the last clean close (drives the wait).
         wait: seconds of the current or last open period (0 if never opened).
         retry_after: seconds until probes are let through (0 unless open).
+        probes_in_flight: half-open probes admitted whose outcome is not in
+            yet (0 unless half-open); never above `permitted_calls_in_half_open`.
 
     Example:
         >>> breaker = CircuitBreaker("sms")
@@ -169,9 +169,34 @@ class BreakerMetrics:
     consecutive_trips: int
     wait: float
     retry_after: float
+    probes_in_flight: int = 0
 
 
 Listener = Callable[[BreakerTransition], object]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRule:
+    """Half-open on a ratio: close once `successes` of `probes` succeed, open once that is lost.
+
+    Pure arithmetic, shared by the breaker and its property tests.
+
+    Example:
+        >>> rule = ProbeRule(probes=5, successes=3)
+        >>> rule.closes(3), rule.opens(2), rule.opens(3)
+        (True, False, True)
+    """
+
+    probes: int
+    successes: int
+
+    def closes(self, succeeded: int) -> bool:
+        """Whether `succeeded` probes are enough to close."""
+        return succeeded >= self.successes
+
+    def opens(self, failed: int) -> bool:
+        """Whether `failed` probes leave too few to ever reach `successes`."""
+        return failed > self.probes - self.successes
 
 
 class CircuitBreaker:
@@ -223,6 +248,9 @@ class CircuitBreaker:
         self._fail_pct = config.failure_rate_threshold
         self._slow_pct = config.slow_call_rate_threshold
         self._min_calls = config.minimum_calls
+        self._probe_rule = (None if config.half_open_successes_to_close is None else
+                            ProbeRule(config.permitted_calls_in_half_open,
+                                      config.half_open_successes_to_close))
         self._listeners: list[Listener] = []
         self._phase = Permit(CLOSED, 0.0)
         # Half-open probes: admitted (in flight or done), and the outcomes so far.
@@ -232,6 +260,7 @@ class CircuitBreaker:
         self._trips = self._consecutive_trips = 0
         self._wait = self._ceiling = 0.0
         self._seq = 0
+        self._judged = [0, 0, 0]  # local outcomes judged while closed: calls, failed, slow
 
     # -- admission (caller's thread) -------------------------------------------------------
 
@@ -343,6 +372,10 @@ class CircuitBreaker:
                 if now is None and self._timed_window:
                     now = self.clock()
                 window.record(failed=failed, slow=slow, now=0.0 if now is None else now)
+                judged = self._judged
+                judged[0] += 1
+                judged[1] += failed
+                judged[2] += slow
                 calls = window.calls
                 if calls >= self._min_calls and (
                         window.failures * 100.0 >= self._fail_pct * calls
@@ -350,6 +383,10 @@ class CircuitBreaker:
                     events = []
                     self._trip(self.clock() if now is None else now,
                                self._why(window.failures, window.slow, calls), events)
+            elif state is HALF_OPEN and self._probe_rule is not None:
+                events = []
+                self._judge_probe(failed or slow, self._probe_rule,
+                                  self.clock() if now is None else now, events)
             elif state is HALF_OPEN:
                 self._probe_calls += 1
                 self._probe_failures += failed
@@ -360,14 +397,31 @@ class CircuitBreaker:
                 if (self._probe_failures * 100.0 >= self._fail_pct * permitted
                         or self._probe_slow * 100.0 >= self._slow_pct * permitted):
                     events = []
-                    self._trip(self.clock() if now is None else now,
-                               self._why(self._probe_failures, self._probe_slow, permitted),
-                               events)
+                    # Worded from the probes made, the figures the transition carries.
+                    calls = self._probe_calls
+                    reason = (f"{self._why(self._probe_failures, self._probe_slow, calls)}; "
+                              f"{calls} of {permitted} probes made, and the rest cannot "
+                              "bring it under the threshold")
+                    self._trip(self.clock() if now is None else now, reason, events)
                 elif self._probe_calls >= permitted:
                     events = []
                     self._enter_closed("probes succeeded", events)
         if events:
             self._emit(events)
+
+    def _judge_probe(self, failed: bool, rule: ProbeRule, now: float,
+                     events: list[BreakerTransition]) -> None:
+        # Ratio rule: `_probes_admitted` counts probes in flight, so a finished
+        # probe frees its slot; the decision comes as soon as it is certain.
+        self._probes_admitted -= 1
+        self._probe_calls += 1
+        self._probe_failures += failed
+        if rule.closes(self._probe_calls - self._probe_failures):
+            self._enter_closed(f"{self._probe_calls - self._probe_failures} of "
+                               f"{rule.probes} probes succeeded", events)
+        elif rule.opens(self._probe_failures):
+            self._trip(now, f"{self._probe_failures} of {rule.probes} probes failed "
+                       f"(needed {rule.successes} successes)", events)
 
     def _give_back(self, permit: Permit, *, ignored: bool) -> None:
         with self._lock:
@@ -468,6 +522,85 @@ class CircuitBreaker:
         """The current state, after any transition that time alone causes."""
         return self.poll()
 
+    def open_for(self, wait: float, reason: str) -> bool:
+        """Open now for `wait` seconds (another process's verdict); False if it did not apply.
+
+        Applies in closed, open (only to push the deadline later) and half-open
+        (its probes' outcomes become stale); never in forced-open or disabled,
+        which only an operator leaves. Counted as a trip, but not as a
+        consecutive one: the next local trip's wait is still the local
+        decision's. Logged as `breaker.opened` with `reason`.
+        """
+        check.seconds("wait", wait, allow_zero=True)
+        check.text("reason", reason, max_length=500)
+        events: list[BreakerTransition] = []
+        with self._lock:
+            now = self.clock()
+            current = self._phase
+            if current.state is FORCED_OPEN or current.state is DISABLED:
+                return False
+            if current.state is OPEN and current.deadline >= now + wait:
+                return False
+            self._trips += 1
+            self._wait = wait
+            self._publish(Permit(OPEN, now + wait), reason, wait, events)
+        self._emit(events)
+        return True
+
+    def judged_outcomes(self) -> tuple[int, int, int]:
+        """Local outcomes judged while closed since the start: (calls, failed, slow).
+
+        Another process's outcomes added with `record_remote` are not counted.
+        """
+        with self._lock:
+            return (self._judged[0], self._judged[1], self._judged[2])
+
+    def record_remote(self, calls: int, failures: int, slow: int, reason: str) -> bool:
+        """Add other processes' recent outcomes to the closed window and judge it.
+
+        The decision is still this breaker's own, with its own thresholds and
+        `minimum_calls`; the window just holds the latest outcomes of all the
+        processes. Ignored unless closed; returns True if it opened.
+        """
+        events: list[BreakerTransition] = []
+        with self._lock:
+            if self._phase.state is not CLOSED or calls <= 0:
+                return False
+            window = self._window
+            now = self.clock() if self._timed_window else 0.0
+            failures, slow = min(failures, calls), min(slow, calls)
+            keep = min(calls, self.config.window_size) if not self._timed_window else calls
+            # Only the newest `keep` fit a count window; failures go in last, as the
+            # newest (a batch does not say its order, and failures are what matter).
+            fails_in = min(failures, keep)
+            slow_in = min(slow, keep)
+            for i in range(keep):
+                window.record(failed=i >= keep - fails_in, slow=i < slow_in, now=now)
+            total = window.calls
+            if total < self._min_calls or not (
+                    window.failures * 100.0 >= self._fail_pct * total
+                    or window.slow * 100.0 >= self._slow_pct * total):
+                return False
+            self._trip(now if self._timed_window else self.clock(),
+                       f"{self._why(window.failures, window.slow, total)} ({reason})", events)
+        self._emit(events)
+        return True
+
+    def probe_now(self, reason: str) -> bool:
+        """If open, go half-open now (another process's probes passed); False otherwise."""
+        check.text("reason", reason, max_length=500)
+        events: list[BreakerTransition] = []
+        with self._lock:
+            if self._phase.state is not OPEN:
+                return False
+            limit = self.config.max_wait_in_half_open
+            deadline = self.clock() + limit if limit > 0 else float("inf")
+            self._publish(Permit(HALF_OPEN, deadline), reason, 0.0, events)
+            self._probes_admitted = self._probe_calls = self._probe_failures = 0
+            self._probe_slow = 0
+        self._emit(events)
+        return True
+
     def force_open(self, reason: str = "operator") -> None:
         """Refuse every call until `reset()` (logged as `breaker.forced_open`)."""
         self._operator(FORCED_OPEN, reason)
@@ -535,7 +668,14 @@ class CircuitBreaker:
                 not_permitted=self._not_permitted, succeeded=self._succeeded,
                 failed_total=self._failed, ignored=self._ignored, released=self._released,
                 trips=self._trips, consecutive_trips=self._consecutive_trips,
-                wait=self._wait, retry_after=retry_after)
+                wait=self._wait, retry_after=retry_after,
+                probes_in_flight=self._in_flight() if phase.state is HALF_OPEN else 0)
+
+    def _in_flight(self) -> int:
+        # The rate rule never frees a slot, so its admitted count includes finished probes.
+        if self._probe_rule is not None:
+            return self._probes_admitted
+        return self._probes_admitted - self._probe_calls
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.name!r} {self._phase.state.value}>"

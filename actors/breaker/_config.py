@@ -90,6 +90,13 @@ class BreakerConfig:
             so a fleet of senders does not probe the provider in step; default 0.25.
         permitted_calls_in_half_open: probes let through to test recovery (1
             to 1,000,000); default 3: one lucky probe should not close the breaker.
+        half_open_successes_to_close: decide half-open on a ratio: close as soon
+            as this many of the `permitted_calls_in_half_open` probes succeed (a
+            slow success counts as failed), open again as soon as that can no
+            longer happen; at most `permitted_calls_in_half_open` probes are in
+            flight at once (a finished probe frees its slot for the next caller).
+            `None` (default) keeps the rate rule: exactly the permitted probes,
+            judged together by the two rate thresholds.
         max_wait_in_half_open: seconds to wait for the probes' outcomes before
             opening again; 0 waits for all of them. Default 10.0: a probe that
             neither succeeds nor fails in that time (five slow calls) is as
@@ -126,6 +133,7 @@ class BreakerConfig:
     wait_multiplier: float = 2.0
     wait_jitter: float = 0.25
     permitted_calls_in_half_open: int = 3
+    half_open_successes_to_close: int | None = None
     max_wait_in_half_open: float = 10.0
     record_exceptions: tuple[type[BaseException], ...] = (Exception,)
     ignore_exceptions: tuple[type[BaseException], ...] = ()
@@ -163,6 +171,15 @@ class BreakerConfig:
                               "a fraction in [0, 1): 1 could shorten a wait to nothing")
         check.integer("permitted_calls_in_half_open", self.permitted_calls_in_half_open,
                       minimum=1, maximum=MAX_COUNT_WINDOW)
+        if self.half_open_successes_to_close is not None:
+            try:
+                check.integer("half_open_successes_to_close", self.half_open_successes_to_close,
+                              minimum=1, maximum=self.permitted_calls_in_half_open)
+            except ConfigError:
+                raise ConfigError(
+                    "half_open_successes_to_close", self.half_open_successes_to_close,
+                    f"None, or an int from 1 to permitted_calls_in_half_open "
+                    f"({self.permitted_calls_in_half_open})") from None
         check.seconds("max_wait_in_half_open", self.max_wait_in_half_open, allow_zero=True)
         for name in ("record_exceptions", "ignore_exceptions"):
             value = getattr(self, name)

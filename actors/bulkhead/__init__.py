@@ -5,9 +5,20 @@ a pool shares one): a full one refuses at once with `MailboxFull`.
 `ServiceCaller` turns each refusal, timeout or outage into the caller's
 fallback, logs it with the reason, and keeps per-service counts and
 latencies; `Ingress` refuses excess requests with `RateLimited` before any
-service is touched. See docs/bulkhead.md.
+service is touched; an `AdaptiveLimit` bounds the calls in flight by a
+limit that follows measured latency (AIMD or gradient). See docs/bulkhead.md.
 """
 
+from actors.bulkhead._adaptive import (
+    AdaptiveLimit,
+    AdaptiveLimitConfig,
+    AdaptiveLimitMetrics,
+    AimdLimit,
+    FixedLimit,
+    GradientLimit,
+    LimitAlgorithm,
+    LimitReached,
+)
 from actors.bulkhead._caller import CallerMetrics, Fallback, Reason, ServiceCaller
 from actors.bulkhead._ingress import Ingress, IngressMetrics
 from actors.bulkhead._latency import LatencyRecorder, LatencySnapshot
@@ -16,5 +27,7 @@ from actors.bulkhead._latency import LatencyRecorder, LatencySnapshot
 CallCounts = CallerMetrics
 IngressCounts = IngressMetrics
 
-__all__ = ["CallerMetrics", "Fallback", "Ingress", "IngressMetrics", "LatencyRecorder",
-           "LatencySnapshot", "Reason", "ServiceCaller"]
+__all__ = ["AdaptiveLimit", "AdaptiveLimitConfig", "AdaptiveLimitMetrics", "AimdLimit",
+           "CallerMetrics", "Fallback", "FixedLimit", "GradientLimit", "Ingress",
+           "IngressMetrics", "LatencyRecorder", "LatencySnapshot", "LimitAlgorithm",
+           "LimitReached", "Reason", "ServiceCaller"]

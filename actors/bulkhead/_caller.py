@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-import structlog
-
+from actors.bulkhead._adaptive import AdaptiveLimit, LimitReached, Permit
 from actors.bulkhead._latency import MAX_SAMPLES, LatencyRecorder, LatencySnapshot
 from actors.core import (
     AskTimeout,
+    LibraryLogger,
     MailboxFull,
     ServiceCrashed,
     ServiceRef,
@@ -24,7 +24,7 @@ from actors.core import (
 )
 from actors.ratelimit import RateLimited, TokenBucket
 
-_log = structlog.get_logger("stanchion.bulkhead")
+_log = LibraryLogger("stanchion.bulkhead")
 
 T = TypeVar("T")
 
@@ -90,6 +90,10 @@ class ServiceCaller(Generic[T]):
         limiter: an optional `TokenBucket` applied before each call.
         clock: seconds, monotonic; for the latencies and `waited_ms`.
         latency_window: accepted-call latencies kept for the percentiles (1 to 10,000,000).
+        limit: an optional `AdaptiveLimit` on the calls in flight (share one
+            between callers to bound the service's in-flight work); a call past
+            it is refused at once as `rejected` (`LimitReached`), and every
+            answer, timeout or refusal moves the limit (docs/bulkhead.md).
 
     Example:
         >>> from actors import ServiceActor
@@ -107,7 +111,7 @@ class ServiceCaller(Generic[T]):
     def __init__(self, ref: ServiceRef[Any], *, timeout: float, fallback: Fallback[T],
                  limiter: TokenBucket | None = None,
                  clock: Callable[[], float] = time.perf_counter,
-                 latency_window: int = 10_000) -> None:
+                 latency_window: int = 10_000, limit: AdaptiveLimit | None = None) -> None:
         check.instance("ref", ref, ServiceRef,
                        "a ServiceRef: look the service up with system.service(name)")
         check.seconds("timeout", timeout)  # every call has a deadline
@@ -116,6 +120,9 @@ class ServiceCaller(Generic[T]):
                        what="an actors.ratelimit.TokenBucket")
         check.callable_("clock", clock, "a function returning monotonic seconds")
         check.integer("latency_window", latency_window, minimum=1, maximum=MAX_SAMPLES)
+        check.optional(check.instance, "limit", limit, kind=AdaptiveLimit,
+                       what="an actors.bulkhead.AdaptiveLimit")
+        self.limit = limit
         self.ref = ref
         self.service = ref.name
         self.timeout = float(timeout)
@@ -138,6 +145,8 @@ class ServiceCaller(Generic[T]):
             refused = self._rate_limited()
             if refused is not None:
                 return self._fall_back("rate_limited", refused, start)
+            if self.limit is not None:
+                return self._limited_call(message, start)
             try:
                 answer = self.ref.ask(message, timeout=self.timeout)
             except Exception as exc:  # noqa: BLE001 - _failed re-raises what is not a refusal
@@ -151,11 +160,33 @@ class ServiceCaller(Generic[T]):
             refused = self._rate_limited()
             if refused is not None:
                 return self._fall_back("rate_limited", refused, start)
+            limit = self.limit
+            permit = limit.try_acquire() if limit is not None else None
+            if limit is not None and permit is None:
+                return self._fall_back("rejected", LimitReached(limit.name, limit.limit), start)
             try:
                 answer = await self.ref.ask_async(message, timeout=self.timeout)
             except Exception as exc:  # noqa: BLE001 - _failed re-raises what is not a refusal
+                if limit is not None and permit is not None:
+                    _settle(limit, permit, exc)
                 return self._failed(exc, start)
+            if limit is not None and permit is not None:
+                limit.on_success(permit, self._clock() - start)
             return self._accepted(answer, start)
+
+    def _limited_call(self, message: Any, start: float) -> Any:
+        limit = self.limit
+        assert limit is not None
+        permit = limit.try_acquire()
+        if permit is None:
+            return self._fall_back("rejected", LimitReached(limit.name, limit.limit), start)
+        try:
+            answer = self.ref.ask(message, timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001 - _failed re-raises what is not a refusal
+            _settle(limit, permit, exc)
+            return self._failed(exc, start)
+        limit.on_success(permit, self._clock() - start)
+        return self._accepted(answer, start)
 
     def _rate_limited(self) -> RateLimited | None:
         """The refusal if the limiter has no token for this call, else None."""
@@ -180,8 +211,9 @@ class ServiceCaller(Generic[T]):
     def _fall_back(self, reason: Reason, error: BaseException, start: float) -> T:
         self._count(reason, "fallbacks")
         waited_ms = round((self._clock() - start) * 1000, 3)
-        # Refusals by our own limiter are expected traffic shaping, not trouble.
-        level = _log.info if reason == "rate_limited" else _log.warning
+        # Refusals by our own limiter are expected traffic shaping, not trouble; a full
+        # mailbox already says so itself (`mailbox.rejected`, counted), so not per call.
+        level = _log.info if reason in ("rate_limited", "rejected") else _log.warning
         level(f"call.{reason}", service=self.service, reason=reason, error=str(error),
               waited_ms=waited_ms, timeout_s=self.timeout)
         fallback_start = self._clock()
@@ -222,6 +254,14 @@ def _bound(correlation_id: str | None) -> Iterator[None]:
         return
     with bind_context(correlation_id=correlation_id):
         yield
+
+
+def _settle(limit: AdaptiveLimit, permit: Permit, error: Exception) -> None:
+    """A timeout or a full mailbox is overload; anything else says nothing about load."""
+    if isinstance(error, AskTimeout | MailboxFull):
+        limit.on_dropped(permit)
+    else:
+        limit.release(permit)
 
 
 def _reason_of(error: Exception) -> Reason | None:

@@ -17,15 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from actors.bus._config import EventBusConfig
-from actors.bus._durable import (
-    DurableDeliveryActor,
-    DurableSubscriber,
-    encode_record,
-    queue_for,
-)
+from actors.bus._durable import DurableSubscriber, encode_record, queue_for
 from actors.bus._patterns import matches, validate_event_name, validate_pattern
 from actors.bus._registry import registry_for
 from actors.bus._subscriber import (
@@ -38,6 +31,7 @@ from actors.bus._subscriber import (
 )
 from actors.core import (
     ConfigError,
+    LibraryLogger,
     ServiceActor,
     StanchionError,
     SystemNotRunning,
@@ -47,7 +41,7 @@ from actors.core import (
 from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
 from actors.taskqueue import NewTask, TaskQueue, TaskStore
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 _GROUP_REFRESH_S = 0.5  # how soon a publisher sees a durable group another process created
 _SUBSCRIBER = re.compile(r"[A-Za-z0-9_\-]+")
@@ -289,10 +283,10 @@ class EventBus:
             assert self._registry is not None
             self._registry.register(self.name, name, request.pattern)
             state = DurableSubscriber(name, request.pattern, request.handler,
-                                      queue=queue_for(self.name, name), tasks=self._tasks,
-                                      config=self.config, scheduler=self._scheduler, rng=rng,
+                                      queue=queue_for(self.name, name), system=self.system,
+                                      tasks=self._tasks, config=self.config, rng=rng,
                                       dead_letter=self._add_dead)
-            spec = ChildSpec(f"{self.name}:sub:{name}", DurableDeliveryActor, args=(state,))
+            spec = state.child_spec(f"{self.name}:sub:{name}")
         else:
             state = SubscriberState(name, request.pattern, request.handler, config=self.config,
                                     scheduler=self._scheduler, rng=rng,
@@ -302,7 +296,6 @@ class EventBus:
         state.attach(self.system.start_child(spec, parent=self.name))
         if isinstance(state, DurableSubscriber):
             self._refresh_groups()  # publishes from now on include the group
-            state.nudge()  # events stored before a restart are waiting for it
         self._set_routes((*self._routes, state))
         _log.info("subscription.created", bus=self.name, subscriber=name,
                   pattern=request.pattern, durable=request.durable)
@@ -385,6 +378,21 @@ class EventBus:
             else:
                 target.offer(work_item(dead.event))
         _log.info("event.replayed", bus=self.name, count=len(chosen), subscriber=subscriber)
+        return len(chosen)
+
+    def purge(self, subscriber: str | None = None,
+              select: Callable[[DeadEvent], bool] | None = None) -> int:
+        """Discard dead events (of `subscriber`, those `select` picks); returns how many.
+
+        A durable subscriber's stored copy stays in its task queue's dead letters.
+        """
+        with self._dead_lock:
+            chosen = [d for d in self._dead
+                      if (subscriber is None or d.subscriber == subscriber)
+                      and (select is None or select(d))]
+            for dead in chosen:
+                self._dead.remove(dead)
+        _log.info("event.purged", bus=self.name, count=len(chosen), subscriber=subscriber)
         return len(chosen)
 
     def metrics(self) -> dict[str, SubscriberMetrics]:

@@ -1,52 +1,44 @@
 """Durable subscribers: their undelivered events live in a `TaskStore` and survive restarts.
 
 Publishing to a durable subscriber commits the event to the store (one task
-per event, in the subscriber's own queue) before `publish` returns. A delivery
-actor claims the events in publish order and delivers them one by one; a
-failing event is retried in place with backoff, holding back the events after
-it, so the order holds; past `max_attempts` it is dead-lettered. Delivered
-events are acked in batches. After a crash, the events the dead process held
-are handed out again once their lease (the store's `visibility_timeout`)
-expires: delivery is at-least-once.
+per event, in the group's own queue) before `publish` returns. The group's
+queue is served by the task queue's delivery engine as an ordered queue keyed
+by event name: events are claimed in publish order, a failing event is
+retried in place with backoff while the later events of its name wait (other
+names go on), and past `max_attempts` it is dead-lettered. Delivered events
+are acked in batches. After a crash, the events the dead process held are
+handed out again once their lease (the store's `visibility_timeout`) expires:
+delivery is at-least-once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from actors.bus._config import EventBusConfig
-from actors.bus._subscriber import DeadEvent, Event, Handler, RetryDue, SubscriberMetrics
-from actors.core import (
-    CorruptData,
-    Disposable,
-    Scheduler,
-    ServiceActor,
-    ServiceRef,
-    ServiceStopped,
-    codec,
-    is_finite_number,
-    short_repr,
+from actors.bus._subscriber import DeadEvent, Event, Handler, SubscriberMetrics
+from actors.core import CorruptData, LibraryLogger, ServiceRef, codec, is_finite_number, short_repr
+from actors.supervision import ActorSystem, ChildSpec
+from actors.taskqueue import (
+    ClaimedTask,
+    DeliveryEngine,
+    DeliveryObserver,
+    GiveUp,
+    PayloadNotSerializable,
+    QueueSpec,
+    RetryAt,
+    Task,
+    TaskQueue,
+    TaskSchedule,
 )
-from actors.taskqueue import ClaimedTask, PayloadNotSerializable, TaskQueue, TaskStoreError
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 _BATCH = 100
 _IDLE_POLL = 0.5  # how soon an idle durable subscriber notices leases a dead process left
-
-
-class _Poll(Disposable):
-    __slots__ = ()
-
-
-_POLL = _Poll()
 
 
 def encode_record(event: Event) -> str:
@@ -84,174 +76,88 @@ def queue_for(bus: str, subscriber: str) -> str:
     return f"bus:{bus}:{subscriber}"
 
 
+def _event_name(task: Task) -> str:
+    """A durable group's ordering key: the stored event's name."""
+    return decode_record(task.payload).name
+
+
+class _EventOutcomes(DeliveryObserver):
+    """Turns the engine's retries and dead letters into the bus's `event.*` and `DeadEvent`s."""
+
+    def __init__(self, subscriber: str, dead_letter: Callable[[DeadEvent], None]) -> None:
+        self.subscriber = subscriber
+        self.dead_letter = dead_letter
+
+    def retried(self, claimed: ClaimedTask, attempts: int, decision: RetryAt,
+                error: str) -> None:
+        event = _as_event(claimed)
+        _log.info("event.retried", subscriber=self.subscriber, event_name=event.name,
+                  seq=event.seq, attempts=attempts, delay_s=round(decision.delay, 3),
+                  error=error, durable=True)
+
+    def dead_lettered(self, claimed: ClaimedTask, decision: GiveUp, error: str) -> None:
+        event = _as_event(claimed)
+        known = decision.reason != "corrupt"  # a corrupt record was never handed to the handler
+        attempts = decision.attempts if known else 0
+        self.dead_letter(DeadEvent(self.subscriber, event, decision.reason, error, attempts,
+                                   time.time(), claimed.task.id))
+        _log.warning("event.dead_lettered", subscriber=self.subscriber,
+                     event_name=event.name if known else None, seq=event.seq if known else None,
+                     reason=decision.reason, attempts=attempts, error=error, durable=True)
+
+
+def _as_event(claimed: ClaimedTask) -> Event:
+    try:
+        return decode_record(claimed.task.payload)
+    except CorruptData:  # quarantined: the DeadEvent carries what was stored
+        return Event("", claimed.task.payload, 0, claimed.task.enqueued_at)
+
+
 class DurableSubscriber:
-    """A durable subscription's state; the store holds its events, not this object."""
+    """A durable subscription: its group's queue, served by a `DeliveryEngine`."""
 
     def __init__(self, name: str, pattern: str, handler: Handler, *, queue: str,
-                 tasks: TaskQueue, config: EventBusConfig, scheduler: Scheduler,
+                 system: ActorSystem, tasks: TaskQueue, config: EventBusConfig,
                  rng: random.Random, dead_letter: Callable[[DeadEvent], None]) -> None:
         self.name = name
         self.pattern = pattern
-        self.handler = handler
         self.queue = queue
-        self.tasks = tasks
-        self.config = config
-        self.scheduler = scheduler
-        self.rng = rng
-        self.dead_letter = dead_letter
-        self.ref: ServiceRef[Any] | None = None
-        self.batch: list[ClaimedTask] = []
-        self.position = 0
-        self.attempts = 0
-        self.waiting_retry = False
-        self.idle_timer: Any = None
-        self.lock = threading.Lock()
-        self.delivered = 0
-        self.retried = 0
-        self.failed = 0
         self.cancelled = False
-        self.worker_id = f"{queue}:{id(self):x}"
+
+        def deliver(task: Task) -> None:
+            handler(decode_record(task.payload).payload)
+
+        spec = QueueSpec(queue, deliver, workers=1, batch_size=_BATCH, poll_interval=_IDLE_POLL,
+                         ordered_by=_event_name, retry=config.retry)
+        self.engine = DeliveryEngine(spec, tasks, resolve=system.service,
+                                     call_later=system.scheduler.call_later,
+                                     observer=_EventOutcomes(name, dead_letter),
+                                     schedule=TaskSchedule(config.retry, clock=time.time,
+                                                           rng=rng))
+
+    @property
+    def ref(self) -> ServiceRef[Any] | None:
+        """The delivery actor's stable reference, once started."""
+        return self.engine.ref
+
+    def child_spec(self, name: str) -> ChildSpec:
+        """The delivery actor (one member of the group in this process)."""
+        return self.engine.child_spec(name)
 
     def attach(self, ref: ServiceRef[Any]) -> None:
-        """Bind the delivery actor's stable reference."""
-        self.ref = ref
-
-    # -- publisher side: the bus stores events for the group; this wakes the actor --
+        """Bind the delivery actor's stable reference; events stored earlier are claimed."""
+        self.engine.attach(ref)
 
     def nudge(self) -> None:
-        ref = self.ref
-        if ref is not None:
-            ref.offer(_POLL)
-
-    # -- delivery side (the actor's thread) -------------------------------------------------------
-
-    def drain(self) -> None:
-        """Deliver a batch in order; stop at a failing event and come back after its backoff."""
-        if self.cancelled or self.waiting_retry:
-            return
-        if self.position >= len(self.batch):
-            try:
-                self.batch = self.tasks.claim(self.queue, self.worker_id, _BATCH)
-            except TaskStoreError as exc:  # the store is down: poll again, don't crash-loop
-                _log.warning("event.store_failed", subscriber=self.name, operation="claim",
-                             error=repr(exc))
-                self.batch, self.position = [], 0
-                self._poll_later()
-                return
-            self.position = 0
-            self.attempts = 0
-            if not self.batch:
-                self._poll_later()
-                return
-        done: list[ClaimedTask] = []
-        while self.position < len(self.batch) and not self.cancelled:
-            claimed = self.batch[self.position]
-            try:
-                event = decode_record(claimed.task.payload)
-            except CorruptData as exc:
-                self._quarantine(claimed, f"the stored event {exc.reason}")
-                self.position += 1
-                continue
-            self.attempts += 1
-            try:
-                self.handler(event.payload)
-            except Exception as exc:  # noqa: BLE001 - a handler's failure is retried, not a crash
-                if self._failed(claimed, event, repr(exc)):
-                    break  # retrying in place: the events after it wait
-            else:
-                done.append(claimed)
-                self.delivered += 1
-            self.position += 1
-            self.attempts = 0
-        if done:
-            self.tasks.ack(done)
-        if not self.waiting_retry:
-            self.nudge()
-
-    def _failed(self, claimed: ClaimedTask, event: Event, error: str) -> bool:
-        """Schedule a retry (True) or dead-letter the event (False) after a failed attempt."""
-        policy = self.config.retry
-        if policy.should_retry(self.attempts):
-            delay = policy.delay(self.attempts, self.rng)
-            self.retried += 1
-            self.waiting_retry = True
-            _log.info("event.retried", subscriber=self.name, event_name=event.name,
-                      seq=event.seq, attempts=self.attempts, delay_s=round(delay, 3),
-                      error=error, durable=True)
-            self.scheduler.call_later(delay, self._wake_for_retry)
-            return True
-        self.failed += 1
-        self.tasks.reject(claimed, error, reason="max_attempts")
-        self.dead_letter(DeadEvent(self.name, event, "max_attempts", error, self.attempts,
-                                   time.time(), claimed.task.id))
-        _log.warning("event.dead_lettered", subscriber=self.name, event_name=event.name,
-                     seq=event.seq, reason="max_attempts", attempts=self.attempts, error=error,
-                     durable=True)
-        return False
-
-    def _quarantine(self, claimed: ClaimedTask, error: str) -> None:
-        """A stored record that is not an event (foreign writer, damage): dead-letter it alone."""
-        self.failed += 1
-        self.tasks.reject(claimed, error, reason="corrupt")
-        event = Event("", claimed.task.payload, 0, claimed.task.enqueued_at)
-        self.dead_letter(DeadEvent(self.name, event, "corrupt", error, 0, time.time(),
-                                   claimed.task.id))
-        _log.warning("event.dead_lettered", subscriber=self.name, event_name=None, seq=None,
-                     reason="corrupt", attempts=0, error=error, durable=True)
-
-    def _wake_for_retry(self) -> None:
-        ref = self.ref
-        if ref is not None:
-            with contextlib.suppress(ServiceStopped):
-                ref.tell(RetryDue("*"))
-
-    def retry_due(self) -> None:
-        self.waiting_retry = False
-        self.drain()
-
-    def _poll_later(self) -> None:
-        with self.lock:
-            if self.idle_timer is None and not self.cancelled:
-                self.idle_timer = self.scheduler.call_later(_IDLE_POLL, self._idle_fired)
-
-    def _idle_fired(self) -> None:
-        with self.lock:
-            self.idle_timer = None
-        self.nudge()
+        """Events were stored for the group: wake the delivery actor."""
+        self.engine.nudge()
 
     def discard_all(self) -> int:
         """Unsubscribed: stop delivering; the stored events stay for a later subscriber."""
         self.cancelled = True
-        with self.lock:
-            if self.idle_timer is not None:
-                self.idle_timer.cancel()
+        self.engine.stop()
         return 0
 
     def metrics(self) -> SubscriberMetrics:
         """Counters, plus the store's view of the backlog and the oldest event's age."""
-        stats = self.tasks.stats(self.queue)
-        return SubscriberMetrics(self.name, self.pattern, self.delivered, self.retried,
-                                 self.failed, stats.depth + stats.in_flight + stats.delayed,
-                                 stats.oldest_age_s)
-
-
-class DurableDeliveryActor(ServiceActor):
-    """Delivers a durable subscriber's stored events in order."""
-
-    mailbox_size = 4  # nudges only
-
-    def __init__(self, state: DurableSubscriber) -> None:
-        super().__init__()
-        self.state = state
-
-    def on_start(self) -> None:
-        self.state.nudge()
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Poll):
-            self.state.drain()
-        elif isinstance(message, RetryDue):
-            self.state.retry_due()
-        else:
-            return super().on_receive(message)
-        return None
+        return self.engine.metrics(self.name, self.pattern)

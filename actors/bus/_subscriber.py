@@ -21,12 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from actors.bus._config import EventBusConfig
 from actors.core import (
     ControlMessage,
     Item,
+    LibraryLogger,
     Mailbox,
     Scheduler,
     ServiceActor,
@@ -34,8 +33,16 @@ from actors.core import (
     ServiceStopped,
     context as correlation,
 )
+from actors.taskqueue import (
+    DeliveryCounts,
+    DeliveryMetrics,
+    QueueStats,
+    RetryAt,
+    TaskSchedule,
+    describe_error,
+)
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 Handler = Callable[[Any], object]
 
@@ -63,17 +70,8 @@ class DeadEvent:
     task_id: str | None = None  # a durable subscriber's stored event
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriberMetrics:
-    """One subscriber's counters, read without a message round trip."""
-
-    subscriber: str
-    pattern: str
-    delivered: int
-    retried: int
-    dead_lettered: int
-    backlog: int
-    lag_s: float
+SubscriberMetrics = DeliveryMetrics
+"""One subscriber's counters, read without a message round trip (the `DeliveryMetrics` shape)."""
 
 
 class RetryDue(ControlMessage):
@@ -110,9 +108,8 @@ class SubscriberState:
         self.retrying: dict[str, tuple[Event, Mapping[str, Any], int, str]] = {}
         self.accepted = 0  # publisher side, under the lock
         self.overflowed = 0  # publisher side, under the lock
-        self.delivered = 0  # delivery side only
-        self.failed = 0  # delivery side only: dead-lettered after max_attempts
-        self.retried = 0  # delivery side only
+        self.counts = DeliveryCounts()  # delivery side only
+        self.schedule = TaskSchedule(config.retry, clock=time.time, rng=rng)
         self.head_published_at = 0.0  # the event being delivered, for the lag
         self.cancelled = False
 
@@ -185,20 +182,19 @@ class SubscriberState:
         try:
             self.handler(event.payload)
         except Exception as exc:  # noqa: BLE001 - a handler's failure is retried, not a crash
-            policy = self.config.retry
-            error = repr(exc)
-            if policy.should_retry(attempts):
-                delay = policy.delay(attempts, self.rng)
+            decision = self.schedule.after_error(exc, attempts)  # the step every loop shares
+            error = describe_error(exc)
+            self.counts.failed(decision)
+            if isinstance(decision, RetryAt):
                 self.retrying[event.name] = (event, context, attempts, error)
-                self.retried += 1
                 _log.info("event.retried", subscriber=self.name, event_name=event.name,
-                          seq=event.seq, attempts=attempts, delay_s=round(delay, 3), error=error)
-                self.scheduler.call_later(delay, lambda: self._wake(event.name))
+                          seq=event.seq, attempts=attempts, delay_s=round(decision.delay, 3),
+                          error=error)
+                self.scheduler.call_later(decision.delay, lambda: self._wake(event.name))
                 return
-            self.failed += 1
-            self._bury(event, "max_attempts", error, attempts)
+            self._bury(event, decision.reason, error, attempts)
             return
-        self.delivered += 1
+        self.counts.delivered += 1
 
     def _wake(self, name: str) -> None:
         ref = self.ref
@@ -215,7 +211,8 @@ class SubscriberState:
     def discard_all(self) -> int:
         """Forget what is still waiting (the subscriber unsubscribed); returns how many."""
         with self.lock:
-            waiting = self.accepted - self.overflowed - self.delivered - self.failed
+            waiting = (self.accepted - self.overflowed - self.counts.delivered
+                       - self.counts.dead_lettered)
             self.backlog.clear()
         self.parked.clear()
         self.retrying.clear()
@@ -223,12 +220,15 @@ class SubscriberState:
 
     def metrics(self) -> SubscriberMetrics:
         """Counters, backlog (everything accepted and not yet done) and lag, no round trip."""
+        counts = self.counts
         with self.lock:
-            dead = self.overflowed + self.failed
-            waiting = max(0, self.accepted - dead - self.delivered)
+            dead = self.overflowed + counts.dead_lettered
+            waiting = max(0, self.accepted - dead - counts.delivered)
         lag = max(0.0, time.time() - self.head_published_at) if waiting else 0.0
-        return SubscriberMetrics(self.name, self.pattern, self.delivered, self.retried, dead,
-                                 waiting, lag)
+        retrying = min(waiting, len(self.retrying))
+        stats = QueueStats(waiting - retrying, 0, retrying, dead, lag)
+        return DeliveryMetrics(self.name, counts.delivered, counts.retried, dead,
+                               counts.failed_attempts, waiting, lag, stats, self.pattern)
 
 
 class DeliveryActor(ServiceActor):

@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from actors.core import _validate
+from actors.core._logging import LibraryLogger
 
-_log = structlog.get_logger("stanchion.deadletters")
+_log = LibraryLogger("stanchion.deadletters")
 
 #: The most dead letters a store may retain (they are also logged, so none is lost).
 MAX_DEAD_LETTER_CAPACITY = 100_000_000
@@ -94,6 +93,18 @@ class DeadLetterStore:
             self._letters.clear()
             self._letters.extend(kept)
         return taken
+
+    def remove(self, letter: DeadLetter) -> bool:
+        """Remove one retained letter (the very object `list()` returned); `False` if gone.
+
+        For an operator who replays or discards a single letter.
+        """
+        with self._lock:
+            for index, kept in enumerate(self._letters):
+                if kept is letter:
+                    del self._letters[index]
+                    return True
+        return False
 
     def wait_for(self, *, service: str | None = None, reason: str | None = None,
                  count: int = 1, timeout: float = 5.0) -> bool:

@@ -6,6 +6,12 @@ A saga is declared as data (`SagaDefinition`, `SagaStep`). See docs/saga.md.
 from typing import TYPE_CHECKING
 
 from actors.core import lazy_names
+from actors.saga._choreography import (
+    Choreography,
+    ChoreographyMetrics,
+    ChoreographyState,
+    TimelineEntry,
+)
 from actors.saga._coordinator import SagaCoordinator
 from actors.saga._definition import SagaDefinition, SagaStep, UnknownSagaService
 from actors.saga._errors import (
@@ -50,6 +56,9 @@ __getattr__ = lazy_names(
 __all__ = [
     "ENDS",
     "Action",
+    "Choreography",
+    "ChoreographyMetrics",
+    "ChoreographyState",
     "CorruptSaga",
     "DuplicateSaga",
     "FailureReason",
@@ -72,6 +81,7 @@ __all__ = [
     "StepRejected",
     "StepStatus",
     "Stuck",
+    "TimelineEntry",
     "UnknownSagaService",
     "idempotency_key",
 ]

@@ -7,7 +7,7 @@ restarts what fails by strategy and intensity, and stops it all on exit.
 from actors.supervision._intensity import RestartIntensity
 from actors.supervision._spec import ChildSpec, RestartType, Strategy, SupervisorSpec
 from actors.supervision._supervisor import ChildInfo, ServiceStartFailed, SupervisorGaveUp
-from actors.supervision._system import ActorSystem
+from actors.supervision._system import ActorSystem, ServiceInfo
 
 __all__ = [
     "ActorSystem",
@@ -15,6 +15,7 @@ __all__ = [
     "ChildSpec",
     "RestartIntensity",
     "RestartType",
+    "ServiceInfo",
     "ServiceStartFailed",
     "Strategy",
     "SupervisorGaveUp",

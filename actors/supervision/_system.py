@@ -6,16 +6,17 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-
-import structlog
 
 from actors.core import (
     Binding,
     ConfigError,
     DeadLetter,
     DeadLetterStore,
+    LibraryLogger,
+    MailboxStats,
     RetryPolicy,
     Scheduler,
     ServiceActor,
@@ -48,7 +49,23 @@ from actors.supervision._supervisor import (
     WhichChildren,
 )
 
-_log = structlog.get_logger("stanchion.system")
+_log = LibraryLogger("stanchion.system")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """One name in the tree, read without a message (from `ActorSystem.services`).
+
+    `supervisor` is the name of its supervisor (`None` for the root); `kind`
+    is "supervisor" or "worker"; `stats` is its mailbox snapshot; `restarts`
+    counts restarts since the system started.
+    """
+
+    name: str
+    supervisor: str | None
+    kind: str
+    stats: MailboxStats
+    restarts: int
 
 
 class ActorSystem:
@@ -384,6 +401,28 @@ class ActorSystem:
         if waiter.error is not None:
             raise waiter.error from waiter.error.cause
         return runtime.lookup(spec.name).ref
+
+    def services(self) -> list[ServiceInfo]:
+        """Every service and supervisor with its supervisor, mailbox stats and restarts.
+
+        Read from the registry and the mailboxes: no message is sent, so it
+        answers even while a supervisor or a service is busy. In the order
+        the names were registered.
+        """
+        runtime = self._require_runtime()
+        found = []
+        for name in runtime.names():
+            try:
+                entry = runtime.lookup(name)
+            except UnknownService:  # removed meanwhile (a child that could not start)
+                continue
+            supervisor = entry.parent
+            if supervisor is None and name != self.spec.name:
+                supervisor = self._find_parent(name)
+            kind = "supervisor" if issubclass(entry.ref.actor_class, Supervisor) else "worker"
+            found.append(ServiceInfo(name, supervisor, kind, entry.mailbox.stats(),
+                                     entry.ref.restarts))
+        return found
 
     def which_children(self, supervisor: str | None = None) -> list[ChildInfo]:
         """The children of a supervisor (default: the root) and their state."""

@@ -25,12 +25,18 @@ Example:
 from typing import TYPE_CHECKING
 
 from actors.core import lazy_names
+
+# `X as X`: the delivery engine's parts, for the event bus (not in __all__: the task
+# queue and the bus build them, users don't).
 from actors.taskqueue._errors import (
     PayloadNotSerializable,
+    PermanentDeliveryError,
+    RetryAfter,
     TaskNotFound,
     TaskStoreClosed,
     TaskStoreError,
     TaskStoreTimeout,
+    describe_error as describe_error,
 )
 from actors.taskqueue._model import (
     PRIORITIES,
@@ -47,11 +53,13 @@ from actors.taskqueue._queue import TaskQueue
 from actors.taskqueue._schedule import Decision, GiveUp, RetryAt, TaskSchedule, attempts_exhausted
 from actors.taskqueue._store import TaskStore
 from actors.taskqueue._workers import (
-    PermanentDeliveryError,
+    DeliveryCounts as DeliveryCounts,
+    DeliveryEngine as DeliveryEngine,
+    DeliveryMetrics,
+    DeliveryObserver as DeliveryObserver,
     QueueMetrics,
     QueueSpec,
     QueueWorker,
-    RetryAfter,
     TaskQueueService,
 )
 
@@ -76,6 +84,7 @@ __all__ = [
     "ClaimedTask",
     "DeadLetteredTask",
     "Decision",
+    "DeliveryMetrics",
     "GiveUp",
     "Lease",
     "NewTask",

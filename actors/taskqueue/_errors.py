@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.core import DataNotSerializable, StanchionError
+from actors.core import DataNotSerializable, StanchionError, storable_text, validate as check
 
 
 class PayloadNotSerializable(DataNotSerializable):
@@ -74,3 +74,39 @@ class TaskNotFound(StanchionError, LookupError):
             f"no dead-lettered task with id {task_id!r}: it was already replayed or never "
             "dead-lettered; list the current ones with list_dead_letters(queue)"
         )
+
+
+class PermanentDeliveryError(StanchionError):
+    """Raise from a delivery to dead-letter the task at once (it can never succeed).
+
+    Raise `actors.CorruptData` instead when the task's payload is not what the
+    destination can read at all (a wrong shape): it is dead-lettered at once
+    with reason `corrupt`.
+    """
+
+
+class RetryAfter(StanchionError):
+    """Raise from a delivery to retry the task no sooner than `delay` seconds from now.
+
+    For a destination that said when to come back (an HTTP `Retry-After`, an
+    open circuit breaker's `retry_after`): the queue's backoff delay is raised
+    to `delay`, never lowered, and the attempt counts as any failed one.
+
+    Example:
+        >>> RetryAfter(30.0, "HTTP 429").delay
+        30.0
+    """
+
+    def __init__(self, delay: float, reason: str = "") -> None:
+        self.delay = check.seconds("delay", delay, allow_zero=True)
+        self.reason = check.text("reason", reason, max_length=1000)
+        suffix = f" ({reason})" if reason else ""
+        super().__init__(f"retry no sooner than {self.delay:g}s{suffix}")
+
+
+def describe_error(error: BaseException) -> str:
+    """`repr(error)` as any store can keep it, even when the error's `__repr__` fails."""
+    try:
+        return storable_text(repr(error))
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not crash the worker
+        return f"<{type(error).__name__}>"

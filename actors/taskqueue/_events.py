@@ -4,17 +4,21 @@ Events (all carry `queue`; see docs/taskqueue.md):
 `task.enqueued` (debug; count, task_ids), `task.acked` (debug; count),
 `task.lease_lost` (info; task_id, worker_id, action), `task.retried` (info;
 task_id, attempts, delay_s, error), `task.dead_lettered` (warning; task_id,
-reason, attempts, error), `task.replayed` (info; task_id).
+reason, attempts, error), `task.store_failed` (warning; operation, worker_id,
+error), `task.replayed` (info; task_id).
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
+from actors.core import LibraryLogger
 
-log: Any = structlog.get_logger("stanchion.taskqueue")
+if TYPE_CHECKING:
+    from actors.taskqueue._model import Task
+
+log: Any = LibraryLogger("stanchion.taskqueue")
 
 
 def new_lease_token() -> str:
@@ -28,6 +32,18 @@ def dead_lettered(
     """Log that a task was moved to the dead-letter queue."""
     log.warning("task.dead_lettered", queue=queue, task_id=task_id, reason=reason,
                 attempts=attempts, error=error)
+
+
+def retried(task: Task, attempts: int, delay: float, error: str) -> None:
+    """Log that a failed task will be tried again in `delay` seconds."""
+    log.info("task.retried", queue=task.queue, task_id=task.id, attempts=attempts,
+             delay_s=round(delay, 3), error=error)
+
+
+def store_failed(queue: str, operation: str, worker_id: str, error: str) -> None:
+    """Log that a worker's store call failed (it polls again instead of crashing)."""
+    log.warning("task.store_failed", queue=queue, operation=operation, worker_id=worker_id,
+                error=error)
 
 
 def expired_lease_error(worker_id: str | None, attempts: int) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from actors.core import validate as check
 from actors.taskqueue import _events
+from actors.taskqueue._errors import describe_error
 from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, NewTask, QueueStats
 from actors.taskqueue._schedule import Decision, RetryAt, TaskSchedule
 from actors.taskqueue._store import TaskStore
@@ -103,20 +104,29 @@ class TaskQueue:
         if the lease was lost (another worker holds the task now, and its
         outcome decides).
         """
-        task = claimed.task
-        decision = self.schedule.after_failure(task.attempts, retry_after)
+        decision = self.schedule.after_failure(claimed.task.attempts, retry_after)
+        return decision if self.apply(claimed, decision, error) else None
+
+    def settle(self, claimed: ClaimedTask, error: BaseException,
+               schedule: TaskSchedule | None = None) -> Decision | None:
+        """Record a failed delivery of `claimed` as the shared step decides (`after_error`).
+
+        Retried with backoff, dead-lettered (`max_attempts`, `rejected`) or
+        quarantined (`corrupt`), by `schedule` (the queue's own by default).
+        Returns the decision taken, or None if the lease was lost meanwhile.
+        """
+        decision = (schedule or self.schedule).after_error(error, claimed.task.attempts)
+        return decision if self.apply(claimed, decision, describe_error(error)) else None
+
+    def apply(self, claimed: ClaimedTask, decision: Decision, error: str) -> bool:
+        """Carry out `decision` on the store; False (`task.lease_lost`) if the lease is gone."""
         if isinstance(decision, RetryAt):
             if not self.store.retry(claimed.lease, decision.not_before, error):
                 _lease_lost(claimed, "retry")
-                return None
-            _events.log.info("task.retried", queue=task.queue, task_id=task.id,
-                             attempts=task.attempts, delay_s=round(decision.delay, 3),
-                             error=error)
-            return decision
-        if not self.store.dead_letter(claimed.lease, decision.reason, error, self._clock()):
-            _lease_lost(claimed, "dead_letter")
-            return None
-        return decision
+                return False
+            _events.retried(claimed.task, claimed.task.attempts, decision.delay, error)
+            return True
+        return self.reject(claimed, error, decision.reason)
 
     def reject(self, claimed: ClaimedTask, error: str, reason: str = "rejected") -> bool:
         """Dead-letter a task that can never succeed (e.g. the destination refused it)."""

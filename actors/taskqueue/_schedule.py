@@ -10,8 +10,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors.core import validate as check
+from actors.core import CorruptData, validate as check
 from actors.retry import RetryPolicy
+from actors.taskqueue._errors import PermanentDeliveryError, RetryAfter
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,10 @@ class TaskSchedule:
             "clock", clock, "a function returning time.time() seconds")
         self._rng = check.instance("rng", rng, random.Random, "a random.Random")
 
+    def with_policy(self, policy: RetryPolicy) -> TaskSchedule:
+        """The same clock and random source with another policy (a queue's own backoff)."""
+        return TaskSchedule(policy, clock=self._clock, rng=self._rng)
+
     def now(self) -> float:
         """The current wall-clock time, from the injected clock."""
         return self._clock()
@@ -105,3 +110,37 @@ class TaskSchedule:
             return GiveUp("max_attempts", attempts_made)
         delay = max(self.policy.delay(attempts_made, self._rng), retry_after)
         return RetryAt(self._clock() + delay, delay)
+
+    def after_error(self, error: BaseException, attempts_made: int) -> Decision:
+        """The one step deciding what a failed delivery attempt leads to.
+
+        Every delivery loop (the task queue's workers, durable bus groups, the
+        in-memory bus's delivery actors) asks this: `CorruptData` quarantines the
+        item at once (`GiveUp("corrupt")`), `PermanentDeliveryError` dead-letters
+        it at once (`GiveUp("rejected")`), `RetryAfter` raises the backoff to its
+        delay, and any other error is retried by the policy until it gives up
+        (`GiveUp("max_attempts")`).
+
+        Example:
+            >>> import random
+            >>> from actors.core import CorruptData
+            >>> schedule = TaskSchedule(RetryPolicy(max_attempts=3, base_delay=1.0,
+            ...                                     jitter="none"),
+            ...                         clock=lambda: 0.0, rng=random.Random(0))
+            >>> schedule.after_error(OSError("HTTP 503"), 1)
+            RetryAt(not_before=1.0, delay=1.0)
+            >>> schedule.after_error(RetryAfter(30.0), 1)
+            RetryAt(not_before=30.0, delay=30.0)
+            >>> schedule.after_error(CorruptData("is not JSON"), 1)
+            GiveUp(reason='corrupt', attempts=1)
+            >>> schedule.after_error(PermanentDeliveryError("HTTP 400"), 1)
+            GiveUp(reason='rejected', attempts=1)
+            >>> schedule.after_error(OSError("HTTP 503"), 3)
+            GiveUp(reason='max_attempts', attempts=3)
+        """
+        if isinstance(error, CorruptData):
+            return GiveUp("corrupt", attempts_made)
+        if isinstance(error, PermanentDeliveryError):
+            return GiveUp("rejected", attempts_made)
+        retry_after = error.delay if isinstance(error, RetryAfter) else 0.0
+        return self.after_failure(attempts_made, retry_after)

@@ -1,48 +1,60 @@
-"""Worker actors that deliver queued tasks, and the facade that supervises them.
+"""The delivery engine: claim -> deliver -> ack, retry or dead-letter, for every queue.
 
-Each queue gets a pool of `QueueWorker` actors sharing one small mailbox of
-`Poll` nudges. A nudge means "claim a batch": the worker claims, delivers the
-batch, acks what succeeded in one commit, fails the rest (retry with backoff,
-or dead-letter), and nudges its pool again while there is work. The mailbox
-bound caps how many nudges can wait, so enqueue bursts coalesce instead of
-flooding it. When a claim comes back empty the pool polls again after
-`poll_interval`, on the system's timer thread, so delayed tasks, retries and
-expired leases are picked up without anyone sleeping.
+Each queue gets a `DeliveryEngine` and a pool of `QueueWorker` actors sharing
+one small mailbox of `Poll` nudges. A nudge means "claim a batch": the worker
+claims, delivers the batch, acks what succeeded in one commit, hands each
+failure to the one shared step (`TaskSchedule.after_error`: retry with
+backoff, dead-letter, or quarantine as corrupt), and nudges its pool again
+while there is work. The mailbox bound caps how many nudges can wait, so
+enqueue bursts coalesce instead of flooding it. When a claim comes back empty
+the pool polls again after `poll_interval`, on the system's timer thread, so
+delayed tasks, retries and expired leases are picked up without anyone sleeping.
+
+An ordered queue (`QueueSpec(ordered_by=...)`) keeps at most one task per key
+in flight: a failing task is retried in place, holding its lease, and the
+later tasks of its key wait behind it (head-of-line retry); other keys go on.
+Durable event-bus groups are such queues, keyed by event name.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
-
-import structlog
 
 from actors.core import (
     ConfigError,
-    CorruptData,
     Disposable,
     ServiceActor,
     ServiceRef,
     StanchionError,
     TimerHandle,
     short_repr,
-    storable_text,
     validate as check,
 )
+from actors.retry import RetryPolicy
 from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
-from actors.taskqueue._errors import TaskStoreError
+from actors.taskqueue import _events
+from actors.taskqueue._errors import (
+    PermanentDeliveryError,
+    RetryAfter,
+    TaskStoreError,
+    describe_error,
+)
 from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, QueueStats, Task
 from actors.taskqueue._queue import TaskQueue
+from actors.taskqueue._schedule import Decision, GiveUp, RetryAt, TaskSchedule
 from actors.taskqueue._store import TaskStore
 
-_log = structlog.get_logger("stanchion.taskqueue")
+__all__ = ["PermanentDeliveryError", "RetryAfter", "describe_error"]  # re-exported from here too
 
 Deliver = Callable[[Task], object]
 """Delivers one task; raising means the attempt failed and will be retried."""
@@ -56,45 +68,11 @@ class Poll(Disposable):
 
 _POLL = Poll()
 
-
-class PermanentDeliveryError(StanchionError):
-    """Raise from a delivery to dead-letter the task at once (it can never succeed).
-
-    Raise `actors.CorruptData` instead when the task's payload is not what the
-    destination can read at all (a wrong shape): it is dead-lettered at once
-    with reason `corrupt`.
-    """
-
-
-def describe_error(error: BaseException) -> str:
-    """`repr(error)` as any store can keep it, even when the error's `__repr__` fails."""
-    try:
-        return storable_text(repr(error))
-    except Exception:  # noqa: BLE001 - a hostile __repr__ must not crash the worker
-        return f"<{type(error).__name__}>"
-
-
-class RetryAfter(StanchionError):
-    """Raise from a delivery to retry the task no sooner than `delay` seconds from now.
-
-    For a destination that said when to come back (an HTTP `Retry-After`, an
-    open circuit breaker's `retry_after`): the queue's backoff delay is raised
-    to `delay`, never lowered, and the attempt counts as any failed one.
-
-    Example:
-        >>> RetryAfter(30.0, "HTTP 429").delay
-        30.0
-    """
-
-    def __init__(self, delay: float, reason: str = "") -> None:
-        self.delay = check.seconds("delay", delay, allow_zero=True)
-        self.reason = check.text("reason", reason, max_length=1000)
-        suffix = f" ({reason})" if reason else ""
-        super().__init__(f"retry no sooner than {self.delay:g}s{suffix}")
-
-
 #: The most workers one queue may have: each is an actor with a thread.
 MAX_WORKERS = 1000
+#: An ordered queue holds at most this many batches claimed and not yet settled, so a
+#: key retrying in place with a long line behind it cannot pull the whole queue into memory.
+ORDERED_HOLD_BATCHES = 10
 
 
 @dataclass(frozen=True)
@@ -113,6 +91,15 @@ class QueueSpec:
         poll_interval: seconds between polls of an idle queue, which is how
             delayed tasks, retries and expired leases are noticed; finite, > 0.
             Both durations are at most ten years.
+        ordered_by: None (default: tasks are independent), or a function of the
+            `Task` returning its key (hashable): then at most one task per key
+            is in flight, a failing task is retried in place (its lease held)
+            and the later tasks of its key wait behind it, while other keys go
+            on; after its last attempt it is dead-lettered and its key moves on.
+            A task whose key cannot be computed is delivered unordered, failing
+            with the key function's error (`CorruptData` quarantines it).
+        retry: the backoff between attempts; None (default) uses the store's
+            `TaskQueueConfig.retry`.
 
     Example:
         >>> QueueSpec("profile->billing", "billing", workers=4).batch_size
@@ -130,6 +117,8 @@ seconds > 0 and <= 315360000
     batch_size: int = 100
     delivery_timeout: float = 5.0
     poll_interval: float = 0.2
+    ordered_by: Callable[[Task], Hashable] | None = None
+    retry: RetryPolicy | None = None
 
     def __post_init__(self) -> None:
         check.name("queue", self.queue)
@@ -143,134 +132,427 @@ seconds > 0 and <= 315360000
         check.integer("batch_size", self.batch_size, minimum=1, maximum=10_000)
         check.seconds("delivery_timeout", self.delivery_timeout)
         check.seconds("poll_interval", self.poll_interval)
+        if self.ordered_by is not None:
+            check.callable_("ordered_by", self.ordered_by,
+                            "None, or a function of the Task returning its key")
+        check.optional(check.instance, "retry", self.retry, kind=RetryPolicy,
+                       what="None or an actors.retry.RetryPolicy")
 
 
-@dataclass
-class _Pool:
-    """Shared by the workers of one queue (the facade owns it)."""
+@dataclass(frozen=True, slots=True)
+class DeliveryMetrics:
+    """One delivery loop's counters and backlog: a task queue's, or a bus subscriber's.
 
-    spec: QueueSpec
-    tasks: TaskQueue
-    resolve: Callable[[str], ServiceRef[Any]]
-    schedule: Callable[[float, Callable[[], object]], TimerHandle]
-    ref: ServiceRef[Any] | None = None
-    idle_timer: TimerHandle | None = None
-    delivered: int = 0
-    failed: int = 0
-    busy: int = 0  # batches claimed and not yet counted
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    progress: threading.Condition = field(default_factory=threading.Condition)
+    Attributes:
+        name: the queue, or the subscriber.
+        delivered: items delivered (acked).
+        retried: failed attempts that will be tried again.
+        dead_lettered: items dead-lettered (`max_attempts`, `rejected`,
+            `corrupt`; for a bus subscriber also `overflow`).
+        failed_attempts: attempts that failed, whatever came of them.
+        backlog: items accepted and not yet delivered or dead-lettered.
+        lag_s: age of the oldest of them (0.0 when there is none).
+        stats: the store's view (a subscriber without a store: its own counts).
+        pattern: a bus subscriber's pattern ("" for a task queue).
+    """
+
+    name: str
+    delivered: int
+    retried: int
+    dead_lettered: int
+    failed_attempts: int
+    backlog: int
+    lag_s: float
+    stats: QueueStats
+    pattern: str = ""
+
+    @property
+    def queue(self) -> str:
+        """The queue's name (`QueueMetrics.queue`)."""
+        return self.name
+
+    @property
+    def subscriber(self) -> str:
+        """The subscriber's name (`SubscriberMetrics.subscriber`)."""
+        return self.name
+
+
+QueueMetrics = DeliveryMetrics
+"""A queue's store statistics and its workers' counters (the `DeliveryMetrics` shape)."""
+
+
+class DeliveryCounts:
+    """The counters every delivery loop keeps; the caller serialises updates."""
+
+    __slots__ = ("dead_lettered", "delivered", "failed_attempts", "retried")
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.retried = 0
+        self.dead_lettered = 0
+        self.failed_attempts = 0
+
+    def failed(self, decision: Decision | None) -> None:
+        """Count one failed attempt and what came of it (None: the lease was lost)."""
+        self.failed_attempts += 1
+        if isinstance(decision, RetryAt):
+            self.retried += 1
+        elif decision is not None:
+            self.dead_lettered += 1
+
+    def metrics(self, name: str, backlog: int, lag_s: float, stats: QueueStats,
+                pattern: str = "") -> DeliveryMetrics:
+        """A snapshot in the one metrics shape."""
+        return DeliveryMetrics(name, self.delivered, self.retried, self.dead_lettered,
+                               self.failed_attempts, backlog, lag_s, stats, pattern)
+
+
+class DeliveryObserver:
+    """What the owner of a queue hears of its failed deliveries (no-op by default).
+
+    The event bus records a `DeadEvent` and logs `event.*` through one; the task
+    queue's own events (`task.retried`, `task.dead_lettered`) are logged anyway.
+    """
+
+    def retried(self, claimed: ClaimedTask, attempts: int, decision: RetryAt,
+                error: str) -> None:
+        """Attempt number `attempts` of `claimed` failed; tried again after `decision.delay`."""
+
+    def dead_lettered(self, claimed: ClaimedTask, decision: GiveUp, error: str) -> None:
+        """`claimed` was moved to the dead letters with `decision.reason`."""
+
+
+class _Held:
+    """A task of an ordered queue, claimed and not yet settled."""
+
+    __slots__ = ("attempts", "claimed", "error", "key")
+
+    def __init__(self, claimed: ClaimedTask, key: Hashable, error: BaseException | None) -> None:
+        self.claimed = claimed
+        self.key = key
+        self.error = error  # the key function's, delivered as the attempt's failure
+        self.attempts = claimed.task.attempts
+
+
+class _Order:
+    """Per-key order of an ordered queue, shared by its workers (under `lock`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.busy: set[Hashable] = set()  # keys with a task in delivery or awaiting its retry
+        self.waiting: dict[Hashable, deque[_Held]] = {}
+        self.held: dict[str, _Held] = {}
+        self.due: list[_Held] = []  # retries whose backoff has passed
+
+    def admit(self, batch: Sequence[ClaimedTask], key_of: Callable[[Task], Hashable]
+              ) -> list[_Held]:
+        """Register a claimed batch; returns the tasks the caller may deliver now."""
+        heads: list[_Held] = []
+        for claimed in batch:
+            known = self.held.get(claimed.task.id)
+            if known is not None:  # its lease expired while it waited: keep the newer one
+                known.claimed = claimed
+                continue
+            try:
+                key, error = key_of(claimed.task), None
+                hash(key)
+            except Exception as exc:  # noqa: BLE001 - a task without a key is delivered unordered
+                key, error = None, exc
+            item = self.held[claimed.task.id] = _Held(claimed, key, error)
+            if key is None:
+                heads.append(item)
+            elif key in self.busy:
+                self.waiting.setdefault(key, deque()).append(item)
+            else:
+                self.busy.add(key)
+                heads.append(item)
+        return heads
+
+    def abandon(self, item: _Held) -> None:
+        """Forget `item` and the line behind it: they come back when their leases expire."""
+        self.held.pop(item.claimed.task.id, None)
+        if item.key is not None:
+            for waiting in self.waiting.pop(item.key, ()):
+                self.held.pop(waiting.claimed.task.id, None)
+            self.busy.discard(item.key)
+
+    def next_of(self, item: _Held) -> _Held | None:
+        """`item` is settled: the next task of its key (the caller delivers it), or None."""
+        self.held.pop(item.claimed.task.id, None)
+        if item.key is None:
+            return None
+        line = self.waiting.get(item.key)
+        if line:
+            following = line.popleft()
+            if not line:
+                del self.waiting[item.key]
+            return following
+        self.busy.discard(item.key)
+        return None
+
+
+class DeliveryEngine:
+    """Serves one queue: claims, delivers, acks, retries and dead-letters its tasks.
+
+    Shared by the queue's `QueueWorker` actors (start them with `child_spec`).
+    `TaskQueueService` builds one per `QueueSpec`; the event bus builds one per
+    durable group. `observer` hears of retries and dead letters; `schedule` (the
+    store's policy, or `spec.retry`, by default) decides them.
+    """
+
+    def __init__(self, spec: QueueSpec, tasks: TaskQueue, *,
+                 resolve: Callable[[str], ServiceRef[Any]],
+                 call_later: Callable[[float, Callable[[], object]], TimerHandle],
+                 observer: DeliveryObserver | None = None,
+                 schedule: TaskSchedule | None = None) -> None:
+        self.spec = spec
+        self.tasks = tasks
+        self.resolve = resolve
+        self.call_later = call_later
+        self.observer = observer or DeliveryObserver()
+        if schedule is None:
+            schedule = tasks.schedule
+            if spec.retry is not None:
+                schedule = schedule.with_policy(spec.retry)
+        self.schedule = schedule
+        self.order = _Order() if spec.ordered_by is not None else None
+        self.ref: ServiceRef[Any] | None = None
+        self.idle_timer: TimerHandle | None = None
+        self.counts = DeliveryCounts()
+        self.busy = 0  # runs that claimed and are not yet counted
+        self.stopped = False
+        self.lock = threading.Lock()
+        self.progress = threading.Condition()
+
+    def child_spec(self, name: str) -> ChildSpec:
+        """The pool of `spec.workers` worker actors, named `name`."""
+        return ChildSpec(name, QueueWorker, args=(self,), pool_size=self.spec.workers)
+
+    def attach(self, ref: ServiceRef[Any]) -> None:
+        """Bind the worker pool's stable reference, and start it claiming."""
+        self.ref = ref
+        self.nudge()
 
     def nudge(self) -> None:
         """Ask the pool to claim; a full nudge mailbox means enough nudges already wait."""
         ref = self.ref
-        if ref is None:
-            return
-        ref.offer(_POLL)
+        if ref is not None and not self.stopped:
+            ref.offer(_POLL)
 
     def poll_later(self) -> None:
         with self.lock:
-            if self.idle_timer is not None:
+            if self.idle_timer is not None or self.stopped:
                 return
-            self.idle_timer = self.schedule(self.spec.poll_interval, self._timer_fired)
+            self.idle_timer = self.call_later(self.spec.poll_interval, self._timer_fired)
 
     def _timer_fired(self) -> None:
         with self.lock:
             self.idle_timer = None
         self.nudge()
 
-    def begin(self) -> None:
+    def stop(self) -> None:
+        """Stop claiming; what is held comes back to a worker after its lease."""
         with self.lock:
-            self.busy += 1
-
-    def count(self, delivered: int, failed: int) -> None:
-        with self.lock:
-            self.busy -= 1
-            self.delivered += delivered
-            self.failed += failed
-        self.notify()
+            self.stopped = True
+            if self.idle_timer is not None:
+                self.idle_timer.cancel()
 
     def notify(self) -> None:
         with self.progress:
             self.progress.notify_all()
 
+    def metrics(self, name: str | None = None, pattern: str = "") -> DeliveryMetrics:
+        """The store's statistics of the queue and the workers' counters."""
+        stats = self.tasks.stats(self.spec.queue)
+        with self.lock:
+            return self.counts.metrics(name or self.spec.queue,
+                                       stats.depth + stats.in_flight + stats.delayed,
+                                       stats.oldest_age_s, stats, pattern)
 
-_worker_ids = itertools.count(1)
+    # -- the workers' side ------------------------------------------------------------------
 
-
-class QueueWorker(ServiceActor):
-    """One member of a queue's worker pool (started by `TaskQueueService`)."""
-
-    mailbox_size = 4  # nudges only: a few waiting is enough, more would be redundant
-
-    def __init__(self, pool: _Pool) -> None:
-        super().__init__()
-        self.pool = pool
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{next(_worker_ids)}"
-
-    def on_start(self) -> None:
-        self.pool.nudge()
-
-    def on_receive(self, message: Any) -> Any:
-        if not isinstance(message, Poll):
-            return super().on_receive(message)
-        spec = self.pool.spec
-        try:
-            batch = self.pool.tasks.claim(spec.queue, self.worker_id, spec.batch_size)
-        except TaskStoreError as exc:
-            # The store is down or locked: restarting this worker would not bring it
-            # back, and crashing in a loop would exhaust the supervisor. Poll later.
-            self._store_failed("claim", exc)
-            self.pool.poll_later()
-            return None
-        if not batch:
-            self.pool.poll_later()
-            self.pool.notify()
-            return None
-        self.pool.begin()
+    def run(self, worker_id: str) -> None:
+        """One nudge: claim a batch and deliver it."""
+        if self.stopped:
+            return
+        if self.order is None:
+            batch = self._claim(worker_id)
+            heads: list[_Held] = []
+        else:
+            batch, heads = self._claim_ordered(worker_id)
+        if not (heads if self.order is not None else batch):
+            if batch:
+                self.nudge()  # all of it waits behind keys in delivery: claim on
+                return
+            if batch is not None:
+                self.notify()
+            self.poll_later()
+            return
+        self._begin()
         done: list[ClaimedTask] = []
         failures: list[tuple[ClaimedTask, BaseException]] = []
+        decisions: list[Decision | None] = []
         try:
-            self.pool.nudge()  # more may be waiting: let an idle member claim in parallel
-            done, failures = self._deliver(batch)
+            self.nudge()  # more may be waiting: let an idle member claim in parallel
+            if self.order is None:
+                done, failures = self._deliver(batch or [])
+            else:
+                self._deliver_lines(heads, done)
             try:
                 if done:
-                    self.pool.tasks.ack(done)
+                    self.tasks.ack(done)
                 for claimed, error in failures:
-                    text = describe_error(error)
-                    if isinstance(error, CorruptData):
-                        self.pool.tasks.reject(claimed, text, reason="corrupt")
-                    elif isinstance(error, PermanentDeliveryError):
-                        self.pool.tasks.reject(claimed, text)
-                    elif isinstance(error, RetryAfter):
-                        self.pool.tasks.fail(claimed, text, retry_after=error.delay)
-                    else:
-                        self.pool.tasks.fail(claimed, text)
+                    decisions.append(self._settle(claimed, error))
             except TaskStoreError as exc:  # unacked tasks come back after their lease
-                self._store_failed("ack", exc)
+                self._store_failed("ack", worker_id, exc)
         finally:  # a worker that crashes mid-batch must not leave the pool busy
-            self.pool.count(len(done), len(failures))
-        self.pool.nudge()
-        return None
+            self._count(0 if self.order is not None else len(done), decisions)
+        self.nudge()
 
-    def _store_failed(self, operation: str, error: TaskStoreError) -> None:
-        _log.warning("task.store_failed", queue=self.pool.spec.queue, operation=operation,
-                     worker_id=self.worker_id, error=describe_error(error))
+    def _claim(self, worker_id: str) -> list[ClaimedTask] | None:
+        try:
+            return self.tasks.claim(self.spec.queue, worker_id, self.spec.batch_size)
+        except TaskStoreError as exc:
+            # The store is down or locked: restarting the worker would not bring it
+            # back, and crashing in a loop would exhaust the supervisor. Poll later.
+            self._store_failed("claim", worker_id, exc)
+            return None
+
+    def _settle(self, claimed: ClaimedTask, error: BaseException) -> Decision | None:
+        decision = self.tasks.settle(claimed, error, self.schedule)
+        if decision is not None:
+            self._tell_observer(claimed, decision, describe_error(error))
+        return decision
+
+    def _tell_observer(self, claimed: ClaimedTask, decision: Decision, error: str) -> None:
+        if isinstance(decision, RetryAt):
+            self.observer.retried(claimed, claimed.task.attempts, decision, error)
+        else:
+            self.observer.dead_lettered(claimed, decision, error)
+
+    def _claim_ordered(self, worker_id: str) -> tuple[list[ClaimedTask] | None, list[_Held]]:
+        """Claim (unless enough is held) and admit; the due retries and the tasks to start."""
+        order = self.order
+        assert order is not None
+        with order.lock:  # claim and admit as one step, so keys are registered in claim order
+            heads, order.due = order.due, []
+            if len(order.held) >= self.spec.batch_size * ORDERED_HOLD_BATCHES:
+                return [], heads
+            batch = self._claim(worker_id)
+            if batch:
+                heads += order.admit(batch, self.spec.ordered_by)  # type: ignore[arg-type]
+            return batch, heads
+
+    def _deliver_lines(self, heads: list[_Held], done: list[ClaimedTask]) -> None:
+        order = self.order
+        assert order is not None
+        for index, head in enumerate(heads):
+            try:
+                self._deliver_line(head, done)
+            except BaseException:
+                with order.lock:
+                    for unstarted in heads[index + 1:]:
+                        order.abandon(unstarted)
+                raise
+
+    def _deliver_line(self, item: _Held | None, done: list[ClaimedTask]) -> None:
+        """Deliver `item`, then the tasks of its key waiting behind it, until one retries.
+
+        Counted as each one ends (not per batch): a line can outlast many batches.
+        """
+        order = self.order
+        assert order is not None
+        try:
+            while item is not None and not self.stopped:
+                item = self._deliver_next(order, item, done)
+        except BaseException:
+            if item is not None:  # a crash must not leave its key blocked in this process
+                with order.lock:
+                    order.abandon(item)
+            raise
+
+    def _deliver_next(self, order: _Order, item: _Held, done: list[ClaimedTask]
+                      ) -> _Held | None:
+        """Deliver `item`; the next task of its key, or None if it retries or none waits."""
+        error = item.error or self._deliver_one(item.claimed.task)
+        if error is None:
+            done.append(item.claimed)
+            with self.lock:
+                self.counts.delivered += 1
+        else:
+            decision: Decision | None = self.schedule.after_error(error, item.attempts)
+            text = describe_error(error)
+            if isinstance(decision, RetryAt):
+                _events.retried(item.claimed.task, item.attempts, decision.delay, text)
+                self.observer.retried(item.claimed, item.attempts, decision, text)
+                item.attempts += 1
+                self._count_failure(decision)
+                self.call_later(decision.delay, functools.partial(self._retry_due, item))
+                return None  # the key stays busy: its later tasks wait for this one
+            assert isinstance(decision, GiveUp)
+            try:
+                if self.tasks.reject(item.claimed, text, decision.reason):
+                    self.observer.dead_lettered(item.claimed, decision, text)
+                else:
+                    decision = None
+            except TaskStoreError as exc:  # it comes back after its lease, and fails again
+                self._store_failed("dead_letter", "", exc)
+                decision = None
+            self._count_failure(decision)
+        with order.lock:
+            return order.next_of(item)
+
+    def _retry_due(self, item: _Held) -> None:
+        if self.stopped or self.order is None:
+            return
+        with self.order.lock:
+            self.order.due.append(item)
+        self.nudge()
+
+    def _begin(self) -> None:
+        with self.lock:
+            self.busy += 1
+
+    def _count(self, delivered: int, decisions: Sequence[Decision | None]) -> None:
+        with self.lock:
+            self.busy -= 1
+            self.counts.delivered += delivered
+            for decision in decisions:
+                self.counts.failed(decision)
+        self.notify()
+
+    def _count_failure(self, decision: Decision | None) -> None:
+        with self.lock:
+            self.counts.failed(decision)
+
+    def _store_failed(self, operation: str, worker_id: str, error: TaskStoreError) -> None:
+        _events.store_failed(self.spec.queue, operation, worker_id, describe_error(error))
+
+    def _deliver_one(self, task: Task) -> BaseException | None:
+        deliver = self.spec.deliver
+        try:
+            if isinstance(deliver, str):
+                self.resolve(deliver).ask(task.payload, timeout=self.spec.delivery_timeout)
+            else:
+                deliver(task)
+        except Exception as exc:  # noqa: BLE001 - any failure goes to the shared step
+            return exc
+        return None
 
     def _deliver(
         self, batch: Sequence[ClaimedTask]
     ) -> tuple[list[ClaimedTask], list[tuple[ClaimedTask, BaseException]]]:
-        deliver = self.pool.spec.deliver
+        deliver = self.spec.deliver
         done: list[ClaimedTask] = []
         failures: list[tuple[ClaimedTask, BaseException]] = []
         if isinstance(deliver, str):
             # Ask for the whole batch at once so that one deadline covers it, instead
             # of one timeout per task when the destination hangs.
-            timeout = self.pool.spec.delivery_timeout
+            timeout = self.spec.delivery_timeout
             deadline = time.monotonic() + timeout
             pending = []
             try:
-                target = self.pool.resolve(deliver)
+                target = self.resolve(deliver)
             except StanchionError as exc:
                 return [], [(claimed, exc) for claimed in batch]
             for claimed in batch:
@@ -287,23 +569,35 @@ class QueueWorker(ServiceActor):
                     done.append(claimed)
             return done, failures
         for claimed in batch:
-            try:
-                deliver(claimed.task)
-            except Exception as exc:  # noqa: BLE001 - any failure means "retry later"
-                failures.append((claimed, exc))
-            else:
+            error = self._deliver_one(claimed.task)
+            if error is None:
                 done.append(claimed)
+            else:
+                failures.append((claimed, error))
         return done, failures
 
 
-@dataclass(frozen=True, slots=True)
-class QueueMetrics:
-    """A queue's store statistics and its workers' counters."""
+_worker_ids = itertools.count(1)
 
-    queue: str
-    stats: QueueStats
-    delivered: int
-    failed_attempts: int
+
+class QueueWorker(ServiceActor):
+    """One member of a queue's worker pool (started by `TaskQueueService` or the bus)."""
+
+    mailbox_size = 4  # nudges only: a few waiting is enough, more would be redundant
+
+    def __init__(self, pool: DeliveryEngine) -> None:
+        super().__init__()
+        self.pool = pool
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{next(_worker_ids)}"
+
+    def on_start(self) -> None:
+        self.pool.nudge()
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, Poll):
+            return super().on_receive(message)
+        self.pool.run(self.worker_id)
+        return None
 
 
 class TaskQueueService:
@@ -351,8 +645,9 @@ class TaskQueueService:
         self.tasks = TaskQueue(store, clock=clock, rng=rng)
         self._clock = clock
         scheduler = system.scheduler
-        self._pools: dict[str, _Pool] = {
-            spec.queue: _Pool(spec, self.tasks, system.service, scheduler.call_later)
+        self._pools: dict[str, DeliveryEngine] = {
+            spec.queue: DeliveryEngine(spec, self.tasks, resolve=system.service,
+                                       call_later=scheduler.call_later)
             for spec in specs
         }
 
@@ -372,14 +667,10 @@ class TaskQueueService:
         check.instance("system", system, ActorSystem, "a running supervisor.ActorSystem")
 
         service = cls(system, store, queues, name=name, clock=clock, rng=rng)
-        children = [
-            ChildSpec(f"{name}:{queue}", QueueWorker, args=(pool,), pool_size=pool.spec.workers)
-            for queue, pool in service._pools.items()
-        ]
+        children = [pool.child_spec(f"{name}:{queue}") for queue, pool in service._pools.items()]
         system.start_child(SupervisorSpec(name, children, max_restarts=10, within_seconds=10))
         for queue, pool in service._pools.items():
-            pool.ref = system.service(f"{name}:{queue}")
-            pool.nudge()
+            pool.attach(system.service(f"{name}:{queue}"))
         return service
 
     def enqueue(self, queue: str, payload: Any, *, delay: float = 0.0, at: float | None = None,
@@ -412,8 +703,7 @@ class TaskQueueService:
 
     def metrics(self, queue: str) -> QueueMetrics:
         """Depth, in flight, delayed, dead-lettered, oldest age, and delivery counters."""
-        pool = self._pool(queue)
-        return QueueMetrics(queue, self.tasks.stats(queue), pool.delivered, pool.failed)
+        return self._pool(queue).metrics()
 
     def wait_for(self, queue: str, predicate: Callable[[QueueMetrics], bool],
                  timeout: float) -> bool:
@@ -433,7 +723,7 @@ class TaskQueueService:
                 pool.progress.wait(min(remaining, pool.spec.poll_interval * 2))
         return True
 
-    def _pool(self, queue: str) -> _Pool:
+    def _pool(self, queue: str) -> DeliveryEngine:
         pool = self._pools.get(queue) if queue.__class__ is str else None
         if pool is None:
             raise ConfigError("queue", queue, f"one of the queues served: {sorted(self._pools)}")
@@ -461,9 +751,7 @@ class TaskQueueService:
     def stop(self, timeout: float | None = None) -> None:
         """Stop the workers (tasks in flight are redelivered after their lease)."""
         for pool in self._pools.values():
-            with pool.lock:
-                if pool.idle_timer is not None:
-                    pool.idle_timer.cancel()
+            pool.stop()
         self.system.service(self.name).stop(timeout=timeout)
 
     @property

@@ -9,6 +9,14 @@ records the key; a compensation of an action that never happened records
 that, so the late action is skipped if it arrives afterwards. The ledger is
 what tests and the demo check the books against (`check_books`).
 
+With `with_outbox=True` every effect is also announced through a transactional
+outbox: the ledger writes an outbox row in the same transaction as the effect
+(SQLite), or the same commit (memory), and an `OutboxRelay` started on
+`ledger.outbox` publishes it (topic `checkout.<service>.applied` or
+`.undone`, aggregate the saga id, event id the idempotency key). A crash
+between the two can neither lose the announcement nor announce an effect
+that never committed (docs/outbox.md).
+
 Faults can be scripted per saga through its data, for tests and the demo:
 `{"faults": {"process_payment": {"do": {"kind": "error", "times": 2}}}}`;
 kinds are `error` (fail the first `times` attempts), `reject` (refuse for
@@ -30,6 +38,8 @@ from typing import Any
 
 import structlog
 
+from actors.backends.memory import MemoryOutbox
+from actors.backends.sqlite import SqliteOutbox
 from actors.core import ConfigError, ServiceActor, validate as check
 from actors.retry import RetryPolicy
 from actors.saga import Saga, SagaCommand, SagaDefinition, SagaStatus, SagaStep, StepRejected
@@ -80,11 +90,16 @@ class CheckoutLedger:
             before the reply survives SIGKILL), or `None` for memory.
             `ConfigError` if it cannot be opened.
         initial_stock: units in stock before any reservation (an integer >= 0).
+        with_outbox: announce every effect through a transactional outbox
+            (`ledger.outbox`: a `SqliteOutbox` in the same file, or a
+            `MemoryOutbox`); start an `OutboxRelay` on it to publish.
     """
 
-    def __init__(self, path: str | Path | None = None, *, initial_stock: int = 1_000_000) -> None:
+    def __init__(self, path: str | Path | None = None, *, initial_stock: int = 1_000_000,
+                 with_outbox: bool = False) -> None:
         check.optional(check.path, "path", path)
         check.integer("initial_stock", initial_stock, minimum=0, maximum=2**62)
+        check.boolean("with_outbox", with_outbox)
         self.initial_stock = initial_stock
         self._lock = threading.Lock()
         self._effects: dict[str, Effect] = {}
@@ -96,6 +111,9 @@ class CheckoutLedger:
                                           "answer FROM effects"):
                 answer = json.loads(row[6]) if row[6] is not None else None
                 self._add(Effect(row[0], row[1], row[2], row[3], bool(row[4]), row[5], answer))
+        self.outbox: SqliteOutbox | MemoryOutbox | None = None
+        if with_outbox:
+            self.outbox = SqliteOutbox(path) if path is not None else MemoryOutbox()
 
     def _add(self, effect: Effect) -> None:
         self._effects[effect.key] = effect
@@ -113,12 +131,30 @@ class CheckoutLedger:
             if existing is not None:
                 return existing
             if self._conn is not None:
-                answer = json.dumps(effect.answer) if effect.answer is not None else None
-                self._conn.execute("INSERT INTO effects VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   (effect.key, effect.service, effect.saga_id, effect.step,
-                                    int(effect.undo), effect.amount, answer))
+                self._write(self._conn, effect)
+            elif isinstance(self.outbox, MemoryOutbox):
+                with self.outbox.transaction() as tx:
+                    tx.add(effect.saga_id, announcement_topic(effect), announcement(effect),
+                           event_id=effect.key)
             self._add(effect)
             return effect
+
+    def _write(self, conn: sqlite3.Connection, effect: Effect) -> None:
+        answer = json.dumps(effect.answer) if effect.answer is not None else None
+        row = (effect.key, effect.service, effect.saga_id, effect.step, int(effect.undo),
+               effect.amount, answer)
+        if not isinstance(self.outbox, SqliteOutbox):
+            conn.execute("INSERT INTO effects VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            return
+        conn.execute("BEGIN IMMEDIATE")  # the effect and its announcement: one transaction
+        try:
+            conn.execute("INSERT INTO effects VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            self.outbox.add(conn, effect.saga_id, announcement_topic(effect),
+                            announcement(effect), event_id=effect.key)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def effects(self) -> list[Effect]:
         """Every recorded effect."""
@@ -139,6 +175,19 @@ class CheckoutLedger:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if isinstance(self.outbox, SqliteOutbox):
+                self.outbox.close()
+
+
+def announcement_topic(effect: Effect) -> str:
+    """The event an effect is announced as: `checkout.<service>.applied` or `.undone`."""
+    return f"checkout.{effect.service}.{'undone' if effect.undo else 'applied'}"
+
+
+def announcement(effect: Effect) -> dict[str, Any]:
+    """What an effect's announcement carries (the envelope adds event id, aggregate, seq)."""
+    return {"key": effect.key, "service": effect.service, "saga_id": effect.saga_id,
+            "step": effect.step, "undo": effect.undo, "amount": effect.amount}
 
 
 def _open_ledger(path: str | Path) -> sqlite3.Connection:

@@ -36,11 +36,13 @@ from rich.console import Console
 
 from actors import ConfigError, ServiceActor, StanchionError
 from actors.backends import MemorySagaLog, MemoryTaskStore
-from actors.breaker import BreakerGate
+from actors.backends.memory import MemoryOutbox
+from actors.breaker import BreakerGate, CircuitBreaker
 from actors.bulkhead import CallerMetrics
 from actors.bus import EventBus
 from actors.core import _validate as check
 from actors.core._errors import short_repr
+from actors.outbox import OutboxConfig
 from actors.ratelimit import TokenBucket
 from actors.retry import RetryPolicy
 from actors.saga import SagaDefinition, SagaStep
@@ -53,6 +55,7 @@ from tests.hypothesis_profiles import examples
 
 PACKAGES = ("actors.retry", "actors.ratelimit", "actors.breaker", "actors.bulkhead",
             "actors.bus", "actors.saga", "actors.taskqueue", "actors.sms", "actors.testing",
+            "actors.outbox",
             "actors.logtool", "actors.backends", "examples.peaksale", "examples.peaksale.view",
             "examples.shop", "examples.profiles")
 
@@ -75,9 +78,16 @@ SKIPPED: dict[str, str] = {
     "SendCommand": _OUTPUT, "RetryLater": _OUTPUT, "Finished": _OUTPUT, "Stuck": _OUTPUT,
     "Task": _OUTPUT, "Lease": _OUTPUT, "ClaimedTask": _OUTPUT, "DeadLetteredTask": _OUTPUT,
     "QueueStats": _OUTPUT, "QueueMetrics": _OUTPUT, "WriteStats": _OUTPUT, "RetryAt": _OUTPUT,
+    "DeliveryMetrics": _OUTPUT,
     "GiveUp": _OUTPUT, "SmsReceipt": _OUTPUT, "SmsOutcome": _OUTPUT, "SmsMetrics": _OUTPUT,
     "ProviderRequest": _OUTPUT, "DeliveredText": _OUTPUT, "ProviderMetrics": _OUTPUT,
-    "Record": _OUTPUT, "BadLine": _OUTPUT, "CorruptSaga": _OUTPUT,
+    "Record": _OUTPUT, "BadLine": _OUTPUT, "EventCount": _OUTPUT, "CorruptSaga": _OUTPUT,
+    "AdaptiveLimitMetrics": _OUTPUT, "BreakerSyncMetrics": _OUTPUT,
+    "ChoreographyMetrics": _OUTPUT, "RetryThrottleMetrics": _OUTPUT, "TimelineEntry": _OUTPUT,
+    "OutboxMessage": _OUTPUT, "OutboxMetrics": _OUTPUT, "OutboxStats": _OUTPUT,
+    "RelayActor": "started by OutboxRelay.start with the relay it built (walked through start)",
+    "ChoreographyState": "the tracker's core, built by Choreography.start from a validated "
+                         "definition (walked through start)",
     # handles and actors the library builds itself from validated values
     "Subscription": "a handle returned by EventBus.subscribe",
     "GateActor": "started by BreakerGate.start with the gate it built (walked through start)",
@@ -152,6 +162,14 @@ BASELINES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "TokenBucket": lambda c: {"rate_per_second": 10.0, "burst": 5},
     "BreakerGate": lambda c: {"system": c.system, "name": c.unique("gate"), "target": "echo"},
     "CircuitBreaker": lambda c: {"name": "sms"},
+    "BreakerSync": lambda c: {"breakers": [CircuitBreaker("sms")], "send": lambda m: None},
+    "AdaptiveLimit": lambda c: {"name": "svc"},
+    "RelayCore": lambda c: {"config": OutboxConfig(), "clock": lambda: 0.0,
+                            "rng": random.Random(0)},
+    "OutboxRelay": lambda c: {"system": c.system, "store": MemoryOutbox(),
+                              "publish": lambda message: None, "name": c.unique("relay")},
+    "Choreography": lambda c: {"system": c.system, "bus": EventBus.start(
+        c.system, name=c.unique("bus")), "definition": ECHO_SAGA, "prefix": c.unique("echo")},
     "CountWindow": lambda c: {"size": 10},
     "TimeWindow": lambda c: {"seconds": 10},
     "Ingress": lambda c: {"limiter": TokenBucket(10, 5)},
@@ -224,6 +242,8 @@ RELATED: dict[tuple[str, str], set[str]] = {
     ("SmsConfig", "breaker"): {"breaker"},
     ("SmsClient", "max_connections"): {"max_keepalive"},
     ("DemoSnapshot", "services"): {"services"},
+    ("AdaptiveLimitConfig", "min_limit"): {"initial_limit", "max_limit"},
+    ("AdaptiveLimitConfig", "max_limit"): {"initial_limit"},
 }
 
 # Parameters whose accepted strings must be names (`actors.core._validate.name`).
