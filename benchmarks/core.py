@@ -9,7 +9,8 @@ noisy machine. Run pinned to one vCPU for stable ratios and unpinned beside it:
 
 Ours runs with everything on: a bounded mailbox with exact capacity checks,
 correlation context captured on send and installed on receive, counters, and
-structured logging configured to a JSON file.
+structured logging configured to a JSON file. Its actor threads run under
+SCHED_BATCH on Linux, the default (`ServiceActor.batch_scheduling`).
 """
 
 from __future__ import annotations
@@ -192,8 +193,8 @@ def main() -> None:
             "samples": len(rejections),
             "note": "time for tell() to raise MailboxFull, rejection logged to a JSON file",
         },
-        "targets": {"tell_throughput_ratio_min": 1.2, "ask_p50_ratio_max": 1.0,
-                    "note": "targets apply to the pinned run"},
+        "targets": {"tell_throughput_ratio_min": 2.0, "ask_p50_us_max": 12.0,
+                    "ask_p50_ratio_max": 1.0, "note": "targets apply to the pinned run"},
         "raw": results,
     }
     print(json.dumps(report, indent=2))

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 import pykka
+from pykka._future import _Unset
 
 from actors.core import _validate
 from actors.core._errors import AskTimeout
@@ -26,8 +27,13 @@ T = TypeVar("T")
 
 _NO_RESULT: Any = object()
 
+# Creates the callback list of a future that had none (rare: asyncio waiters).
+_CALLBACKS_LOCK = threading.Lock()
+
 # Waits at least this long are waits without a deadline (the lock refuses longer ones).
 _FOREVER = threading.TIMEOUT_MAX
+
+_new_lock = threading.Lock
 
 
 def checked_timeout(timeout: object) -> float:
@@ -38,18 +44,23 @@ def checked_timeout(timeout: object) -> float:
 class ReplyFuture(pykka.Future[T]):
     """The future returned by `ServiceRef.ask(..., block=False)` and by proxy calls."""
 
+    # pykka.Future.__init__ only sets these two per instance; as class defaults
+    # every ask skips that call (set_get_hook and get still set them per instance).
+    _get_hook = None
+    _get_hook_result: Any = _Unset()
+
     def __init__(self, default_timeout: float | None = None, service: str = "") -> None:
-        super().__init__()
         if default_timeout is not None and (default_timeout.__class__ is not float
                                             or not default_timeout >= 0.0):
             default_timeout = checked_timeout(default_timeout)
-        self._ready = threading.Lock()
-        self._ready.acquire()
+        ready = _new_lock()
+        ready.acquire()
+        self._ready = ready
         self._value: Any = _NO_RESULT
         self._exc: BaseException | None = None
         self._default_timeout = default_timeout
         self._service = service
-        self._callbacks: list[Callable[[], object]] = []
+        self._callbacks: list[Callable[[], object]] | None = None  # created on first use
 
     def get(self, *, timeout: float | None = None) -> Any:
         """Wait for the reply; raise `AskTimeout` after `timeout` (default: the service's).
@@ -81,7 +92,8 @@ class ReplyFuture(pykka.Future[T]):
             raise queue.Full
         self._value = value
         self._ready.release()
-        self._run_callbacks()
+        if self._callbacks is not None:
+            self._run_callbacks()
 
     def set_exception(self, exc_info: Any = None) -> None:
         """Deliver an error instead of a reply: an exception, or an exc_info triple."""
@@ -94,7 +106,8 @@ class ReplyFuture(pykka.Future[T]):
             exc = exc_info[0]()
         self._exc = exc
         self._ready.release()
-        self._run_callbacks()
+        if self._callbacks is not None:
+            self._run_callbacks()
 
     def _run_callbacks(self) -> None:
         # list.pop is atomic: each callback runs exactly once even if
@@ -109,7 +122,16 @@ class ReplyFuture(pykka.Future[T]):
 
     def add_done_callback(self, callback: Callable[[], object]) -> None:
         """Call `callback()` (in the replying thread) once a reply or error is set."""
-        self._callbacks.append(callback)
+        callbacks = self._callbacks
+        if callbacks is None:
+            # Under a lock, so two first callbacks cannot each install their own list.
+            # set() reads the list after publishing the result, and this checks done()
+            # after appending, so whichever runs second runs the callback.
+            with _CALLBACKS_LOCK:
+                if self._callbacks is None:
+                    self._callbacks = []
+                callbacks = self._callbacks
+        callbacks.append(callback)
         if self.done():
             self._run_callbacks()
 

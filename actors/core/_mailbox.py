@@ -6,10 +6,12 @@ mailbox, so queued messages survive a crash and one logical service is one
 bulkhead.
 
 Work messages go into a C-implemented `queue.SimpleQueue`. The bound is a
-second `SimpleQueue` holding one token per free place: a sender takes a token
-without blocking (or is rejected at once with `MailboxFull`) and a consumer
-gives it back when it takes the message. Both are single C calls, so the bound
-is exact without a lock on the send path.
+`bytearray` holding one byte per free place: a sender pops one (or is
+rejected at once with `MailboxFull` when there is none) and a consumer appends
+it back when it takes the message. Each is a single C call that neither
+releases the GIL nor runs Python code, so the bound is exact without a lock on
+the send path. A bytearray is not a container the garbage collector walks, and
+takes one byte a place where a queue of tokens would take eight.
 
 Consumers read three front lanes before the work queue, in this order:
 control messages (stop and the runtime's own, which bypass the bound, so a
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
 
+import pykka
 from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
 
@@ -41,7 +44,7 @@ from actors.core._logging import LibraryLogger
 
 _log = LibraryLogger("stanchion.mailbox")
 
-#: The largest mailbox accepted: each place is a token allocated up front.
+#: The largest mailbox accepted: each place is a byte allocated up front.
 MAX_MAILBOX_SIZE = 10_000_000
 
 #: At most one `mailbox.rejected` line per mailbox in this many seconds; each line
@@ -81,6 +84,35 @@ class _Wake:
 
 
 _WAKE = _Wake()
+
+
+class _Queued(Envelope[Any]):
+    """An envelope that carries its sender's context: one object per queued message.
+
+    Every object the garbage collector tracks that stays in the queue makes its
+    collections more frequent; an (envelope, context, 0) tuple per message
+    would double them. `take` builds the `Item` tuple, which lives only while
+    the message is handled.
+    """
+
+    __slots__ = ("context",)
+
+    context: Mapping[str, Any]
+
+_new_object = object.__new__
+
+
+class _FreePlaces:
+    """A read-only view of how many places are free (`qsize`, as a queue spells it)."""
+
+    __slots__ = ("_places",)
+
+    def __init__(self, places: bytearray) -> None:
+        self._places = places
+
+    def qsize(self) -> int:
+        """How many places are free."""
+        return len(self._places)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +155,13 @@ class Mailbox:
         self.capacity = capacity
         self.dead_letters = dead_letters
         self.max_message_crashes = max_message_crashes
-        self._work: SimpleQueue[Item | _Wake] = SimpleQueue()
-        # One token per free place: a sender takes one without blocking or is
-        # rejected; a consumer returns it. Both are single C calls, so the bound
-        # is exact without a Python-level lock on the hot path.
-        self._slots: SimpleQueue[None] = SimpleQueue()
-        for _ in range(capacity):
-            self._slots.put(None)
-        self._take_slot = self._slots.get_nowait
-        self._free_slot = self._slots.put
+        self._work: SimpleQueue[_Queued | Item | _Wake] = SimpleQueue()
+        # One byte per free place: a sender pops one or is rejected; a consumer
+        # appends it back. Both are atomic C calls (see the module docstring).
+        self._places = bytearray(capacity)
+        self._slots = _FreePlaces(self._places)
+        self._take_slot = self._places.pop  # IndexError when no place is free
+        self._free_slot = self._places.append
         self._enqueue = self._work.put
         self._dequeue = self._work.get
         self._control: deque[Envelope[Any]] = deque()
@@ -160,9 +190,33 @@ class Mailbox:
             raise self._stopped()
         try:
             self._take_slot()
-        except Empty:
+        except IndexError:
             raise self._rejection() from None
         self._enqueue((envelope, _context.capture(), 0))
+        if self._closed:  # closed while we were queueing: hand it to close()'s rules
+            self._drain_closed()
+
+    def post(self, message: Any, reply_to: pykka.Future[Any] | None = None, /) -> None:
+        """`put` a plain message (wrapped here, so callers never build envelopes).
+
+        The send path of `tell` and `ask`: the same checks as `put`, and the
+        envelope is built only once the message has its place.
+        """
+        if message.__class__ in _CONTROL_CLASSES:
+            self.put_control(Envelope(message, reply_to))
+            return
+        if self._closed:
+            raise self._stopped()
+        try:
+            self._take_slot()
+        except IndexError:
+            raise self._rejection() from None
+        # Envelope's __init__ is a Python call; filling the slots directly is cheaper.
+        envelope: _Queued = _new_object(_Queued)
+        envelope.message = message
+        envelope.reply_to = reply_to
+        envelope.context = _context.capture()
+        self._enqueue(envelope)
         if self._closed:  # closed while we were queueing: hand it to close()'s rules
             self._drain_closed()
 
@@ -174,10 +228,6 @@ class Mailbox:
         """
         return self.offer_item((envelope, _context.capture(), 0))
 
-    def post(self, message: Any, /) -> None:
-        """`put` a plain message (wrapped here, so callers never build envelopes)."""
-        self.put(Envelope(message))
-
     def post_control(self, message: Any, /) -> None:
         """`put_control` a plain message: ahead of all work, never rejected for capacity."""
         self.put_control(Envelope(message))
@@ -188,7 +238,7 @@ class Mailbox:
             return False
         try:
             self._take_slot()
-        except Empty:
+        except IndexError:
             return False
         self._enqueue(item)
         if self._closed:
@@ -245,11 +295,14 @@ class Mailbox:
                 except IndexError:
                     pass
                 else:
-                    self._free_slot(None)
+                    self._free_slot(0)
                     return requeued
             item = self._dequeue()
+            if item.__class__ is _Queued:
+                self._free_slot(0)
+                return item, item.context, 0
             if item.__class__ is tuple:
-                self._free_slot(None)
+                self._free_slot(0)
                 return item
 
     def get(self) -> Envelope[Any]:
@@ -283,13 +336,18 @@ class Mailbox:
         items: list[Item] = []
         while True:
             try:
-                item = self._work.get_nowait()
+                queued = self._work.get_nowait()
             except Empty:
                 return items
-            if item.__class__ is tuple:
-                if free_slots:
-                    self._free_slot(None)
-                items.append(item)
+            if isinstance(queued, _Queued):
+                item: Item = (queued, queued.context, 0)
+            elif isinstance(queued, tuple):
+                item = queued
+            else:
+                continue  # a wake-up
+            if free_slots:
+                self._free_slot(0)
+            items.append(item)
 
     def fail_pending_asks(self, error: BaseException) -> int:
         """Fail every queued request-reply message with `error`; keep the tells in order.
@@ -305,7 +363,7 @@ class Mailbox:
             for item in self._drain_work(free_slots=False):
                 if item[0].reply_to is not None:
                     failed.append(item[0])
-                    self._free_slot(None)
+                    self._free_slot(0)
                 else:
                     self._requeued.append(item)
             for queued in list(self._redeliver):
@@ -340,7 +398,7 @@ class Mailbox:
             self._redeliver.clear()
             while self._requeued:
                 pending.append(self._requeued.popleft())
-                self._free_slot(None)
+                self._free_slot(0)
             pending.extend(self._drain_work())
         error = self._stopped("it was stopped with this message still queued")
         dead = 0
@@ -398,7 +456,7 @@ class Mailbox:
     @property
     def depth(self) -> int:
         """How many work messages wait: places taken, plus crashed messages awaiting redelivery."""
-        return self.capacity - self._slots.qsize() + len(self._redeliver)
+        return self.capacity - len(self._places) + len(self._redeliver)
 
     def stats(self) -> MailboxStats:
         """Counters and depth, read without a message round trip."""

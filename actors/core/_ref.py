@@ -20,6 +20,59 @@ def _no_actor() -> None:
     return None
 
 
+class IncarnationRef(pykka.ActorRef[A]):
+    """The `actor_ref` of one service incarnation (what `ServiceActor.start()` returns).
+
+    Pykka's `ActorRef`, sending straight into the service's bounded mailbox:
+    the same errors (`ActorDeadError` once the incarnation has stopped,
+    `MailboxFull`/`ServiceStopped` at once), one call less per message.
+    """
+
+    def __init__(self, actor: A, mailbox: Mailbox) -> None:
+        super().__init__(actor)
+        self.actor_inbox = mailbox
+        self._mailbox = mailbox
+
+    def tell(self, message: Any) -> None:
+        """Send without waiting; `ActorDeadError`, `MailboxFull` or `ServiceStopped` at once."""
+        if self.actor_stopped.is_set():
+            raise pykka.ActorDeadError(f"{self} not found")
+        self._mailbox.post(message)
+
+    @overload
+    def ask(
+        self, message: Any, *, block: Literal[False], timeout: float | None = None
+    ) -> pykka.Future[Any]: ...
+
+    @overload
+    def ask(
+        self, message: Any, *, block: Literal[True] = True, timeout: float | None = None
+    ) -> Any: ...
+
+    @overload
+    def ask(
+        self, message: Any, *, block: bool = True, timeout: float | None = None
+    ) -> Any | pykka.Future[Any]: ...
+
+    def ask(
+        self, message: Any, *, block: bool = True, timeout: float | None = None
+    ) -> Any | pykka.Future[Any]:
+        """Send and wait for the reply (default deadline: the actor class's `ask_timeout`).
+
+        As Pykka's: an incarnation that has stopped fails the reply with
+        `ActorDeadError`; a full or stopped mailbox raises at once.
+        """
+        future = self.actor_class._create_future()  # Pykka's hook, as in its own ask
+        if self.actor_stopped.is_set():
+            dead = pykka.ActorDeadError(f"{self} not found")
+            future.set_exception(exc_info=(type(dead), dead, None))
+        else:
+            self._mailbox.post(message, future)
+        if block:
+            return future.get(timeout=timeout)
+        return future
+
+
 class ServiceRef(pykka.ActorRef[A]):
     """A handle to a service by name: look it up once, keep using it across restarts.
 
@@ -75,7 +128,7 @@ class ServiceRef(pykka.ActorRef[A]):
 
     def tell(self, message: Any) -> None:
         """Send without waiting; raise `MailboxFull` or `ServiceStopped` at once."""
-        self._mailbox.put(Envelope(message))
+        self._mailbox.post(message)
 
     def offer(self, message: Any) -> bool:
         """Send if the mailbox has room; `False` instead of `MailboxFull`, and nothing logged.
@@ -114,7 +167,7 @@ class ServiceRef(pykka.ActorRef[A]):
         if timeout is not None and (timeout.__class__ is not float or not timeout >= 0.0):
             timeout = checked_timeout(timeout)
         future: ReplyFuture[Any] = ReplyFuture(self.ask_timeout, self.name)
-        self._mailbox.put(Envelope(message, reply_to=future))
+        self._mailbox.post(message, future)
         if block:
             return future.get(timeout=timeout)
         return future
@@ -130,7 +183,7 @@ class ServiceRef(pykka.ActorRef[A]):
             timeout = checked_timeout(timeout)
         future: ReplyFuture[Any] = ReplyFuture(
             timeout if timeout is not None else self.ask_timeout, self.name)
-        self._mailbox.put(Envelope(message, reply_to=future))
+        self._mailbox.post(message, future)
         return await future
 
     @overload
