@@ -226,6 +226,9 @@ class ServiceActor(pykka.ThreadingActor):
         special = _SPECIAL_CLASSES
         handle_special = self._handle_receive
         on_receive = self.on_receive
+        tracer = _context.tracer
+        if tracer is not None:
+            on_receive = tracer.wrap_handler(self.service_name, on_receive)
         current = _context.capture
         install = _context.install
         item: Item | None = None  # the message in flight, until it is settled

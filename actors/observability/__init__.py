@@ -1,0 +1,55 @@
+"""Observability: OpenTelemetry traces and Prometheus / OpenTelemetry metrics for the runtime.
+
+Optional extras: `stanchion[otel]` (traces, on `opentelemetry-api`) and
+`stanchion[metrics]` (adds `prometheus-client`). `import actors` never loads
+this package; the runtime keeps one hook slot (`actors.core.context.tracer`)
+that is `None` until `enable_tracing` (or metrics that time mailboxes) fills it.
+See docs/observability.md.
+
+    >>> from opentelemetry.sdk.trace import TracerProvider
+    >>> from actors.observability import enable_tracing, disable_tracing
+    >>> enable_tracing(TracerProvider())
+    >>> disable_tracing()
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors.core import lazy_names
+
+if TYPE_CHECKING:
+    from actors.observability._metrics import SagaMetricsRecorder, StanchionMetrics
+    from actors.observability._prometheus import PrometheusServer, start_prometheus_server
+    from actors.observability._tracing import (
+        disable_tracing,
+        enable_tracing,
+        parse_traceparent,
+        tracing_enabled,
+    )
+
+__all__ = [
+    "PrometheusServer",
+    "SagaMetricsRecorder",
+    "StanchionMetrics",
+    "disable_tracing",
+    "enable_tracing",
+    "parse_traceparent",
+    "start_prometheus_server",
+    "tracing_enabled",
+]
+
+_TRACING = "actors.observability._tracing"
+_METRICS = "actors.observability._metrics"
+_PROMETHEUS = "actors.observability._prometheus"
+
+__getattr__ = lazy_names(__name__, globals(), lazy={
+    "disable_tracing": _TRACING,
+    "enable_tracing": _TRACING,
+    "parse_traceparent": _TRACING,
+    "tracing_enabled": _TRACING,
+    "SagaMetricsRecorder": _METRICS,
+    "StanchionMetrics": _METRICS,
+    "PrometheusServer": _PROMETHEUS,
+    "start_prometheus_server": _PROMETHEUS,
+})
