@@ -32,6 +32,7 @@ from actors.core import (
     ServiceRef,
     StanchionError,
     TimerHandle,
+    context,
     short_repr,
     storable_text,
     validate as check,
@@ -263,6 +264,9 @@ class QueueWorker(ServiceActor):
         deliver = self.pool.spec.deliver
         done: list[ClaimedTask] = []
         failures: list[tuple[ClaimedTask, BaseException]] = []
+        tracer = context.tracer
+        if tracer is not None:
+            return self._deliver_traced(tracer, batch)
         if isinstance(deliver, str):
             # Ask for the whole batch at once so that one deadline covers it, instead
             # of one timeout per task when the destination hangs.
@@ -293,6 +297,69 @@ class QueueWorker(ServiceActor):
                 failures.append((claimed, exc))
             else:
                 done.append(claimed)
+        return done, failures
+
+    def _deliver_traced(
+        self, tracer: context.Tracer, batch: Sequence[ClaimedTask]
+    ) -> tuple[list[ClaimedTask], list[tuple[ClaimedTask, BaseException]]]:
+        """`_deliver` with a `task.deliver` span per attempt, child of the enqueuer's span."""
+        deliver = self.pool.spec.deliver
+        spans = {}
+        for claimed in batch:
+            task = claimed.task
+            spans[task.id] = tracer.start("task.deliver", {
+                "queue": task.queue, "task_id": task.id, "attempt": task.attempts,
+                "worker_id": self.worker_id}, parent=task.trace)
+
+        def traced(claimed: ClaimedTask) -> object:
+            with spans[claimed.task.id].activate():
+                return deliver(claimed.task)  # type: ignore[operator]
+
+        if isinstance(deliver, str):
+            def ask(task: Task) -> object:
+                return target.ask(task.payload, block=False)
+            try:
+                target = self.pool.resolve(deliver)
+            except StanchionError as exc:
+                return self._end_spans(spans, [], [(claimed, exc) for claimed in batch])
+            timeout = self.pool.spec.delivery_timeout
+            deadline = time.monotonic() + timeout
+            pending = []
+            failures: list[tuple[ClaimedTask, BaseException]] = []
+            done: list[ClaimedTask] = []
+            for claimed in batch:
+                try:
+                    with spans[claimed.task.id].activate():
+                        pending.append((claimed, ask(claimed.task)))
+                except StanchionError as exc:
+                    failures.append((claimed, exc))
+            for claimed, future in pending:
+                try:
+                    future.get(timeout=max(0.0, deadline - time.monotonic()))  # type: ignore[attr-defined]
+                except Exception as exc:  # noqa: BLE001 - any failure means "retry later"
+                    failures.append((claimed, exc))
+                else:
+                    done.append(claimed)
+            return self._end_spans(spans, done, failures)
+        done, failures = [], []
+        for claimed in batch:
+            try:
+                traced(claimed)
+            except Exception as exc:  # noqa: BLE001 - any failure means "retry later"
+                failures.append((claimed, exc))
+            else:
+                done.append(claimed)
+        return self._end_spans(spans, done, failures)
+
+    @staticmethod
+    def _end_spans(
+        spans: Mapping[str, context.Span], done: list[ClaimedTask],
+        failures: list[tuple[ClaimedTask, BaseException]],
+    ) -> tuple[list[ClaimedTask], list[tuple[ClaimedTask, BaseException]]]:
+        for claimed, error in failures:
+            spans[claimed.task.id].fail(error)
+        for span in spans.values():
+            span.end()
         return done, failures
 
 
