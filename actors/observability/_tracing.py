@@ -80,8 +80,8 @@ class OtelSpan:
         self.span = span
 
     def set(self, key: str, value: str | int | float | bool) -> None:
-        """Set an attribute."""
-        self.span.set_attribute(key, value)
+        """Set the attribute `stanchion.<key>`."""
+        self.span.set_attribute(f"stanchion.{key}", value)
 
     def fail(self, error: BaseException | str) -> None:
         """Status ERROR, with the exception recorded (or the error text as description)."""

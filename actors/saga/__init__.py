@@ -31,6 +31,7 @@ from actors.saga._machine import (
     idempotency_key,
 )
 from actors.saga._messages import SagaCommand, StepRejected
+from actors.saga._metrics import DURATION_BUCKETS_S, SagaMetrics
 from actors.saga._sagas import Sagas
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ __getattr__ = lazy_names(
          "checkout_services"), "examples.shop (the repository's examples/shop/)"))
 
 __all__ = [
+    "DURATION_BUCKETS_S",
+    "SagaMetrics",
     "ENDS",
     "Action",
     "CorruptSaga",
