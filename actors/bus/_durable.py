@@ -31,6 +31,7 @@ from actors.core import (
     ServiceRef,
     ServiceStopped,
     codec,
+    context,
     is_finite_number,
     short_repr,
 )
@@ -153,12 +154,25 @@ class DurableSubscriber:
                 self.position += 1
                 continue
             self.attempts += 1
+            tracer = context.tracer
+            span = None if tracer is None else tracer.start("bus.deliver", {
+                "subscriber": self.name, "event_name": event.name, "seq": event.seq,
+                "attempt": self.attempts, "durable": True}, parent=claimed.task.trace)
             try:
-                self.handler(event.payload)
+                if span is None:
+                    self.handler(event.payload)
+                else:
+                    with span.activate():
+                        self.handler(event.payload)
             except Exception as exc:  # noqa: BLE001 - a handler's failure is retried, not a crash
+                if span is not None:
+                    span.fail(exc)
+                    span.end()
                 if self._failed(claimed, event, repr(exc)):
                     break  # retrying in place: the events after it wait
             else:
+                if span is not None:
+                    span.end()
                 done.append(claimed)
                 self.delivered += 1
             self.position += 1

@@ -83,8 +83,12 @@ class Tracer(Protocol):
         """A current span for a `with` block (errors raised in it fail the span)."""
 
     def start(self, name: str, attributes: Mapping[str, Any], *,
-              parent: Span | str | None = None) -> Span:
-        """A span that is not current and outlives the caller's frame; end it with `end()`."""
+              parent: Span | str | Mapping[str, Any] | None = None) -> Span:
+        """A span that is not current and outlives the caller's frame; end it with `end()`.
+
+        `parent`: a span, a stored `traceparent`, a captured message context, or
+        None for the current span.
+        """
 
     def carrier(self) -> str | None:
         """The current span's (or the installed context's) `traceparent`, or None."""

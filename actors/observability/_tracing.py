@@ -253,6 +253,8 @@ class Hook:
                 parent.span)
         elif isinstance(parent, str):
             parent_context = _parent_context(parse_traceparent(parent))
+        elif isinstance(parent, TracedIds):
+            parent_context = _parent_context(parent.span_context)
         else:
             parent_context = None
         return OtelSpan(self.tracer.start_span(name, context=parent_context,
