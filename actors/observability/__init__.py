@@ -19,8 +19,18 @@ from typing import TYPE_CHECKING
 from actors.core import lazy_names
 
 if TYPE_CHECKING:
-    from actors.observability._metrics import SagaMetricsRecorder, StanchionMetrics
-    from actors.observability._prometheus import PrometheusServer, start_prometheus_server
+    from actors.observability._metrics import (
+        HistogramValue,
+        MetricFamily,
+        Sample,
+        StanchionMetrics,
+    )
+    from actors.observability._otel_metrics import register_otel_metrics
+    from actors.observability._prometheus import (
+        PrometheusServer,
+        prometheus_text,
+        start_prometheus_server,
+    )
     from actors.observability._tracing import (
         disable_tracing,
         enable_tracing,
@@ -29,12 +39,16 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "HistogramValue",
+    "MetricFamily",
     "PrometheusServer",
-    "SagaMetricsRecorder",
+    "Sample",
     "StanchionMetrics",
     "disable_tracing",
     "enable_tracing",
     "parse_traceparent",
+    "prometheus_text",
+    "register_otel_metrics",
     "start_prometheus_server",
     "tracing_enabled",
 ]
@@ -42,14 +56,19 @@ __all__ = [
 _TRACING = "actors.observability._tracing"
 _METRICS = "actors.observability._metrics"
 _PROMETHEUS = "actors.observability._prometheus"
+_OTEL_METRICS = "actors.observability._otel_metrics"
 
 __getattr__ = lazy_names(__name__, globals(), lazy={
     "disable_tracing": _TRACING,
     "enable_tracing": _TRACING,
     "parse_traceparent": _TRACING,
     "tracing_enabled": _TRACING,
-    "SagaMetricsRecorder": _METRICS,
+    "HistogramValue": _METRICS,
+    "MetricFamily": _METRICS,
+    "Sample": _METRICS,
     "StanchionMetrics": _METRICS,
+    "register_otel_metrics": _OTEL_METRICS,
     "PrometheusServer": _PROMETHEUS,
+    "prometheus_text": _PROMETHEUS,
     "start_prometheus_server": _PROMETHEUS,
 })
