@@ -154,25 +154,12 @@ class DurableSubscriber:
                 self.position += 1
                 continue
             self.attempts += 1
-            tracer = context.tracer
-            span = None if tracer is None else tracer.start("bus.deliver", {
-                "subscriber": self.name, "event_name": event.name, "seq": event.seq,
-                "attempt": self.attempts, "durable": True}, parent=claimed.task.trace)
             try:
-                if span is None:
-                    self.handler(event.payload)
-                else:
-                    with span.activate():
-                        self.handler(event.payload)
+                self._handle(claimed, event)
             except Exception as exc:  # noqa: BLE001 - a handler's failure is retried, not a crash
-                if span is not None:
-                    span.fail(exc)
-                    span.end()
                 if self._failed(claimed, event, repr(exc)):
                     break  # retrying in place: the events after it wait
             else:
-                if span is not None:
-                    span.end()
                 done.append(claimed)
                 self.delivered += 1
             self.position += 1
@@ -202,6 +189,28 @@ class DurableSubscriber:
                      seq=event.seq, reason="max_attempts", attempts=self.attempts, error=error,
                      durable=True)
         return False
+
+    def _handle(self, claimed: ClaimedTask, event: Event) -> None:
+        """Run the handler; with tracing on, inside a `bus.deliver` span (`_traced`)."""
+        tracer = context.tracer
+        if tracer is None:
+            self.handler(event.payload)
+        else:
+            self._traced(tracer, claimed, event)
+
+    def _traced(self, tracer: context.Tracer, claimed: ClaimedTask, event: Event) -> None:
+        """The handler inside a `bus.deliver` span, a child of the publisher's (stored) span."""
+        span = tracer.start("bus.deliver", {
+            "subscriber": self.name, "event_name": event.name, "seq": event.seq,
+            "attempt": self.attempts, "durable": True}, parent=claimed.task.trace)
+        try:
+            with span.activate():
+                self.handler(event.payload)
+        except Exception as exc:
+            span.fail(exc)
+            raise
+        finally:
+            span.end()
 
     def _quarantine(self, claimed: ClaimedTask, error: str) -> None:
         """A stored record that is not an event (foreign writer, damage): dead-letter it alone."""

@@ -182,20 +182,12 @@ class SubscriberState:
 
     def _attempt(self, event: Event, context: Mapping[str, Any], attempts: int) -> None:
         self.head_published_at = event.published_at
-        tracer = correlation.tracer
-        span = None if tracer is None else tracer.start("bus.deliver", {
-            "subscriber": self.name, "event_name": event.name, "seq": event.seq,
-            "attempt": attempts}, parent=context)
         try:
-            if span is None:
+            if correlation.tracer is None:
                 self.handler(event.payload)
             else:
-                with span.activate():
-                    self.handler(event.payload)
+                self._traced(correlation.tracer, event, context, attempts)
         except Exception as exc:  # noqa: BLE001 - a handler's failure is retried, not a crash
-            if span is not None:
-                span.fail(exc)
-                span.end()
             policy = self.config.retry
             error = repr(exc)
             if policy.should_retry(attempts):
@@ -209,9 +201,22 @@ class SubscriberState:
             self.failed += 1
             self._bury(event, "max_attempts", error, attempts)
             return
-        if span is not None:
-            span.end()
         self.delivered += 1
+
+    def _traced(self, tracer: correlation.Tracer, event: Event, context: Mapping[str, Any],
+                attempts: int) -> None:
+        """The handler inside a `bus.deliver` span, a child of the publisher's span."""
+        span = tracer.start("bus.deliver", {
+            "subscriber": self.name, "event_name": event.name, "seq": event.seq,
+            "attempt": attempts}, parent=context)
+        try:
+            with span.activate():
+                self.handler(event.payload)
+        except Exception as exc:
+            span.fail(exc)
+            raise
+        finally:
+            span.end()
 
     def _wake(self, name: str) -> None:
         ref = self.ref

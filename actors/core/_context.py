@@ -9,7 +9,7 @@ capturing it on the send path costs a single lookup.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -93,7 +93,7 @@ class Tracer(Protocol):
     def carrier(self) -> str | None:
         """The current span's (or the installed context's) `traceparent`, or None."""
 
-    def log_fields(self, event_dict: dict[str, Any]) -> None:
+    def log_fields(self, event_dict: MutableMapping[str, Any]) -> None:
         """Add the current span's `trace_id` and `span_id` to a log line."""
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actors.core import lazy_names
+from actors.observability._errors import ObservabilityNotInstalled
 
 if TYPE_CHECKING:
     from actors.observability._metrics import (
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HistogramValue",
     "MetricFamily",
+    "ObservabilityNotInstalled",
     "PrometheusServer",
     "Sample",
     "StanchionMetrics",
@@ -58,7 +60,7 @@ _METRICS = "actors.observability._metrics"
 _PROMETHEUS = "actors.observability._prometheus"
 _OTEL_METRICS = "actors.observability._otel_metrics"
 
-__getattr__ = lazy_names(__name__, globals(), lazy={
+_lazy = lazy_names(__name__, globals(), lazy={
     "disable_tracing": _TRACING,
     "enable_tracing": _TRACING,
     "parse_traceparent": _TRACING,
@@ -72,3 +74,13 @@ __getattr__ = lazy_names(__name__, globals(), lazy={
     "prometheus_text": _PROMETHEUS,
     "start_prometheus_server": _PROMETHEUS,
 })
+
+
+def __getattr__(name: str) -> object:
+    try:
+        return _lazy(name)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing in ("opentelemetry", "prometheus_client"):
+            raise ObservabilityNotInstalled(f"actors.observability.{name}", missing) from exc
+        raise

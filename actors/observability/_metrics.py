@@ -17,11 +17,12 @@ import bisect
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from actors.breaker import BreakerGate, BreakerTransition, CircuitBreaker
 from actors.bus import EventBus
 from actors.core import UnknownService, validate as check
+from actors.observability._errors import ObservabilityNotInstalled
 from actors.ratelimit import TokenBucket
 from actors.retry import RetryBudget
 from actors.saga import DURATION_BUCKETS_S, Sagas
@@ -135,10 +136,13 @@ class StanchionMetrics:
         self._waits = _Histograms(MAILBOX_WAIT_BUCKETS_S)
         self._timing = False
         if time_mailboxes:
-            from actors.observability._tracing import (  # noqa: PLC0415 - opentelemetry-api
-                set_mailbox_wait_recorder,
-            )
-
+            try:
+                from actors.observability._tracing import (  # noqa: PLC0415 - needs the extra
+                    set_mailbox_wait_recorder,
+                )
+            except ModuleNotFoundError as exc:
+                raise ObservabilityNotInstalled("StanchionMetrics(time_mailboxes=True)",
+                                                "opentelemetry") from exc
             set_mailbox_wait_recorder(self._waits.observe)
             self._timing = True
 
@@ -159,7 +163,7 @@ class StanchionMetrics:
     # -- registration --------------------------------------------------------------------
 
     def add_breaker(self, breaker: CircuitBreaker | BreakerGate) -> None:
-        """Read this breaker (a `CircuitBreaker`, or a `BreakerGate`'s) and count its transitions."""
+        """Read a `CircuitBreaker` (or a `BreakerGate`'s) and count its transitions."""
         inner = breaker.breaker if isinstance(breaker, BreakerGate) else breaker
         check.instance("breaker", inner, CircuitBreaker,
                        "an actors.breaker.CircuitBreaker or BreakerGate")
@@ -213,14 +217,14 @@ class StanchionMetrics:
     # -- reading -------------------------------------------------------------------------
 
     def collect(self) -> list[MetricFamily]:
-        """Every metric family, read now (see docs/observability.md for the list)."""
+        """Every metric family, read now (`FAMILIES` lists them; see docs/observability.md)."""
         families: dict[str, MetricFamily] = {}
 
-        def add(name: str, kind: Kind, help_: str, unit: str, labels: Mapping[str, str],
-                value: float | HistogramValue) -> None:
+        def add(name: str, labels: Mapping[str, str], value: float | HistogramValue) -> None:
             family = families.get(name)
             if family is None:
-                family = families[name] = MetricFamily(name, kind, help_, unit)
+                kind, help_ = FAMILIES[name]
+                family = families[name] = MetricFamily(name, kind, help_, unit_of(name))
             family.samples.append(Sample(dict(labels), value))
 
         self._collect_services(add)
@@ -246,28 +250,23 @@ class StanchionMetrics:
                     continue
                 stats = ref.stats()
                 labels = {"service": name}
-                add("stanchion_mailbox_depth", "gauge", "Messages waiting in the mailbox.",
-                    "1", labels, stats.depth)
-                add("stanchion_mailbox_capacity", "gauge",
-                    "Messages the mailbox holds before senders are rejected.", "1", labels,
-                    stats.capacity)
-                add("stanchion_messages_processed_total", "counter",
-                    "Messages handled by the service.", "1", labels, stats.processed)
-                add("stanchion_messages_rejected_total", "counter",
-                    "Messages refused because the mailbox was full.", "1", labels,
-                    stats.rejected)
-                add("stanchion_service_crashes_total", "counter",
-                    "Handler crashes (messages that crashed the service).", "1", labels,
-                    stats.crashes)
-                add("stanchion_service_restarts_total", "counter",
-                    "Restarts of the service by its supervisor.", "1", labels, ref.restarts)
+                add("stanchion_mailbox_depth", labels, stats.depth)
+                add("stanchion_mailbox_capacity", labels, stats.capacity)
+                add("stanchion_messages_processed_total", labels, stats.processed)
+                add("stanchion_messages_rejected_total", labels, stats.rejected)
+                add("stanchion_service_crashes_total", labels, stats.crashes)
+                add("stanchion_service_restarts_total", labels, ref.restarts)
         for service, value in sorted(self._waits.values().items()):
-            add("stanchion_mailbox_wait_seconds", "histogram",
-                "Time a message waited in its mailbox before it was handled.", "s",
-                {"service": service}, value)
+            add("stanchion_mailbox_wait_seconds", {"service": service}, value)
 
 
-_Add = Callable[[str, Kind, str, str, Mapping[str, str], "float | HistogramValue"], None]
+_Add = Callable[[str, Mapping[str, str], "float | HistogramValue"], None]
+
+
+def unit_of(name: str) -> str:
+    """The unit a family's name ends in: `s` for `_seconds`, else `1`."""
+    return "s" if name.removesuffix("_total").endswith("_seconds") else "1"
+
 
 _BREAKER_STATES = ("closed", "open", "half_open", "forced_open", "disabled")
 
@@ -277,21 +276,15 @@ def _collect_breakers(add: _Add, breakers: Mapping[str, CircuitBreaker],
     for name, breaker in sorted(breakers.items()):
         m = breaker.metrics()
         for state in _BREAKER_STATES:
-            add("stanchion_breaker_state", "gauge",
-                "1 for the breaker's current state, 0 for the others.", "1",
-                {"breaker": name, "state": state}, 1 if m.state.value == state else 0)
+            add("stanchion_breaker_state", {"breaker": name, "state": state},
+                1 if m.state.value == state else 0)
         for outcome, count in (("succeeded", m.succeeded), ("failed", m.failed_total),
                                ("ignored", m.ignored), ("released", m.released)):
-            add("stanchion_breaker_calls_total", "counter",
-                "Calls the breaker admitted, by outcome.", "1",
-                {"breaker": name, "outcome": outcome}, count)
-        add("stanchion_breaker_not_permitted_total", "counter",
-            "Calls refused with CircuitOpen.", "1", {"breaker": name}, m.not_permitted)
-        add("stanchion_breaker_opened_total", "counter", "Transitions to open (trips).", "1",
-            {"breaker": name}, m.trips)
+            add("stanchion_breaker_calls_total", {"breaker": name, "outcome": outcome}, count)
+        add("stanchion_breaker_not_permitted_total", {"breaker": name}, m.not_permitted)
+        add("stanchion_breaker_opened_total", {"breaker": name}, m.trips)
     for (name, from_state, to_state), count in sorted(transitions.items()):
-        add("stanchion_breaker_transitions_total", "counter",
-            "State transitions seen since the breaker was registered.", "1",
+        add("stanchion_breaker_transitions_total",
             {"breaker": name, "from_state": from_state, "to_state": to_state}, count)
 
 
@@ -299,18 +292,13 @@ def _collect_sagas(add: _Add, all_sagas: Iterable[Sagas]) -> None:
     for sagas in all_sagas:
         for definition, m in sorted(sagas.metrics().items()):
             labels = {"definition": definition}
-            for name, help_, value in (
-                    ("started", "Sagas started.", m.started),
-                    ("completed", "Sagas that completed.", m.completed),
-                    ("compensated", "Sagas undone by their compensations.", m.compensated),
-                    ("compensation_failed", "Sagas whose compensation failed.",
-                     m.compensation_failed),
-                    ("stuck", "Times a saga stopped for an operator.", m.stuck)):
-                add(f"stanchion_sagas_{name}_total", "counter", help_, "1", labels, value)
-            add("stanchion_sagas_in_flight", "gauge", "Sagas started or recovered, not ended.",
-                "1", labels, m.in_flight)
-            add("stanchion_saga_duration_seconds", "histogram",
-                "Time from a saga's creation to its end.", "s", labels,
+            add("stanchion_sagas_started_total", labels, m.started)
+            add("stanchion_sagas_completed_total", labels, m.completed)
+            add("stanchion_sagas_compensated_total", labels, m.compensated)
+            add("stanchion_sagas_compensation_failed_total", labels, m.compensation_failed)
+            add("stanchion_sagas_stuck_total", labels, m.stuck)
+            add("stanchion_sagas_in_flight", labels, m.in_flight)
+            add("stanchion_saga_duration_seconds", labels,
                 HistogramValue(DURATION_BUCKETS_S, m.duration_buckets, m.duration_sum_s))
 
 
@@ -319,37 +307,24 @@ def _collect_queues(add: _Add, queues: Iterable[tuple[TaskQueueService, Sequence
         for queue in names:
             m = service.metrics(queue)
             labels = {"queue": queue}
-            add("stanchion_queue_depth", "gauge", "Tasks claimable now.", "1", labels,
-                m.stats.depth)
-            add("stanchion_queue_in_flight", "gauge", "Tasks leased to a worker.", "1", labels,
-                m.stats.in_flight)
-            add("stanchion_queue_delayed", "gauge", "Tasks waiting for their due time.", "1",
-                labels, m.stats.delayed)
-            add("stanchion_queue_dead_letters", "gauge", "Tasks in the dead-letter queue.",
-                "1", labels, m.stats.dead_lettered)
-            add("stanchion_queue_lag_seconds", "gauge",
-                "Age of the oldest task not yet done.", "s", labels, m.stats.oldest_age_s)
-            add("stanchion_queue_delivered_total", "counter",
-                "Tasks delivered by this process's workers.", "1", labels, m.delivered)
-            add("stanchion_queue_retries_total", "counter",
-                "Failed delivery attempts in this process (each retried or dead-lettered).",
-                "1", labels, m.failed_attempts)
+            add("stanchion_queue_depth", labels, m.stats.depth)
+            add("stanchion_queue_in_flight", labels, m.stats.in_flight)
+            add("stanchion_queue_delayed", labels, m.stats.delayed)
+            add("stanchion_queue_dead_letters", labels, m.stats.dead_lettered)
+            add("stanchion_queue_lag_seconds", labels, m.stats.oldest_age_s)
+            add("stanchion_queue_delivered_total", labels, m.delivered)
+            add("stanchion_queue_retries_total", labels, m.failed_attempts)
 
 
 def _collect_buses(add: _Add, buses: Iterable[EventBus]) -> None:
     for bus in buses:
         for subscriber, m in sorted(bus.metrics().items()):
             labels = {"bus": bus.name, "subscriber": subscriber}
-            add("stanchion_bus_delivered_total", "counter", "Events delivered.", "1", labels,
-                m.delivered)
-            add("stanchion_bus_retried_total", "counter", "Delivery attempts retried.", "1",
-                labels, m.retried)
-            add("stanchion_bus_dead_lettered_total", "counter", "Events dead-lettered.", "1",
-                labels, m.dead_lettered)
-            add("stanchion_bus_backlog", "gauge", "Events accepted and not yet done.", "1",
-                labels, m.backlog)
-            add("stanchion_bus_lag_seconds", "gauge",
-                "Age of the oldest event not yet delivered.", "s", labels, m.lag_s)
+            add("stanchion_bus_delivered_total", labels, m.delivered)
+            add("stanchion_bus_retried_total", labels, m.retried)
+            add("stanchion_bus_dead_lettered_total", labels, m.dead_lettered)
+            add("stanchion_bus_backlog", labels, m.backlog)
+            add("stanchion_bus_lag_seconds", labels, m.lag_s)
 
 
 def _collect_limits(add: _Add, limiters: Mapping[str, TokenBucket],
@@ -357,66 +332,74 @@ def _collect_limits(add: _Add, limiters: Mapping[str, TokenBucket],
     for name, limiter in sorted(limiters.items()):
         m = limiter.metrics()
         labels = {"limiter": name}
-        add("stanchion_ratelimit_tokens", "gauge", "Tokens in the bucket now.", "1", labels,
-            m.tokens)
-        add("stanchion_ratelimit_granted_total", "counter", "Calls the limiter let through.",
-            "1", labels, m.granted)
-        add("stanchion_ratelimit_refused_total", "counter", "Calls the limiter refused.", "1",
-            labels, m.refused)
+        add("stanchion_ratelimit_tokens", labels, m.tokens)
+        add("stanchion_ratelimit_granted_total", labels, m.granted)
+        add("stanchion_ratelimit_refused_total", labels, m.refused)
     for name, budget in sorted(budgets.items()):
         b = budget.metrics()
         labels = {"budget": name}
-        add("stanchion_retry_budget_tokens", "gauge", "Retries the window allows now.", "1",
-            labels, b.available)
-        add("stanchion_retry_budget_attempts_total", "counter", "First attempts recorded.",
-            "1", labels, b.attempts_total)
-        add("stanchion_retry_budget_retries_total", "counter", "Retries spent.", "1", labels,
-            b.retries_total)
-        add("stanchion_retry_budget_refused_total", "counter", "Retries the budget refused.",
-            "1", labels, b.denied_total)
+        add("stanchion_retry_budget_tokens", labels, b.available)
+        add("stanchion_retry_budget_attempts_total", labels, b.attempts_total)
+        add("stanchion_retry_budget_retries_total", labels, b.retries_total)
+        add("stanchion_retry_budget_refused_total", labels, b.denied_total)
 
 
-
-
-#: Every family `collect()` can return: name -> kind (the OpenTelemetry instruments are
-#: made from it up front; tests/observability checks it against what `collect()` returns).
-FAMILIES: dict[str, Kind] = {
-    "stanchion_mailbox_depth": "gauge",
-    "stanchion_mailbox_capacity": "gauge",
-    "stanchion_mailbox_wait_seconds": "histogram",
-    "stanchion_messages_processed_total": "counter",
-    "stanchion_messages_rejected_total": "counter",
-    "stanchion_service_crashes_total": "counter",
-    "stanchion_service_restarts_total": "counter",
-    "stanchion_breaker_state": "gauge",
-    "stanchion_breaker_calls_total": "counter",
-    "stanchion_breaker_not_permitted_total": "counter",
-    "stanchion_breaker_opened_total": "counter",
-    "stanchion_breaker_transitions_total": "counter",
-    "stanchion_sagas_started_total": "counter",
-    "stanchion_sagas_completed_total": "counter",
-    "stanchion_sagas_compensated_total": "counter",
-    "stanchion_sagas_compensation_failed_total": "counter",
-    "stanchion_sagas_stuck_total": "counter",
-    "stanchion_sagas_in_flight": "gauge",
-    "stanchion_saga_duration_seconds": "histogram",
-    "stanchion_queue_depth": "gauge",
-    "stanchion_queue_in_flight": "gauge",
-    "stanchion_queue_delayed": "gauge",
-    "stanchion_queue_dead_letters": "gauge",
-    "stanchion_queue_lag_seconds": "gauge",
-    "stanchion_queue_delivered_total": "counter",
-    "stanchion_queue_retries_total": "counter",
-    "stanchion_bus_delivered_total": "counter",
-    "stanchion_bus_retried_total": "counter",
-    "stanchion_bus_dead_lettered_total": "counter",
-    "stanchion_bus_backlog": "gauge",
-    "stanchion_bus_lag_seconds": "gauge",
-    "stanchion_ratelimit_tokens": "gauge",
-    "stanchion_ratelimit_granted_total": "counter",
-    "stanchion_ratelimit_refused_total": "counter",
-    "stanchion_retry_budget_tokens": "gauge",
-    "stanchion_retry_budget_attempts_total": "counter",
-    "stanchion_retry_budget_retries_total": "counter",
-    "stanchion_retry_budget_refused_total": "counter",
+#: Every family `collect()` can return: name -> (kind, help). The OpenTelemetry
+#: instruments are made from it up front, and docs/observability.md lists it.
+FAMILIES: dict[str, tuple[Kind, str]] = {
+    # per service (label: service)
+    "stanchion_mailbox_depth": ("gauge", "Messages waiting in the mailbox."),
+    "stanchion_mailbox_capacity": (
+        "gauge", "Messages the mailbox holds before senders are rejected."),
+    "stanchion_mailbox_wait_seconds": (
+        "histogram", "Time a message waited in its mailbox before it was handled."),
+    "stanchion_messages_processed_total": ("counter", "Messages handled by the service."),
+    "stanchion_messages_rejected_total": (
+        "counter", "Messages refused because the mailbox was full."),
+    "stanchion_service_crashes_total": (
+        "counter", "Handler crashes (messages that crashed the service)."),
+    "stanchion_service_restarts_total": (
+        "counter", "Restarts of the service by its supervisor."),
+    # per breaker (label: breaker)
+    "stanchion_breaker_state": (
+        "gauge", "1 for the breaker's current state (label state), 0 for the others."),
+    "stanchion_breaker_calls_total": ("counter", "Calls the breaker admitted, by outcome."),
+    "stanchion_breaker_not_permitted_total": ("counter", "Calls refused with CircuitOpen."),
+    "stanchion_breaker_opened_total": ("counter", "Transitions to open (trips)."),
+    "stanchion_breaker_transitions_total": (
+        "counter", "State transitions since the breaker was registered."),
+    # per saga definition (label: definition)
+    "stanchion_sagas_started_total": ("counter", "Sagas started."),
+    "stanchion_sagas_completed_total": ("counter", "Sagas that completed."),
+    "stanchion_sagas_compensated_total": ("counter", "Sagas undone by their compensations."),
+    "stanchion_sagas_compensation_failed_total": (
+        "counter", "Sagas whose compensation failed."),
+    "stanchion_sagas_stuck_total": ("counter", "Times a saga stopped for an operator."),
+    "stanchion_sagas_in_flight": ("gauge", "Sagas started or recovered and not ended."),
+    "stanchion_saga_duration_seconds": (
+        "histogram", "Time from a saga's creation to its end."),
+    # per queue (label: queue)
+    "stanchion_queue_depth": ("gauge", "Tasks claimable now."),
+    "stanchion_queue_in_flight": ("gauge", "Tasks leased to a worker."),
+    "stanchion_queue_delayed": ("gauge", "Tasks waiting for their due time."),
+    "stanchion_queue_dead_letters": ("gauge", "Tasks in the dead-letter queue."),
+    "stanchion_queue_lag_seconds": ("gauge", "Age of the oldest task not yet done."),
+    "stanchion_queue_delivered_total": (
+        "counter", "Tasks delivered by this process's workers."),
+    "stanchion_queue_retries_total": (
+        "counter", "Failed delivery attempts in this process (each retried or dead-lettered)."),
+    # per bus subscriber (labels: bus, subscriber)
+    "stanchion_bus_delivered_total": ("counter", "Events delivered."),
+    "stanchion_bus_retried_total": ("counter", "Delivery attempts retried."),
+    "stanchion_bus_dead_lettered_total": ("counter", "Events dead-lettered."),
+    "stanchion_bus_backlog": ("gauge", "Events accepted and not yet done."),
+    "stanchion_bus_lag_seconds": ("gauge", "Age of the oldest event not yet delivered."),
+    # rate limiters (label: limiter) and retry budgets (label: budget)
+    "stanchion_ratelimit_tokens": ("gauge", "Tokens in the bucket now."),
+    "stanchion_ratelimit_granted_total": ("counter", "Calls the limiter let through."),
+    "stanchion_ratelimit_refused_total": ("counter", "Calls the limiter refused."),
+    "stanchion_retry_budget_tokens": ("gauge", "Retries the window allows now."),
+    "stanchion_retry_budget_attempts_total": ("counter", "First attempts recorded."),
+    "stanchion_retry_budget_retries_total": ("counter", "Retries spent."),
+    "stanchion_retry_budget_refused_total": ("counter", "Retries the budget refused."),
 }

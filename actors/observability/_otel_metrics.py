@@ -18,7 +18,13 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from actors.core import validate as check
-from actors.observability._metrics import FAMILIES, HistogramValue, MetricFamily, StanchionMetrics
+from actors.observability._metrics import (
+    FAMILIES,
+    HistogramValue,
+    MetricFamily,
+    StanchionMetrics,
+    unit_of,
+)
 
 
 class _Snapshot:
@@ -36,10 +42,6 @@ class _Snapshot:
                 self._families = {f.name: f for f in self.metrics.collect()}
                 self._taken = now
             return self._families.get(name)
-
-
-def _unit(name: str) -> str:
-    return "s" if name.removesuffix("_total").endswith("_seconds") else "1"
 
 
 def register_otel_metrics(metrics: StanchionMetrics,
@@ -62,19 +64,19 @@ def register_otel_metrics(metrics: StanchionMetrics,
     provider = meter_provider if meter_provider is not None else otel_metrics.get_meter_provider()
     meter = provider.get_meter("stanchion")
     snapshot = _Snapshot(metrics, min_interval)
-    for name, kind in FAMILIES.items():
+    for name, (kind, _) in FAMILIES.items():
         if kind == "histogram":
             meter.create_observable_counter(f"{name}_sum", [_reader(snapshot, name, "sum")],
-                                            unit=_unit(name))
+                                            unit=unit_of(name))
             meter.create_observable_counter(f"{name}_count",
                                             [_reader(snapshot, name, "count")], unit="1")
         elif kind == "counter":
             meter.create_observable_counter(name.removesuffix("_total"),
                                             [_reader(snapshot, name, "value")],
-                                            unit=_unit(name))
+                                            unit=unit_of(name))
         else:
             meter.create_observable_gauge(name, [_reader(snapshot, name, "value")],
-                                          unit=_unit(name))
+                                          unit=unit_of(name))
 
 
 def _reader(snapshot: _Snapshot, name: str,

@@ -14,7 +14,7 @@ carries the sender's span context and the send time beside them. Durable work
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -180,7 +180,7 @@ class Hook:
             span_context = installed.span_context
         return format_traceparent(span_context)
 
-    def log_fields(self, event_dict: dict[str, Any]) -> None:
+    def log_fields(self, event_dict: MutableMapping[str, Any]) -> None:
         """Add the current span's `trace_id` and `span_id` to a log line."""
         if self.tracer is None:
             return

@@ -50,7 +50,6 @@ __getattr__ = lazy_names(
 
 __all__ = [
     "DURATION_BUCKETS_S",
-    "SagaMetrics",
     "ENDS",
     "Action",
     "CorruptSaga",
@@ -67,6 +66,7 @@ __all__ = [
     "SagaLogClosed",
     "SagaLogError",
     "SagaMachine",
+    "SagaMetrics",
     "SagaStatus",
     "SagaStep",
     "Sagas",

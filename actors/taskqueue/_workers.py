@@ -477,11 +477,6 @@ class TaskQueueService:
             pool.nudge()
         return ids
 
-    @property
-    def queues(self) -> tuple[str, ...]:
-        """The queues this service's workers serve."""
-        return tuple(self._pools)
-
     def metrics(self, queue: str) -> QueueMetrics:
         """Depth, in flight, delayed, dead-lettered, oldest age, and delivery counters."""
         pool = self._pool(queue)

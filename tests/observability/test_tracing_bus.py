@@ -42,7 +42,7 @@ def test_one_event_fans_out_to_every_subscriber_inside_the_publishers_trace(
         done.wait()
     finished = spans.get_finished_spans()
     trace_id = int(root.carrier().split("-")[1], 16)  # type: ignore[union-attr]
-    [publish] = by_name(finished, "bus.publish")
+    [_publish] = by_name(finished, "bus.publish")
     delivered = by_name(finished, "bus.deliver")
     attempts = sorted((s.attributes["stanchion.subscriber"], s.attributes["stanchion.attempt"])  # type: ignore[index]
                       for s in delivered)

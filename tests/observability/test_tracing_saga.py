@@ -44,7 +44,8 @@ def test_a_compensated_checkout_with_a_retry_is_one_trace_naming_every_service(
     assert [s.attributes["stanchion.step"] for s in compensations] == [  # type: ignore[index]
         "process_payment", "reserve_inventory", "create_order"]
     for span in steps + compensations:
-        assert span.parent is not None and span.parent.span_id == saga.context.span_id
+        assert span.parent is not None
+        assert span.parent.span_id == saga.context.span_id
     handled = {s.attributes["stanchion.service"] for s in by_name(finished, "actor.handle")}  # type: ignore[index]
     assert handled >= {"sagas", "orders", "inventory", "payments", "shipping"}
     # every service's handling is a child of the step or compensation that asked it

@@ -47,7 +47,8 @@ def test_a_failed_attempt_and_its_retry_are_spans_of_the_enqueuers_trace(
     assert [s.attributes["stanchion.attempt"] for s in delivered] == [1, 2]  # type: ignore[index]
     for span in delivered:
         assert f"{span.context.trace_id:032x}" == root_id[1]
-        assert span.parent is not None and f"{span.parent.span_id:016x}" == root_id[2]
+        assert span.parent is not None
+        assert f"{span.parent.span_id:016x}" == root_id[2]
     assert delivered[0].status.status_code is StatusCode.ERROR
     assert delivered[1].status.status_code is StatusCode.UNSET
 

@@ -605,7 +605,7 @@ def _meta(meta: object) -> tuple[str, str, str | None]:
     """Priority, enqueue time and traceparent (None if the task has none) from a meta value."""
     parts = meta.split(" ") if isinstance(meta, str) else []
     parts += [""] * (2 - len(parts))
-    return parts[0], parts[1], parts[2] if len(parts) > 2 else None  # noqa: PLR2004
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else None
 
 
 def _finite(text: str) -> float:
