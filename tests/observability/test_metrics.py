@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +169,16 @@ def test_bad_arguments_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="breaker"):
         metrics.add_breaker(object())  # type: ignore[arg-type]
     assert "stanchion" not in prometheus_text(metrics)  # nothing registered: nothing read
+
+
+def test_the_example_grafana_dashboard_queries_only_metrics_that_exist() -> None:
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs"
+                            / "grafana-dashboard.json").read_text())
+    names = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            names |= set(re.findall(r"stanchion_[a-z_]+", target["expr"]))
+    known = set(FAMILIES) | {f"{n}_bucket" for n, (kind, _) in FAMILIES.items()
+                             if kind == "histogram"}
+    assert names, "no queries found"
+    assert names <= known, sorted(names - known)
