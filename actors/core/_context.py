@@ -9,6 +9,7 @@ capturing it on the send path costs a single lookup.
 from __future__ import annotations
 
 import contextvars
+import re
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
 from types import MappingProxyType
@@ -95,6 +96,14 @@ class Tracer(Protocol):
 
     def log_fields(self, event_dict: MutableMapping[str, Any]) -> None:
         """Add the current span's `trace_id` and `span_id` to a log line."""
+
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def is_traceparent(value: object) -> bool:
+    """Whether `value` has the form of a W3C `traceparent` (what durable rows may store)."""
+    return value.__class__ is str and _TRACEPARENT.fullmatch(value) is not None
 
 
 #: The tracing hook, or None when tracing is off: the one check on the hot path.

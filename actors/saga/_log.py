@@ -22,6 +22,7 @@ from actors.core import (
     CorruptData,
     DataNotSerializable,
     codec,
+    context,
     require,
     short_repr,
 )
@@ -85,7 +86,7 @@ def _saga_from_state(state: object) -> Saga:
                 [_step(step) for step in steps], _time(doc, "created_at"),
                 _time(doc, "updated_at"), _flag(doc, "stuck"),
                 # Only observability reads it: a damaged one is dropped, not quarantined.
-                trace if type(trace := doc.get("trace")) is str else None)
+                trace if context.is_traceparent(trace := doc.get("trace")) else None)
 
 
 _SAGA_KEYS = ("id", "definition", "status", "data", "steps", "created_at", "updated_at",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +16,6 @@ Synchronous = Literal["NORMAL", "FULL"]
 #: onto one index range per level in SQLite and one stream per level in Redis.
 PRIORITIES = range(10)
 _LOWEST, _HIGHEST = PRIORITIES[0], PRIORITIES[-1]
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def encode_payload(payload: Any) -> str:
@@ -77,8 +75,7 @@ class NewTask:
             raise ConfigError("not_before", self.not_before,
                               "a finite time.time() value, or None")
         object.__setattr__(self, "payload_json", encode_payload(self.payload))
-        if self.trace is not None and (self.trace.__class__ is not str
-                                       or not _TRACEPARENT.fullmatch(self.trace)):
+        if self.trace is not None and not context.is_traceparent(self.trace):
             raise ConfigError("trace", self.trace, "a W3C traceparent "
                               "('00-<32 hex>-<16 hex>-<2 hex>'), or None")
         if self.trace is None and context.tracer is not None:
