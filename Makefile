@@ -7,6 +7,23 @@ CODE := actors supervisor stanchion examples
 
 .PHONY: demo test test-long lint typecheck bench clean
 
+# A .venv left by another Python (another version, or one since removed) cannot be
+# used: ours (it has the .installed stamp) is rebuilt; any other is left to the user.
+want_version := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+venv_version := $(if $(wildcard $(VENV)),$(or $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null),gone))
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),demo)),)
+ifneq ($(venv_version),)
+ifneq ($(venv_version),$(want_version))
+ifneq ($(wildcard $(VENV)/.installed),)
+$(info .venv was made by Python $(venv_version), not $(PYTHON) ($(want_version)): rebuilding it)
+$(shell rm -rf $(VENV))
+else
+$(error .venv was made by Python $(venv_version), not $(PYTHON) ($(want_version)), and not by this Makefile: run `make clean` (it removes .venv), then make again)
+endif
+endif
+endif
+endif
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

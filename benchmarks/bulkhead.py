@@ -171,7 +171,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 3 or args.isolation_rounds < 3:
         parser.error("--rounds and --isolation-rounds must be at least 3 (medians of >= 3)")
-    configure_logging(level="warning", json_file=Path(tempfile.mkdtemp()) / "bulkhead.jsonl")
+    # Info: each refusal's call.rejected line is part of what this measures (it is info since
+    # #13, when mailbox.rejected became a summarised warning).
+    configure_logging(level="info", json_file=Path(tempfile.mkdtemp()) / "bulkhead.jsonl")
 
     accepted: dict[str, list[float]] = {k: [] for k in ("ours_p50", "ours_p99", "bare_p50",
                                                         "bare_p99")}

@@ -77,3 +77,48 @@ def test_the_names_code_blocks_import_exist(page: Path) -> None:
         except (ImportError, AttributeError) as exc:
             missing.append(f"from {module} import {name}: {exc}")
     assert not missing, "\n".join(missing)
+
+
+# -- the docs run as written (issue 13) ---------------------------------------------------------
+# conftest.py runs every ```python block of these pages with Sybil, each block on its own; a
+# block that cannot run alone is marked `<!-- skip: next "fragment: why" -->` just above it.
+
+SKIP = re.compile(r"<!-- skip: (\S+)(.*?)-->")
+
+
+def test_make_test_runs_the_python_blocks_of_every_page() -> None:
+    import tomllib  # noqa: PLC0415
+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    assert {"README.md", "docs"} <= set(options["ini_options"]["testpaths"])
+    assert "Sybil(" in (ROOT / "conftest.py").read_text()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_every_python_block_is_run_or_marked_a_fragment(page: Path) -> None:
+    from sybil import Document  # noqa: PLC0415
+    from sybil.parsers.markdown import CodeBlockParser, SkipParser  # noqa: PLC0415
+
+    text = page.read_text()
+    fences = len(re.findall(r"^\s*```python\s*$", text, re.M))
+    document = Document(text, str(page))
+    found = list(CodeBlockParser("python", lambda _: None)(document))
+    assert len(found) == fences, "a ```python block the doc tests would not see"
+    skips = list(SkipParser()(document))
+    for action, reason in SKIP.findall(text):
+        assert action == "next", "skip only the next block, never a whole section"
+        assert re.fullmatch(r' "fragment: [^"]+" ', reason), f"say why: {reason!r}"
+    assert len(skips) == len(SKIP.findall(text))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_no_page_points_at_a_private_address_or_a_root_only_path(page: Path) -> None:
+    text = page.read_text()
+    assert not re.findall(r"\b(?:10\.\d+|192\.168|172\.(?:1[6-9]|2\d|3[01]))\.\d+\.\d+", text)
+    assert "/var/lib" not in text
+
+
+def test_the_sms_detail_values_named_are_ones_the_code_writes() -> None:
+    for page in ("docs/sms.md", "docs/logs.md"):
+        for value in re.findall(r"`(http_\w+)`", (ROOT / page).read_text()):
+            assert re.fullmatch(r"http_\d{3}", value), f"{page}: {value} is never written"

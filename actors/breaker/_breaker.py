@@ -16,14 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final, ParamSpec, TypeVar
 
-import structlog
-
 from actors.breaker._config import BreakerConfig
 from actors.breaker._errors import CircuitOpen
 from actors.breaker._window import CountWindow, TimeWindow
-from actors.core import ConfigError, context, validate as check
+from actors.core import ConfigError, LibraryLogger, context, validate as check
 
-_log = structlog.get_logger("stanchion.breaker")
+_log = LibraryLogger("stanchion.breaker")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -368,9 +366,12 @@ class CircuitBreaker:
                 if (self._probe_failures * 100.0 >= self._fail_pct * permitted
                         or self._probe_slow * 100.0 >= self._slow_pct * permitted):
                     events = []
-                    self._trip(self.clock() if now is None else now,
-                               self._why(self._probe_failures, self._probe_slow, permitted),
-                               events)
+                    # Worded from the probes made, the figures the transition carries.
+                    calls = self._probe_calls
+                    reason = (f"{self._why(self._probe_failures, self._probe_slow, calls)}; "
+                              f"{calls} of {permitted} probes made, and the rest cannot "
+                              "bring it under the threshold")
+                    self._trip(self.clock() if now is None else now, reason, events)
                 elif self._probe_calls >= permitted:
                     events = []
                     self._enter_closed("probes succeeded", events)

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
-import structlog
-
 from actors.breaker._breaker import (
     HALF_OPEN,
     BreakerMetrics,
@@ -31,6 +29,7 @@ from actors.breaker._config import BreakerConfig
 from actors.core import (
     AskTimeout,
     ConfigError,
+    LibraryLogger,
     MailboxFull,
     ReplyFuture,
     Scheduler,
@@ -49,7 +48,7 @@ from actors.supervision import ActorSystem, ChildSpec
 if TYPE_CHECKING:
     from actors.bus import EventBus
 
-_log = structlog.get_logger("stanchion.breaker")
+_log = LibraryLogger("stanchion.breaker")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-import structlog
-
 from actors.bulkhead._latency import MAX_SAMPLES, LatencyRecorder, LatencySnapshot
 from actors.core import (
     AskTimeout,
+    LibraryLogger,
     MailboxFull,
     ServiceCrashed,
     ServiceRef,
@@ -24,7 +23,7 @@ from actors.core import (
 )
 from actors.ratelimit import RateLimited, TokenBucket
 
-_log = structlog.get_logger("stanchion.bulkhead")
+_log = LibraryLogger("stanchion.bulkhead")
 
 T = TypeVar("T")
 
@@ -180,8 +179,9 @@ class ServiceCaller(Generic[T]):
     def _fall_back(self, reason: Reason, error: BaseException, start: float) -> T:
         self._count(reason, "fallbacks")
         waited_ms = round((self._clock() - start) * 1000, 3)
-        # Refusals by our own limiter are expected traffic shaping, not trouble.
-        level = _log.info if reason == "rate_limited" else _log.warning
+        # Refusals by our own limiter are expected traffic shaping, not trouble; a full
+        # mailbox already says so itself (`mailbox.rejected`, counted), so not per call.
+        level = _log.info if reason in ("rate_limited", "rejected") else _log.warning
         level(f"call.{reason}", service=self.service, reason=reason, error=str(error),
               waited_ms=waited_ms, timeout_s=self.timeout)
         fallback_start = self._clock()

@@ -5,12 +5,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import structlog
-
-from actors.core import validate as check
+from actors.core import LibraryLogger, validate as check
 from actors.ratelimit import RateLimited, TokenBucket
 
-_log = structlog.get_logger("stanchion.bulkhead")
+_log = LibraryLogger("stanchion.bulkhead")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from actors.bus._config import EventBusConfig
 from actors.bus._durable import (
     DurableDeliveryActor,
@@ -38,6 +36,7 @@ from actors.bus._subscriber import (
 )
 from actors.core import (
     ConfigError,
+    LibraryLogger,
     ServiceActor,
     StanchionError,
     SystemNotRunning,
@@ -48,7 +47,7 @@ from actors.core import (
 from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
 from actors.taskqueue import NewTask, TaskQueue, TaskStore
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 _GROUP_REFRESH_S = 0.5  # how soon a publisher sees a durable group another process created
 _SUBSCRIBER = re.compile(r"[A-Za-z0-9_\-]+")

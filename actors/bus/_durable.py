@@ -19,13 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from actors.bus._config import EventBusConfig
 from actors.bus._subscriber import DeadEvent, Event, Handler, RetryDue, SubscriberMetrics
 from actors.core import (
     CorruptData,
     Disposable,
+    LibraryLogger,
     Scheduler,
     ServiceActor,
     ServiceRef,
@@ -37,7 +36,7 @@ from actors.core import (
 )
 from actors.taskqueue import ClaimedTask, PayloadNotSerializable, TaskQueue, TaskStoreError
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 _BATCH = 100
 _IDLE_POLL = 0.5  # how soon an idle durable subscriber notices leases a dead process left

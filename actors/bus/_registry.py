@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-import structlog
-
 from actors.bus._patterns import validate_pattern
-from actors.core import ConfigError, short_repr
+from actors.core import ConfigError, LibraryLogger, short_repr
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 
 class GroupRegistry(Protocol):

@@ -21,12 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from actors.bus._config import EventBusConfig
 from actors.core import (
     ControlMessage,
     Item,
+    LibraryLogger,
     Mailbox,
     Scheduler,
     ServiceActor,
@@ -35,7 +34,7 @@ from actors.core import (
     context as correlation,
 )
 
-_log = structlog.get_logger("stanchion.bus")
+_log = LibraryLogger("stanchion.bus")
 
 Handler = Callable[[Any], object]
 

@@ -39,6 +39,7 @@ from actors.core._errors import (
 from actors.core._future import ReplyFuture, checked_timeout
 from actors.core._lazy import lazy_names
 from actors.core._logging import (
+    LibraryLogger,
     Sensitive,
     capture_logs,
     configure_logging,
@@ -82,6 +83,7 @@ __all__ = [
     "Disposable",
     "Item",
     "Jitter",
+    "LibraryLogger",
     "Mailbox",
     "MailboxFull",
     "MailboxStats",

@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from actors.core import _validate
+from actors.core._logging import LibraryLogger
 
-_log = structlog.get_logger("stanchion.deadletters")
+_log = LibraryLogger("stanchion.deadletters")
 
 #: The most dead letters a store may retain (they are also logged, so none is lost).
 MAX_DEAD_LETTER_CAPACITY = 100_000_000

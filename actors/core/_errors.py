@@ -83,12 +83,12 @@ class AskTimeout(StanchionError, pykka.Timeout):
 class ServiceStopped(StanchionError, pykka.ActorDeadError):
     """The service is stopped (or its system is shut down) and accepts no messages."""
 
-    def __init__(self, service: str, detail: str = "") -> None:
+    def __init__(self, service: str, detail: str = "", hint: str = "") -> None:
         self.service = service
         suffix = f": {detail}" if detail else ""
         super().__init__(
             f"service {service!r} is stopped and accepts no messages{suffix}; "
-            "look the service up again from a running ActorSystem"
+            + (hint or "look the service up again from a running ActorSystem")
         )
 
 
@@ -129,13 +129,13 @@ class UnhandledMessage(StanchionError):
 class UnknownService(StanchionError, LookupError):
     """No service of that name is registered in the actor system."""
 
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: list[str], hint: str = "") -> None:
         self.name = name
         self.known = known
         listing = ", ".join(sorted(known)) or "none"
         super().__init__(
             f"no service named {name!r} in this system (known: {listing}); "
-            "add a ChildSpec for it or check the spelling"
+            + (hint or "add a ChildSpec for it or check the spelling")
         )
 
 

@@ -245,6 +245,7 @@ def capture_logs(
         ('order.created', 'o-1')
     """
     events: list[dict[str, Any]] = []
+    was_configured = structlog.is_configured()
     previous_config = structlog.get_config()
     previous = _install(_Sink(None, None, events), _LEVELS[level], sensitive_keys)
     try:
@@ -253,9 +254,73 @@ def capture_logs(
         global _current_sink  # noqa: PLW0603
         with _sink_lock:
             _current_sink = previous
-            structlog.configure(**previous_config)
+            if was_configured:
+                structlog.configure(**previous_config)
+            else:  # as it was: stanchion's own events go to stdlib logging again
+                structlog.reset_defaults()
 
 
 def get_logger(**initial: Any) -> Any:
     """Return a structlog logger bound with `initial` values."""
     return structlog.get_logger(**initial)
+
+
+_default_masker = make_masker(DEFAULT_SENSITIVE_KEYS)
+
+
+def _render_for_stdlib(event_dict: dict[str, Any]) -> str:
+    event = event_dict.pop("event", "")
+    return " ".join([str(event), *(f"{key}={value!r}" for key, value in event_dict.items())])
+
+
+class LibraryLogger:
+    """The logger stanchion's own modules write with: a good guest in someone else's app.
+
+    Once logging is configured for structlog (`configure_logging`, `capture_logs`,
+    or the application's own `structlog.configure`), events go through structlog
+    like the application's. Until then they go to the standard library's
+    `logging` under this logger's name (`stanchion.mailbox`, ...), never to
+    stdout: with no handler configured, Python shows warnings and above on
+    stderr and drops the rest; an application that configures `logging`
+    receives them like any library's records.
+    """
+
+    __slots__ = ("_name", "_stdlib", "_structlog")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._stdlib = logging.getLogger(name)
+        self._structlog = structlog.get_logger(name)
+
+    def _emit(self, level: int, method: str, event: str, fields: dict[str, Any]) -> None:
+        if structlog.is_configured():
+            getattr(self._structlog, method)(event, **fields)
+            return
+        if not self._stdlib.isEnabledFor(level):
+            return
+        exc_info = fields.pop("exc_info", None)
+        event_dict: EventDict = {"event": event, **fields}
+        masked = _default_masker(None, method, add_actor_and_correlation(None, method,
+                                                                         event_dict))
+        assert isinstance(masked, dict)  # the masker returns the dict it was given
+        self._stdlib.log(level, "%s", _render_for_stdlib(masked), exc_info=exc_info)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        """Log at debug level."""
+        self._emit(logging.DEBUG, "debug", event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Log at info level."""
+        self._emit(logging.INFO, "info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        """Log at warning level."""
+        self._emit(logging.WARNING, "warning", event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        """Log at error level."""
+        self._emit(logging.ERROR, "error", event, fields)
+
+    def critical(self, event: str, **fields: Any) -> None:
+        """Log at critical level."""
+        self._emit(logging.CRITICAL, "critical", event, fields)

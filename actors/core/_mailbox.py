@@ -24,24 +24,31 @@ it fail.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
 
-import structlog
 from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
 
 from actors.core import _context, _validate
 from actors.core._deadletters import DeadLetter, DeadLetterStore
 from actors.core._errors import MailboxFull, ServiceStopped
+from actors.core._logging import LibraryLogger
 
-_log = structlog.get_logger("stanchion.mailbox")
+_log = LibraryLogger("stanchion.mailbox")
 
 #: The largest mailbox accepted: each place is a token allocated up front.
 MAX_MAILBOX_SIZE = 10_000_000
+
+#: At most one `mailbox.rejected` line per mailbox in this many seconds; each line
+#: counts the refusals since the previous one, and closing the mailbox logs the rest.
+REJECTION_LOG_INTERVAL = 1.0
+
+_now = time.monotonic  # the rejection log's clock (tests move it on)
 
 # Exact classes that bypass the bound; a set lookup on the class is the cheapest test.
 _CONTROL_CLASSES: set[type] = {_ActorStop}
@@ -135,9 +142,12 @@ class Mailbox:
         self._lock = threading.Lock()
         self._closed = False
         self._rejected = 0
+        self._rejected_unlogged = 0
+        self._next_rejection_log = 0.0
         self._crashes = 0
         self._counters: list[_Counter] = []
         self._retired_processed = 0
+        self._failure: tuple[BaseException, str] | None = None
 
     # -- send side (runs in the sender's thread) --------------------------------
 
@@ -147,7 +157,7 @@ class Mailbox:
             self.put_control(envelope)
             return
         if self._closed:
-            raise ServiceStopped(self.service)
+            raise self._stopped()
         try:
             self._take_slot()
         except Empty:
@@ -186,12 +196,25 @@ class Mailbox:
         return True
 
     def _rejection(self) -> MailboxFull:
+        now = _now()
         with self._lock:
             self._rejected += 1
-        depth = self.capacity
-        _log.warning("mailbox.rejected", service=self.service, depth=depth,
-                     capacity=self.capacity)
-        return MailboxFull(self.service, depth, self.capacity)
+            self._rejected_unlogged += 1
+            due = now >= self._next_rejection_log
+            if due:
+                self._next_rejection_log = now + REJECTION_LOG_INTERVAL
+        if due:
+            self._log_rejections()
+        return MailboxFull(self.service, self.capacity, self.capacity)
+
+    def _log_rejections(self) -> None:
+        """One `mailbox.rejected` line for the refusals not logged yet (if any)."""
+        with self._lock:
+            count, self._rejected_unlogged = self._rejected_unlogged, 0
+            total = self._rejected
+        if count:
+            _log.warning("mailbox.rejected", service=self.service, depth=self.capacity,
+                         capacity=self.capacity, count=count, total=total)
 
     def put_control(self, envelope: Envelope[Any]) -> None:
         """Queue a control message ahead of all work; never rejected for capacity."""
@@ -305,6 +328,7 @@ class Mailbox:
             self._closed = True
             controls = list(self._control)
             self._control.clear()
+        self._log_rejections()
         for envelope in controls:
             if envelope.reply_to is not None:
                 envelope.reply_to.set(None)
@@ -318,7 +342,7 @@ class Mailbox:
                 pending.append(self._requeued.popleft())
                 self._free_slot(None)
             pending.extend(self._drain_work())
-        error = ServiceStopped(self.service, "it was stopped with this message still queued")
+        error = self._stopped("it was stopped with this message still queued")
         dead = 0
         for envelope, context, _ in pending:
             if isinstance(envelope.message, Disposable):
@@ -331,10 +355,24 @@ class Mailbox:
                 dead += 1
         return dead
 
+    def record_failure(self, cause: BaseException, detail: str) -> None:
+        """Remember why the service failed for good: senders are told it, not just "stopped"."""
+        self._failure = (cause, detail)
+
+    def _stopped(self, detail: str = "") -> ServiceStopped:
+        if self._failure is None:
+            return ServiceStopped(self.service, detail)
+        cause, why = self._failure
+        error = ServiceStopped(self.service, why, "its own error is this exception's cause: "
+                               "fix that, then start the system again")
+        error.__cause__ = cause
+        return error
+
     def reopen(self) -> None:
         """Accept messages again (a service started anew after a full stop)."""
         with self._lock:
             self._closed = False
+            self._failure = None
 
     # -- counters ----------------------------------------------------------------
 

@@ -22,12 +22,11 @@ import threading
 import time
 from collections.abc import Callable
 
-import structlog
-
 from actors.core import _validate
 from actors.core._errors import ConfigError, SystemNotRunning, short_repr
+from actors.core._logging import LibraryLogger
 
-_log = structlog.get_logger("stanchion.scheduler")
+_log = LibraryLogger("stanchion.scheduler")
 
 #: How often a dead timer thread is replaced before the scheduler gives up.
 MAX_THREAD_RESTARTS = 3

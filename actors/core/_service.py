@@ -22,19 +22,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
-import structlog
 from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr, _ActorStop
 
 from actors.core import _context, _validate
 from actors.core._deadletters import DeadLetter, default_dead_letters
-from actors.core._errors import ServiceCrashed, UnhandledMessage, short_repr
+from actors.core._errors import ServiceCrashed, UnhandledMessage, UnknownService, short_repr
 from actors.core._future import ReplyFuture
+from actors.core._logging import LibraryLogger
 from actors.core._mailbox import MAX_MAILBOX_SIZE, ControlMessage, Item, Mailbox, is_control
 
-_log = structlog.get_logger("stanchion.actor")
+if TYPE_CHECKING:
+    from actors.core._ref import ServiceRef
+
+_log = LibraryLogger("stanchion.actor")
 
 # Messages Pykka's own dispatcher must see (stop and proxy traffic); everything
 # else goes straight to on_receive, skipping a chain of isinstance checks.
@@ -69,6 +72,8 @@ class Binding:
     watcher: DeathWatcher | None = None
     on_started: StartedHook | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The system's name registry: how `ServiceActor.service` finds a peer.
+    resolve: Callable[[str], ServiceRef[Any]] | None = None
 
 
 _binding: contextvars.ContextVar[Binding | None] = contextvars.ContextVar(
@@ -380,6 +385,36 @@ class ServiceActor(pykka.ThreadingActor):
         envelope, context, _ = item
         self._mailbox.dead_letters.add(DeadLetter(self.service_name, envelope.message,
                                                   "unhandled", error=str(exc), context=context))
+
+    def service(self, name: str) -> ServiceRef[Any]:
+        """The stable ref to another service of the `ActorSystem` this service runs in.
+
+        How one service calls another: look the peer up (in `on_start`, or when a
+        message needs it) and `ask` or `tell` it like any ref. The ref stays valid
+        across the peer's restarts. Raises `UnknownService` for a name not in the
+        tree, and for any name when this actor was started alone, outside a system.
+
+        Example:
+            >>> from actors.supervision import ActorSystem, ChildSpec
+            >>> class Payments(ServiceActor):
+            ...     def on_receive(self, amount):
+            ...         return f"charged {amount}"
+            >>> class Orders(ServiceActor):
+            ...     def on_start(self):
+            ...         self.payments = self.service("payments")
+            ...     def on_receive(self, order):
+            ...         return self.payments.ask(order["amount"], timeout=2.0)
+            >>> with ActorSystem([ChildSpec("payments", Payments),
+            ...                   ChildSpec("orders", Orders)]) as system:
+            ...     system.service("orders").ask({"amount": 25})
+            'charged 25'
+        """
+        resolve = self._binding.resolve
+        if resolve is None:
+            raise UnknownService(name, [], f"{self.service_name!r} was started alone, outside "
+                                 "an ActorSystem, so it has no peers: start it from a ChildSpec, "
+                                 "or pass it the refs it needs as arguments")
+        return resolve(name)
 
     def on_receive(self, message: Any) -> Any:
         """Handle a plain (non-proxy) message; override it in your service.

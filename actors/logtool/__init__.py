@@ -14,13 +14,15 @@ Example:
 from actors.logtool._cli import main
 from actors.logtool._filter import (
            BadLine,
+           EventCount,
            LogQuery,
            Record,
+           count_events,
            format_line,
            read_records,
            select,
            timeline,
 )
 
-__all__ = ["BadLine", "LogQuery", "Record", "format_line", "main", "read_records", "select",
-           "timeline"]
+__all__ = ["BadLine", "EventCount", "LogQuery", "Record", "count_events", "format_line", "main",
+           "read_records", "select", "timeline"]

@@ -18,6 +18,8 @@ from actors.logtool._filter import (
     LEVELS,
     BadLine,
     LogQuery,
+    Record,
+    count_events,
     format_line,
     parse_time,
     read_records,
@@ -29,6 +31,7 @@ EPILOG = """examples:
   stanchion-logs app.jsonl --id o-105                  every line about order o-105
   stanchion-logs app.jsonl --timeline saga-42          saga-42's story across actors, in order
   stanchion-logs app.jsonl --event 'breaker.*' --level warning
+  stanchion-logs app.jsonl --level warning --count     what went wrong, counted by event
   stanchion-logs app.jsonl --actor payments --since 2026-11-25T03:00:00Z --json
 """
 
@@ -42,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("file", type=Path, help="a JSON-lines log file ('-' for stdin)")
     parser.add_argument("--id", action="append", default=[], metavar="ID",
-                        help="a saga, order, request or task id (repeatable: any of them)")
+                        help="a saga, order, request, task or correlation id (repeatable: "
+                             "any of them)")
     parser.add_argument("--timeline", metavar="ID",
                         help="print the story of one saga/order/request, in time order")
     parser.add_argument("--actor", help="actor name (glob patterns allowed: 'pay*')")
@@ -52,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--until", help="ISO 8601 time, inclusive")
     parser.add_argument("--field", action="append", default=[], metavar="KEY=VALUE",
                         help="an exact field match (repeatable)")
-    parser.add_argument("--json", action="store_true", help="print matching lines as JSON")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print matching lines as JSON")
+    output.add_argument("--count", action="store_true",
+                        help="print how many matching lines each event has, by level and "
+                             "actor (or service), most frequent first")
     return parser
 
 
@@ -99,6 +107,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         return 2
     _report_bad_lines(args.file, bad, err)
     try:
+        if args.count:
+            _print_counts(records, out)
+            out.flush()
+            return 0 if records else 1
         if args.timeline:
             records = timeline(records)
             actors = sorted({str(r.data.get("actor")) for r in records if r.data.get("actor")})
@@ -112,6 +124,14 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         _discard_output(out)
         return EXIT_PIPE_CLOSED
     return 0 if records else 1
+
+
+def _print_counts(records: list[Record], out: TextIO) -> None:
+    counts = count_events(records)
+    print(f"{len(records)} lines, {len(counts)} kinds", file=out)
+    for row in counts:
+        print(_printable(f"{row.lines:>7}  {row.level:<8} {row.event:<36} {row.where}"),
+              file=out)
 
 
 def _stdin() -> TextIO:

@@ -16,8 +16,10 @@ MAX_LINE_CHARS = 10_000_000
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
-# Correlation ids that --id matches, in the order a timeline shows them.
-ID_FIELDS = ("saga_id", "order_id", "request_id", "task_id", "event_id", "idempotency_key")
+# Correlation ids that --id matches, in the order a timeline shows them; `correlation_id`
+# is the one `ServiceCaller.call(..., correlation_id=...)` binds.
+ID_FIELDS = ("saga_id", "order_id", "request_id", "task_id", "event_id", "idempotency_key",
+             "correlation_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,8 @@ def _lines(stream: IO[str], limit: int) -> Iterator[tuple[int, str | None]]:
 class LogQuery:
     """What to keep. Every given criterion must match (AND).
 
-    `ids` are matched against the correlation fields (`saga_id`, `order_id`...);
+    `ids` are matched against the correlation fields (`saga_id`, `order_id`,
+    `correlation_id`...);
     `actor` and `event` are glob patterns; `min_level` one of `LEVELS`;
     `since`/`until` datetimes (naive means UTC); `fields` exact string matches.
     """
@@ -196,6 +199,35 @@ def select(items: Iterable[Record | BadLine], query: LogQuery,
 def timeline(records: Iterable[Record]) -> list[Record]:
     """Records in time order (file order breaks ties), for one request's story."""
     return sorted(records, key=lambda r: (r.timestamp, r.line_number))
+
+
+@dataclass(frozen=True, slots=True)
+class EventCount:
+    """How many selected lines share a level, an event name and an actor (or service)."""
+
+    lines: int
+    level: str
+    event: str
+    where: str
+
+
+def count_events(records: Iterable[Record]) -> list[EventCount]:
+    """The records counted by (level, event, actor or service), most frequent first.
+
+    Example:
+        >>> rows = [Record(1, {"event": "mailbox.rejected", "level": "warning",
+        ...                    "service": "payment"})] * 3
+        >>> count_events(rows)
+        [EventCount(lines=3, level='warning', event='mailbox.rejected', where='payment')]
+    """
+    counted: dict[tuple[str, str, str], int] = {}
+    for record in records:
+        data = record.data
+        where = str(data.get("actor") or data.get("service") or data.get("breaker") or "-")
+        key = (str(data.get("level", "")), record.event, where)
+        counted[key] = counted.get(key, 0) + 1
+    return [EventCount(n, *key) for key, n in
+            sorted(counted.items(), key=lambda item: (-item[1], item[0]))]
 
 
 _SHOWN_FIRST = ("timestamp", "level", "event", "actor")

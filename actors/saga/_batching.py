@@ -14,12 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-import structlog
-
-from actors.core import ConfigError, text_problem
+from actors.core import ConfigError, LibraryLogger, text_problem
 from actors.saga._errors import SagaLogClosed
 
-_log = structlog.get_logger("stanchion.saga")
+_log = LibraryLogger("stanchion.saga")
 
 Done = Callable[[BaseException | None], None]
 """Called once the write is durable (`None`) or failed (the error)."""

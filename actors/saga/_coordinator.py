@@ -16,13 +16,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from actors.core import (
     AskTimeout,
     ConfigError,
     ControlMessage,
     DataNotSerializable,
+    LibraryLogger,
     MailboxFull,
     ReplyFuture,
     Scheduler,
@@ -54,7 +53,7 @@ from actors.saga._metrics import SagaCounters
 if TYPE_CHECKING:
     from actors.bus import EventBus
 
-_log = structlog.get_logger("stanchion.saga")
+_log = LibraryLogger("stanchion.saga")
 
 
 class StartSaga:
@@ -96,10 +95,12 @@ class OperatorRetry(ControlMessage):
 
 
 class _WriteAgain(ControlMessage):
-    __slots__ = ("actions", "failures", "saga")
+    __slots__ = ("actions", "durable", "failures", "saga")
 
-    def __init__(self, saga: Saga, actions: list[Action], failures: int) -> None:
+    def __init__(self, saga: Saga, actions: list[Action], failures: int,
+                 durable: Callable[[], None] | None) -> None:
         self.saga, self.actions, self.failures = saga, actions, failures
+        self.durable = durable
 
 
 class _Forget(ControlMessage):
@@ -239,7 +240,7 @@ class SagaCoordinator(ServiceActor):
         elif isinstance(message, OperatorRetry):
             self._on_operator_retry(message)
         elif isinstance(message, _WriteAgain):
-            self._write(message.saga, message.actions, message.failures)
+            self._write(message.saga, message.actions, message.failures, message.durable)
         elif isinstance(message, _Recover):
             self._recover(message.failures)
         elif isinstance(message, _Forget):
@@ -351,8 +352,9 @@ class SagaCoordinator(ServiceActor):
         self.active[saga.id] = saga
         self.counters.resumed(saga.definition, saga.id)
         self._trace_resumed(saga, "operator_retry")
-        self._persist(saga, actions)
-        msg.reply.set(True)
+        # Answer once the retried state is durable, so a `wait` that follows reads
+        # the retried run, never the stale compensation_failed.
+        self._persist(saga, actions, durable=lambda: msg.reply.set(True))
 
     # -- performing --------------------------------------------------------------------------
 
@@ -369,16 +371,20 @@ class SagaCoordinator(ServiceActor):
             self.in_flight.pop((saga.id, record.name, False), None)
             self.in_flight.pop((saga.id, record.name, True), None)
 
-    def _persist(self, saga: Saga, actions: list[Action]) -> None:
-        """Write the saga's state; perform the actions once the write is durable."""
+    def _persist(self, saga: Saga, actions: list[Action],
+                 durable: Callable[[], None] | None = None) -> None:
+        """Write the saga's state; perform the actions (after `durable`) once it is durable."""
         if not actions:
             return
         self._expect(saga.id, actions)
-        self._write(saga, actions, 0)
+        self._write(saga, actions, 0, durable)
 
-    def _write(self, saga: Saga, actions: list[Action], failures: int) -> None:
+    def _write(self, saga: Saga, actions: list[Action], failures: int,
+               durable: Callable[[], None] | None = None) -> None:
         def written(error: BaseException | None) -> None:
             if error is None:
+                if durable is not None:
+                    durable()
                 self._perform(saga, actions)
                 return
             # Nothing was sent, so the saga waits as it is; write it again after a
@@ -387,7 +393,7 @@ class SagaCoordinator(ServiceActor):
             _log.error("saga.log_write_failed", saga_id=saga.id, error=repr(error),
                        retry_in_s=delay)
             self.scheduler.call_later(delay, lambda: self._post(
-                _WriteAgain(saga, actions, failures + 1)))
+                _WriteAgain(saga, actions, failures + 1, durable)))
 
         try:
             self.log.save(saga, written)
@@ -413,7 +419,7 @@ class SagaCoordinator(ServiceActor):
                     self.counters.finished(saga.definition, saga_id, str(action.status),
                                            saga.updated_at - saga.created_at)
                     self._end_saga_span(saga_id, str(action.status))
-                    self._publish(f"saga.{action.status}", saga_id)
+                    self._publish(f"saga.{action.status}", saga_id, status=str(action.status))
                     self.on_finished(saga_id)
 
     def _retry_due(self, action: RetryLater) -> Callable[[], None]:
@@ -511,7 +517,9 @@ class SagaCoordinator(ServiceActor):
         if self.bus is None:
             return
         try:
-            self.bus.publish(event, {"saga_id": saga_id, "at": time.time(), **fields})
+            # The event's name is in the payload: a `saga.*` subscriber tells the ends apart.
+            self.bus.publish(event, {"event": event, "saga_id": saga_id, "at": time.time(),
+                                     **fields})
         except StanchionError as exc:  # the bus is best effort here; the log is the record
             _log.warning("saga.event_not_published", saga_id=saga_id, event_name=event,
                          error=repr(exc))

@@ -16,11 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import structlog
-
 from actors.core import (
     CorruptData,
     DataNotSerializable,
+    LibraryLogger,
     codec,
     context,
     require,
@@ -30,7 +29,7 @@ from actors.saga._batching import Done, Op, WriteBatcher, row
 from actors.saga._errors import SagaDataNotSerializable
 from actors.saga._machine import Saga, SagaStatus, StepRecord, StepStatus
 
-_log = structlog.get_logger("stanchion.saga")
+_log = LibraryLogger("stanchion.saga")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, cast, runtime_checkable
 
-import structlog
-
 from actors.backends import MemoryTaskStore
 from actors.breaker import BreakerGate, BreakerMetrics, BreakerState, CircuitOpen
 from actors.core import (
     AskTimeout,
     ConfigError,
+    LibraryLogger,
     MailboxFull,
     ReplyFuture,
     Sensitive,
@@ -59,7 +58,7 @@ from actors.taskqueue import (
 if TYPE_CHECKING:
     from actors.bus import EventBus
 
-_log = structlog.get_logger("stanchion.sms")
+_log = LibraryLogger("stanchion.sms")
 
 QueuedReason = Literal["circuit_open", "rate_limited", "provider_error"]
 _OPEN_STATES = (BreakerState.OPEN, BreakerState.FORCED_OPEN)

@@ -9,13 +9,14 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 import pykka
-import structlog
 
 from actors.core import (
     Binding,
     ControlMessage,
+    LibraryLogger,
     Mailbox,
     ServiceActor,
+    ServiceRef,
     StanchionError,
     StopIncarnation,
     TimerHandle,
@@ -27,7 +28,7 @@ from actors.supervision._intensity import RestartIntensity
 from actors.supervision._runtime import Entry, Runtime
 from actors.supervision._spec import ChildSpec, RestartType, Strategy, SupervisorSpec
 
-_log = structlog.get_logger("stanchion.supervisor")
+_log = LibraryLogger("stanchion.supervisor")
 
 
 class SupervisorGaveUp(StanchionError):
@@ -269,6 +270,10 @@ class Supervisor(ServiceActor):
             if member is None:
                 child.members[index] = self._spawn(child, index)
 
+    def _resolve(self, name: str) -> ServiceRef[Any]:
+        """A peer's stable ref, for `ServiceActor.service` (called from the child's thread)."""
+        return self._rt.lookup(name).ref
+
     def _spawn(self, child: _Child, index: int) -> ServiceActor | None:
         spec = child.spec
         binding = Binding(
@@ -279,6 +284,7 @@ class Supervisor(ServiceActor):
             epoch=child.epoch,
             watcher=self._watcher(child.name, index, child.epoch),
             on_started=self._started_hook(child.name, index, child.epoch),
+            resolve=self._resolve,
         )
         token = bind_next_start(binding)
         ref: pykka.ActorRef[Any]
@@ -437,6 +443,9 @@ class Supervisor(ServiceActor):
         _log.error("supervisor.gave_up", supervisor=self.spec.name, child=child.name,
                    max_restarts=self.spec.max_restarts, within_seconds=self.spec.within_seconds,
                    error=str(error))
+        if cause is not None:  # its callers hear the service's own error, not just "stopped"
+            child.mailbox.record_failure(cause, f"its supervisor {self.spec.name!r} gave up "
+                                         f"restarting it; its last error: {short_repr(cause)}")
         self._stop_children(list(self._children), final=False)
         self._death = error
         self._stop()

@@ -9,13 +9,12 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-import structlog
-
 from actors.core import (
     Binding,
     ConfigError,
     DeadLetter,
     DeadLetterStore,
+    LibraryLogger,
     RetryPolicy,
     Scheduler,
     ServiceActor,
@@ -48,7 +47,7 @@ from actors.supervision._supervisor import (
     WhichChildren,
 )
 
-_log = structlog.get_logger("stanchion.system")
+_log = LibraryLogger("stanchion.system")
 
 
 class ActorSystem:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import structlog
+from actors.core import LibraryLogger
 
-log: Any = structlog.get_logger("stanchion.taskqueue")
+log: Any = LibraryLogger("stanchion.taskqueue")
 
 
 def new_lease_token() -> str:

@@ -22,12 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from actors.core import (
     ConfigError,
     CorruptData,
     Disposable,
+    LibraryLogger,
     ServiceActor,
     ServiceRef,
     StanchionError,
@@ -43,7 +42,7 @@ from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, QueueStats, T
 from actors.taskqueue._queue import TaskQueue
 from actors.taskqueue._store import TaskStore
 
-_log = structlog.get_logger("stanchion.taskqueue")
+_log = LibraryLogger("stanchion.taskqueue")
 
 Deliver = Callable[[Task], object]
 """Delivers one task; raising means the attempt failed and will be retried."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from actors.core import lazy_names
 from actors.testing._faults import Fault, FaultScript, InjectedFault, ScriptedService
+from actors.testing._install import facade_problem
 
 if TYPE_CHECKING:
     from actors.testing._fake_sms import (
@@ -35,4 +36,5 @@ __all__ = [
     "ProviderMetrics",
     "ProviderRequest",
     "ScriptedService",
+    "facade_problem",
 ]

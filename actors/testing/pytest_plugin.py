@@ -99,3 +99,18 @@ def fake_sms_provider() -> Iterator[FakeSmsProvider]:
         yield provider
     finally:
         provider.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say so when the `supervisor` package is not stanchion's (supervisord shares the name).
+
+    The tests ran anyway: nothing in stanchion imports `supervisor`. Only code that
+    does `from supervisor import ...` fails, and this says why and what to do.
+    """
+    from actors.testing._install import facade_problem  # noqa: PLC0415 - stdlib only
+
+    problem = facade_problem()
+    if problem is not None:
+        terminalreporter.write_sep("=", "stanchion: the `supervisor` package is not stanchion's",
+                                   yellow=True)
+        terminalreporter.write_line(problem)

@@ -50,7 +50,8 @@ def run_payment_slowdown(system: ActorSystem, story: Story, seconds: float) -> d
     retries = TaskQueueService.start(system, story.task_store("payment-retry"),
                                      [QueueSpec(PAYMENT_RETRY, retry_payment, workers=2,
                                                 poll_interval=0.05)],
-                                     name="payment-retry-queue", rng=story.rng)
+                                     name="payment-retry-queue",
+                                     rng=story.rng_for("payment-retry-queue"))
 
     def payment_pending(reason: str, error: BaseException) -> dict[str, Any]:
         return {"status": "payment_pending", "reason": reason}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from typing import Any
@@ -23,7 +24,8 @@ DEMO_CHECKOUT = checkout_definition(
 def start_bus(system: ActorSystem, story: Story) -> EventBus:
     """The bus with the demo's subscribers: analytics, email, and a flaky loyalty service."""
     bus = EventBus.start(system, EventBusConfig(
-        retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)))
+        retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)),
+        rng=story.rng_for("bus"))
     seen: dict[str, int] = {"analytics": 0, "email": 0, "loyalty": 0}
     lock = threading.Lock()
 
@@ -58,9 +60,13 @@ def bus_summary(bus: EventBus) -> dict[str, Any]:
     }
 
 
-def scripted_faults(story: Story) -> dict[str, Any]:
-    """A seeded share of checkouts fail: declined cards, flaky steps, a stuck refund."""
-    rng = story.rng
+def scripted_faults(rng: random.Random) -> dict[str, Any]:
+    """One checkout's faults, drawn from its own rng: declined cards, flaky steps, a stuck refund.
+
+    About a tenth have a declined card (compensated), 6% a step that fails once
+    or twice (retried, then completed), 3% a shipping refusal whose refund keeps
+    failing (compensation failed, until the operator retries it).
+    """
     roll = rng.random()
     if roll < 0.10:
         return {"process_payment": {"do": {"kind": "reject"}}}
@@ -73,32 +79,64 @@ def scripted_faults(story: Story) -> dict[str, Any]:
     return {}
 
 
+def checkout_order(story: Story, n: int) -> tuple[str, dict[str, Any]]:
+    """Checkout `n` of the story: its saga id and data, a function of the seed and `n` alone."""
+    rng = story.rng_for(f"order:{n}")
+    data: dict[str, Any] = {"amount": rng.randint(5, 300), "quantity": rng.randint(1, 3)}
+    faults = scripted_faults(rng)
+    if faults:
+        data["faults"] = faults
+    return f"order-{story.config.seed}-{n}", data
+
+
+class SagaOutcomes:
+    """Each saga's latest outcome, by id: a retried saga moves, it is not counted twice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[str, str] = {}
+        self.started = 0
+
+    def record(self, saga_id: str, status: str) -> None:
+        with self._lock:
+            self._latest[saga_id] = status
+
+    def counts(self) -> dict[str, int]:
+        """`started`, and how many sagas are in each final status now."""
+        with self._lock:
+            statuses = list(self._latest.values())
+            started = self.started
+        found = {status: statuses.count(status) for status in set(statuses)}
+        return {"started": started} | found
+
+
 def run_checkouts(system: ActorSystem, story: Story, ledger: CheckoutLedger,
                   bus: EventBus | None, *, seconds: float, rate: float) -> dict[str, Any]:
-    """Start checkouts at `rate` per second for `seconds`; settle them; check the books."""
+    """Start `rate * seconds` checkouts, paced at `rate` per second; settle them; check the books.
+
+    The checkouts (ids, amounts, faults) depend only on the seed, so the same
+    seed ends the same sagas the same way; the pacing only spreads them in time.
+    """
     log = story.saga_log()
-    outcomes: dict[str, int] = {}
+    outcomes = SagaOutcomes()
     story.counters["saga_outcomes"] = outcomes
 
     def finished(saga_id: str) -> None:
         saga = log.get(saga_id)
         if saga is not None:
-            outcomes[str(saga.status)] = outcomes.get(str(saga.status), 0) + 1
+            outcomes.record(saga_id, str(saga.status))
 
-    sagas = Sagas.start(system, [DEMO_CHECKOUT], log, bus=bus, on_finished=finished)
+    sagas = Sagas.start(system, [DEMO_CHECKOUT], log, bus=bus, on_finished=finished,
+                        rng=story.rng_for("sagas"))
     ids: list[str] = []
     interval = 1.0 / rate
-    deadline = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < deadline:
-        data: dict[str, Any] = {"amount": story.rng.randint(5, 300),
-                                "quantity": story.rng.randint(1, 3)}
-        faults = scripted_faults(story)
-        if faults:
-            data["faults"] = faults
-        ids.append(sagas.start_saga("checkout", data, saga_id=f"order-{story.config.seed}-{n}"))
-        n += 1
-        time.sleep(interval)  # pacing the offered load, not waiting for anything
+    start = time.monotonic()
+    for n in range(max(1, round(rate * seconds))):
+        saga_id, data = checkout_order(story, n)
+        ids.append(sagas.start_saga("checkout", data, saga_id=saga_id))
+        outcomes.started = len(ids)
+        # Pacing the offered load (not waiting for anything): checkout n starts at n/rate.
+        time.sleep(max(0.0, start + (n + 1) * interval - time.monotonic()))
     final = sagas.wait_all(ids, timeout=60)
     stuck = [s.id for s in final if s.status is SagaStatus.COMPENSATION_FAILED]
     for saga_id in stuck:  # the operator's turn: the scripted refund failures have run out

@@ -39,7 +39,7 @@ def run_profile_updates(system: ActorSystem, story: Story, seconds: float) -> di
     tasks = TaskQueueService.start(
         system, story.task_store("profiles"),
         [QueueSpec(queue_name(d), d, workers=2, poll_interval=0.05) for d in DESTINATIONS],
-        name="profile-queue", rng=story.rng)
+        name="profile-queue", rng=story.rng_for("profile-queue"))
     sent = [0]  # tasks enqueued so far (read by the live view)
 
     def figures() -> dict[str, int]:
@@ -52,9 +52,10 @@ def run_profile_updates(system: ActorSystem, story: Story, seconds: float) -> di
     outages["mail"].set()
     latest: dict[str, int] = {}
     users = [f"user-{n}" for n in range(50)]
+    choices = story.rng_for("profile-updates")  # drawn here only: the same users, in order
     deadline = time.monotonic() + seconds * 0.7
     while time.monotonic() < deadline:
-        user = story.rng.choice(users)
+        user = choices.choice(users)
         latest[user] = latest.get(user, 0) + 1
         update = ProfileUpdate(user, latest[user], {"name": f"{user} v{latest[user]}"})
         sent[0] += len(propagate(tasks, update, DESTINATIONS))

@@ -12,6 +12,7 @@ from examples.peaksale._bulkhead_phase import run_payment_slowdown
 from examples.peaksale._checkout_phase import bus_summary, run_checkouts, start_bus
 from examples.peaksale._queue_phase import run_profile_updates
 from examples.peaksale._sms_phase import run_sms_outage
+from examples.peaksale._snapshot import snapshot
 from examples.peaksale._story import Story, StoryConfig
 from examples.shop import CheckoutLedger, checkout_services
 
@@ -19,27 +20,30 @@ from examples.shop import CheckoutLedger, checkout_services
 def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, Any]:
     """Run the story; returns the machine-readable summary (docs/demo.md)."""
     story = story or Story(config, random.Random(config.seed))
-    config.workdir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"scenario": config.scenario, "seed": config.seed,
                                "backend": config.backend, "duration_s": config.duration}
     ledger = CheckoutLedger()
     try:
-        with ActorSystem(checkout_services(ledger), rng=random.Random(config.seed)) as system:
-            bus = start_bus(system, story) if config.runs("saga") or config.runs("bus") else None
+        with ActorSystem(checkout_services(ledger), rng=story.rng_for("supervision")) as system:
+            bus = start_bus(system, story) if config.runs("saga") else None
             if config.runs("bulkhead"):
-                summary.update(run_payment_slowdown(system, story, story.share(0.3)))
+                summary.update(run_payment_slowdown(system, story,
+                                                    story.seconds_for("bulkhead")))
             if config.runs("breaker"):
-                summary["breaker"] = run_sms_outage(system, story, story.share(0.3))
-            if config.runs("saga") or config.runs("bus"):
+                summary["breaker"] = run_sms_outage(system, story, story.seconds_for("breaker"))
+            if config.runs("saga"):
                 story.enter("checkouts: sagas, some failing and compensating")
                 summary["sagas"] = run_checkouts(system, story, ledger, bus,
-                                                 seconds=story.share(0.2), rate=40)
+                                                 seconds=story.seconds_for("saga"), rate=40)
             if config.runs("queue"):
                 story.enter("profile update while mail is down, then convergence")
-                summary["queue"] = run_profile_updates(system, story, story.share(0.2))
+                summary["queue"] = run_profile_updates(system, story,
+                                                       story.seconds_for("queue"))
             if bus is not None:
                 summary["bus"] = settle_bus(bus)
             story.enter("finished")
+            # The view's last figures, while every store they are read from is open.
+            story.final = snapshot(story)
     finally:
         story.close()
     summary["elapsed_s"] = round(story.elapsed(), 2)

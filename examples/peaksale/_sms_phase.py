@@ -11,7 +11,7 @@ from actors.sms import NotificationService, SmsConfig, SmsOutcome
 from actors.supervision import ActorSystem
 from actors.testing import FakeSmsProvider
 from examples.peaksale._story import Story
-from examples.peaksale.view import BreakerView
+from examples.peaksale.view import BreakerView, SmsCounts
 
 #: The demo's breaker: SMS defaults (a provider's 4xx is not its failure), with waits
 #: short enough for a story of seconds.
@@ -20,19 +20,18 @@ DEMO_BREAKER = BreakerConfig(wait_in_open=0.5, max_wait_in_open=2.0)
 
 def run_sms_outage(system: ActorSystem, story: Story, seconds: float) -> dict[str, Any]:
     """Steady SMS traffic; the provider answers 503 for a while, then recovers."""
-    provider = FakeSmsProvider(seed=story.config.seed).start()
+    provider = FakeSmsProvider(seed=story.rng_for("sms-provider").getrandbits(32)).start()
     story.closers.append(provider.stop)
     sms = NotificationService.start(
         system, SmsConfig(provider.base_url, breaker=DEMO_BREAKER, rate_per_second=400,
                             burst=100, send_timeout=0.5),
-        store=story.task_store("sms-outbox"), rng=story.rng)
+        store=story.task_store("sms-outbox"), rng=story.rng_for("sms-retries"))
 
-    def live_counts() -> dict[str, int]:
+    def live_counts() -> SmsCounts:
         m = sms.metrics()
-        return {"accepted": m.sent, "rejected": m.queued.get("circuit_open", 0)
-                + m.queued.get("rate_limited", 0),
-                "timed_out": m.queued.get("provider_error", 0),
-                "fallbacks": sum(m.queued.values())}
+        return SmsCounts(sent=m.sent, queued=sum(m.queued.values()),
+                         circuit_open=m.queued.get("circuit_open", 0),
+                         delivered_later=m.delivered)
 
     story.counters["sms"] = live_counts
 
@@ -45,11 +44,10 @@ def run_sms_outage(system: ActorSystem, story: Story, seconds: float) -> dict[st
     accepted: set[str] = set()
     latencies: list[tuple[float, SmsOutcome, float]] = []  # (when, outcome, seconds)
     lock = threading.Lock()
-    sampler_stop = threading.Event()
-
-    def sample_breaker() -> None:
-        while not sampler_stop.wait(max(0.1, seconds / 40)):
-            story.breaker_states.append(sms.gate.breaker.state.value)
+    breaker = sms.gate.breaker
+    # The strip shows each transition as it happens (half-open included), not samples.
+    story.breaker_states.append(breaker.state.value)
+    breaker.add_listener(lambda event: story.breaker_states.append(event.to_state))
 
     def sender(first: int, until: float) -> None:
         n = first
@@ -72,8 +70,6 @@ def run_sms_outage(system: ActorSystem, story: Story, seconds: float) -> dict[st
         for thread in threads:
             thread.join()
 
-    sampler = threading.Thread(target=sample_breaker, daemon=True)
-    sampler.start()
     story.enter("SMS provider healthy")
     traffic(seconds * 0.25, 0)
     story.enter("SMS provider down: the breaker opens, callers hear 'queued' at once")
@@ -85,8 +81,6 @@ def run_sms_outage(system: ActorSystem, story: Story, seconds: float) -> dict[st
     story.enter("SMS provider back: half-open probes, then the queued SMS go out")
     traffic(seconds * 0.25, 2_000_000)
     drained = sms.wait_until_drained(timeout=max(30.0, seconds * 2))
-    sampler_stop.set()
-    sampler.join(2)
 
     figures = _figures(sms, provider, accepted, latencies, (outage_from, outage_until))
     sms.stop()

@@ -12,18 +12,24 @@ from examples.peaksale.view import (
     QueueCounts,
     SagaCounts,
     ServiceCounts,
+    SmsCounts,
 )
 
 
 def snapshot(story: Story) -> DemoSnapshot:
-    """The figures right now (each phase registers how to read its own)."""
+    """The figures right now (each phase registers how to read its own).
+
+    Once the story has finished, its final figures: taken before the stores
+    closed, so they are complete and reading them needs no store.
+    """
+    if isinstance(story.final, DemoSnapshot):
+        return story.final
     counters = story.counters
     services = {name: ServiceCounts.from_call_counts(caller.metrics())
                 for name, caller in dict(counters.get("callers", {})).items()}
     sms = counters.get("sms")
-    if sms is not None:
-        services["sms"] = ServiceCounts(**sms())
-    outcomes: dict[str, int] = dict(counters.get("saga_outcomes", {}))
+    saga_outcomes = counters.get("saga_outcomes")
+    outcomes: dict[str, int] = saga_outcomes.counts() if saga_outcomes is not None else {}
     breaker = counters.get("breaker_view")
     return DemoSnapshot(
         phase=story.phase,
@@ -31,8 +37,9 @@ def snapshot(story: Story) -> DemoSnapshot:
         services=services,
         breaker_states=list(story.breaker_states[-24:]),
         breaker=breaker() if breaker is not None else BreakerView(),
+        sms=sms() if sms is not None else SmsCounts(),
         sagas=SagaCounts(**{k: outcomes.get(k, 0) for k in
-                            ("completed", "compensated", "compensation_failed")}),
+                            ("started", "completed", "compensated", "compensation_failed")}),
         bus=BusCounts(**_pick(counters, "bus_figures", ("published", "delivered",
                                                         "dead_lettered"))),
         queue=QueueCounts(**_pick(counters, "queue_figures", ("enqueued", "delivered",

@@ -19,6 +19,10 @@ from actors.taskqueue import TaskQueueConfig, TaskStore
 
 SCENARIOS = ("all", "bulkhead", "breaker", "saga", "bus", "queue")
 
+#: Each phase's share of `duration` when the whole story runs. A single scenario
+#: gets the whole duration ("bus" runs the checkouts, which publish the events).
+PHASE_SHARES = {"bulkhead": 0.3, "breaker": 0.3, "saga": 0.2, "queue": 0.2}
+
 
 @dataclass(frozen=True, slots=True)
 class StoryConfig:
@@ -26,9 +30,15 @@ class StoryConfig:
 
     Args:
         scenario: one of `SCENARIOS`; "all" tells the whole story.
-        duration: seconds the whole story should take (each phase gets a
-            share), from 5 to 3600.
-        seed: same seed, same story: every random choice draws from it (an int).
+        duration: seconds the story should take, from 5 to 3600: each phase
+            of the whole story gets a share (`PHASE_SHARES`), a single
+            scenario all of it. Draining and settling at the end of a phase
+            come on top.
+        seed: fixes every random choice of the story (an int): which
+            checkouts run and each one's faults, the profile updates, the SMS
+            texts. What thread timing decides (which call meets a full
+            mailbox, how many SMS fall into the outage) it cannot fix;
+            docs/demo.md lists both.
         workdir: where SQLite files live (a path; kept as a `pathlib.Path`).
         backend: where the task queue, the durable bus subscribers and the saga
             log keep their data: a backend URL (`memory://`, `sqlite:///dir`,
@@ -65,7 +75,14 @@ class StoryConfig:
         return self.backend
 
     def runs(self, phase: str) -> bool:
-        return self.scenario in ("all", phase)
+        """Whether `phase` is told: the whole story, its scenario, or ("saga") for "bus"."""
+        return self.scenario in ("all", phase) or (phase == "saga" and self.scenario == "bus")
+
+    def seconds_for(self, phase: str) -> float:
+        """How long `phase`'s traffic lasts: its share of `duration` among the phases told."""
+        check.one_of("phase", phase, tuple(PHASE_SHARES))
+        told = sum(share for name, share in PHASE_SHARES.items() if self.runs(name))
+        return max(1.0, self.duration * PHASE_SHARES[phase] / max(told, PHASE_SHARES[phase]))
 
 
 @dataclass
@@ -84,13 +101,28 @@ class Story:
     lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     closers: list[Callable[[], None]] = field(default_factory=list, init=False)
     storage: Backend = field(init=False)
+    #: the view's last figures, taken before the stores close (then shown instead of live ones)
+    final: Any = field(default=None, init=False)
+    _root: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         check.instance("config", self.config, StoryConfig, "an examples.peaksale.StoryConfig")
         check.instance("rng", self.rng, random.Random, "a random.Random")
         check.name("run_id", self.run_id, max_length=64)
+        # Every stream of random numbers derives from one draw of the injected rng, so
+        # no thread's timing moves another's draws (see `rng_for`).
+        self._root = self.rng.getrandbits(64)
         # A run's own key prefix, so runs sharing one Redis do not meet.
         self.storage = open_backend(self.config.backend_url, prefix=self.run_id)
+
+    def rng_for(self, purpose: str) -> random.Random:
+        """A random source of its own for `purpose` (a queue's jitter, order 3's faults...).
+
+        The same injected rng gives the same source for the same purpose,
+        however many numbers other threads have drawn from theirs meanwhile.
+        """
+        check.text("purpose", purpose, max_length=200)
+        return random.Random(f"{self._root}:{purpose}")
 
     def enter(self, phase: str) -> None:
         with self.lock:
@@ -99,9 +131,9 @@ class Story:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def share(self, fraction: float) -> float:
-        """A phase's length: a fraction of the story's duration."""
-        return max(1.0, self.config.duration * fraction)
+    def seconds_for(self, phase: str) -> float:
+        """How long `phase`'s traffic lasts (`StoryConfig.seconds_for`)."""
+        return self.config.seconds_for(phase)
 
     def task_store(self, name: str) -> TaskStore:
         """A task store on the configured backend; retries back off from 50 ms to 0.5 s."""

@@ -726,3 +726,38 @@ def test_concurrent_trips_emit_one_opened_event():
     assert [e.event for e in seen] == ["breaker.opened"]
     metrics = breaker.metrics()
     assert metrics.not_permitted + metrics.failed_total == 1600
+
+
+def test_a_half_open_trip_gives_its_reason_from_the_figures_it_carries():
+    breaker, clock, seen = make(permitted_calls_in_half_open=3, failure_rate_threshold=50)
+    trip(breaker)
+    clock.advance(5.0)
+    permits = [breaker.acquire() for _ in range(3)]
+    breaker.on_error(permits[0], 0.01, ConnectionError())
+    breaker.on_error(permits[1], 0.01, ConnectionError())  # 2 of 3 failed: cannot pass
+    opened = seen[-1]
+    assert (opened.event, opened.from_state) == ("breaker.opened", "half_open")
+    assert (opened.calls, opened.failure_rate) == (2, 100.0)
+    assert opened.reason.startswith("failure rate 100.0% >= 50% over 2 calls; 2 of 3 probes")
+
+
+@pytest.mark.parametrize("outcomes", ["FF", "SS", "sFF", "SsS", "FSsF"])
+def test_every_half_open_trip_reason_states_the_rate_and_calls_of_its_fields(outcomes):
+    # F failed, S slow, s fine; 4 probes permitted, both thresholds 50%.
+    breaker, clock, seen = make(permitted_calls_in_half_open=4, failure_rate_threshold=50,
+                                slow_call_rate_threshold=50, slow_call_duration=1.0)
+    trip(breaker)
+    clock.advance(5.0)
+    for outcome in outcomes:
+        permit = breaker.acquire()
+        if outcome == "F":
+            breaker.on_error(permit, 0.01, ConnectionError())
+        else:
+            breaker.on_success(permit, 2.0 if outcome == "S" else 0.01)
+    assert breaker.state is BreakerState.OPEN
+    opened = seen[-1]
+    assert opened.from_state == "half_open"
+    assert opened.calls == len(outcomes)
+    rate = opened.failure_rate if opened.reason.startswith("failure") else opened.slow_rate
+    assert f" {rate:.1f}% " in opened.reason, opened
+    assert f"over {opened.calls} calls" in opened.reason, opened

@@ -12,6 +12,7 @@ from pykka._envelope import Envelope
 
 from actors import ConfigError, MailboxFull, ServiceActor, ServiceStopped
 from actors.core._deadletters import default_dead_letters
+from actors.core._mailbox import REJECTION_LOG_INTERVAL
 from tests.conftest import named
 
 
@@ -67,10 +68,43 @@ def test_full_mailbox_rejects_tell_ask_and_proxy_at_once(gate, events):
     assert info.value.capacity == 4
     assert info.value.depth == 4
     assert "run a fallback or retry later" in str(info.value)
-    rejected = named(events, "mailbox.rejected")
-    assert len(rejected) == 3
-    assert rejected[0]["service"] == "Gate"
-    assert rejected[0]["depth"] == 4
+    # One line for the burst (the first refusal); the rest are counted, not repeated.
+    [rejected] = named(events, "mailbox.rejected")
+    assert rejected["service"] == "Gate"
+    assert rejected["depth"] == 4
+    assert (rejected["count"], rejected["total"]) == (1, 1)
+
+
+def test_repeated_refusals_are_logged_as_counts_not_one_line_each(gate, events, monkeypatch):
+    ref, _ = gate
+    for i in range(4):
+        ref.tell(i)
+    for _ in range(100):
+        with pytest.raises(MailboxFull):
+            ref.tell("overflow")
+    assert [(e["count"], e["total"]) for e in named(events, "mailbox.rejected")] == [(1, 1)]
+    later = time.monotonic() + 2 * REJECTION_LOG_INTERVAL
+    monkeypatch.setattr("actors.core._mailbox._now", lambda: later)
+    with pytest.raises(MailboxFull):
+        ref.tell("overflow")  # the next line, once the interval is over, counts the rest
+    with pytest.raises(MailboxFull):
+        ref.tell("overflow")  # within the next interval: counted
+    assert [(e["count"], e["total"]) for e in named(events, "mailbox.rejected")] == [
+        (1, 1), (100, 101)]
+    assert ref.actor_inbox.stats().rejected == 102
+
+
+def test_refusals_not_logged_yet_are_logged_when_the_mailbox_closes(gate, events):
+    ref, release = gate
+    for i in range(4):
+        ref.tell(i)
+    for _ in range(10):
+        with pytest.raises(MailboxFull):
+            ref.tell("overflow")
+    release.set()
+    ref.stop(timeout=5)
+    assert [(e["count"], e["total"]) for e in named(events, "mailbox.rejected")] == [
+        (1, 1), (9, 10)]
 
 
 def test_stats_are_read_without_a_round_trip(gate):

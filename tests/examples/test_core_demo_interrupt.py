@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_ctrl_c_stops_the_demo_at_once_with_a_short_message(tmp_path, interrupt_after):
     process = subprocess.Popen(
         [sys.executable, "-u", "demo.py", "--plain", "--scenario", "bulkhead", "--duration",
-         "20", "--log-file", str(tmp_path / "demo.jsonl"), "--workdir", str(tmp_path / "data")],
+         "6", "--log-file", str(tmp_path / "demo.jsonl"), "--workdir", str(tmp_path / "data")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -3,8 +3,11 @@ prints one readable line per phase, and bad snapshots are refused clearly."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from actors import ConfigError
 from actors.bulkhead import CallerMetrics
 from examples.peaksale.view import (
     PLAIN_LEGEND,
+    STRIP_LENGTH,
     BreakerView,
     BusCounts,
     DemoSnapshot,
@@ -21,7 +25,10 @@ from examples.peaksale.view import (
     QueueCounts,
     SagaCounts,
     ServiceCounts,
+    SmsCounts,
+    plain_line,
     render,
+    summary_report,
     summary_table,
     wants_plain,
 )
@@ -37,7 +44,8 @@ def full_snapshot(phase: str = "payment slowdown", elapsed: float = 12.5) -> Dem
                   "inventory": ServiceCounts(accepted=404)},
         breaker_states=STATES,
         breaker=BreakerView("half_open", provider_calls=606, rejected_fast=707),
-        sagas=SagaCounts(completed=808, compensated=909, compensation_failed=11),
+        sms=SmsCounts(sent=1717, queued=1818, circuit_open=1800, delivered_later=1920),
+        sagas=SagaCounts(completed=808, compensated=909, compensation_failed=11, started=1728),
         bus=BusCounts(published=1212, delivered=1313, dead_lettered=14),
         queue=QueueCounts(enqueued=1515, delivered=1616, depth=17))
 
@@ -53,9 +61,9 @@ def test_every_figure_of_the_snapshot_is_rendered() -> None:
     assert "payment slowdown" in text
     assert "12.5s" in text
     for figure in (101, 202, 303, 505, 404, 606, 707, 808, 909, 11, 1212, 1313, 14, 1515,
-                   1616, 17):
+                   1616, 17, 1717, 1818, 1800, 1920, 1728):
         assert str(figure) in text, f"{figure} missing from:\n{text}"
-    assert "closed closed open open half-open closed" in text
+    assert "closed open half-open closed" in text
     assert "rejected fast 707" in text
     assert "compensation failed 11" in text
     assert "dead-lettered 14" in text
@@ -63,10 +71,71 @@ def test_every_figure_of_the_snapshot_is_rendered() -> None:
 
 
 def test_the_breaker_strip_shows_only_the_recent_states() -> None:
-    snap = DemoSnapshot("breaker", 1.0, breaker_states=["open"] * 20 + ["half_open", "closed"])
+    states = ["closed", "open", "half_open"] * 10 + ["closed"]
+    text = recorded(render(DemoSnapshot("breaker", 1.0, breaker_states=states)))
+    strip = next(line for line in text.splitlines() if "recent states" in line)
+    assert strip.split("recent states")[1].split() == [
+        "open", "half-open", "closed", "open", "half-open", "closed", "open", "half-open",
+        "closed"][-STRIP_LENGTH:]
+
+
+def test_the_breaker_strip_names_each_state_once_per_transition() -> None:
+    # Sampled states repeat; the strip shows the changes, so half-open is never hidden.
+    text = recorded(render(DemoSnapshot("breaker", 1.0, breaker_states=(
+        ["closed"] * 9 + ["open"] * 9 + ["half_open"] + ["closed"] * 9))))
+    strip = next(line for line in text.splitlines() if "recent states" in line)
+    assert strip.split("recent states")[1].split() == ["closed", "open", "half-open", "closed"]
+
+
+def test_the_sms_row_has_columns_of_its_own() -> None:
+    snap = full_snapshot()
     text = recorded(render(snap))
-    assert "open open half-open closed" in text
-    assert text.count("open ") + text.count("open\n") < 20
+    table = text.split("sms")[0]  # the per-service table comes first
+    assert "1717" not in table
+    assert "1818" not in table
+    assert "sent 1717  queued 1818 (circuit open 1800)  delivered later 1920" in text
+    assert "sms 1717/1818/1920" in plain_line(snap)
+    assert "sms sent/queued/delivered_later" in PLAIN_LEGEND
+    with pytest.raises(ConfigError, match="circuit_open"):
+        SmsCounts(queued=1, circuit_open=2)
+
+
+def test_the_sagas_row_shows_started_beside_the_outcomes() -> None:
+    text = recorded(render(full_snapshot()))
+    assert "started 1728  completed 808  compensated 909  compensation failed 11" in text
+
+
+FULL_SUMMARY = json.loads((Path(__file__).parent / "full_summary.json").read_text())
+
+
+def test_the_end_of_the_demo_fits_a_40_row_terminal_with_its_key_figures() -> None:
+    # What stays on screen: the live view's last frame, the summary, two lines after it.
+    console = Console(record=True, width=80, height=40, file=io.StringIO())
+    services = {name: ServiceCounts(**figures)
+                for name, figures in FULL_SUMMARY["services"].items()}
+    states = ["closed", "open", "half_open", "open", "half_open", "closed", "open",
+              "half_open", "closed"]
+    console.print(render(dataclasses.replace(full_snapshot(), services=services,
+                                             breaker_states=states)))
+    console.print(summary_report(FULL_SUMMARY))
+    text = console.export_text()
+    assert len(text.splitlines()) + 2 <= 40, text
+    summary_part = text[text.index("summary"):]
+    for key_figure in ("250 answered, 61 refused, 7 timed out, 68 fell back",
+                       "68 payment pending, 68 settled", "12 reached provider (6.0%)",
+                       "335 accepted, 335 delivered (107 at once), 0 lost",
+                       "64 started: 48 completed, 13 compensated, 3 stuck, retried",
+                       "balanced", "6 dead-lettered", "converged, 0 lost", "all 6 hold"):
+        assert key_figure in " ".join(summary_part.split()), key_figure
+
+
+def test_a_failed_check_is_named_in_the_summary() -> None:
+    failing = json.loads(json.dumps(FULL_SUMMARY))
+    failing["checks"]["no_sms_lost"] = False
+    failing["breaker"]["sms_lost"] = 2
+    text = recorded(summary_report(failing))
+    assert "FAILED: no_sms_lost" in text
+    assert "2 lost" in text
 
 
 def test_an_empty_snapshot_renders_without_figures() -> None:
@@ -131,7 +200,7 @@ def test_not_a_terminal_prints_one_plain_line_per_phase() -> None:
         "normal traffic", "payment slowdown", "payment slowdown (end)"]
     assert "payment 101/202/303/505" in lines[1]
     assert "breaker half-open (606 calls, 707 fast)" in lines[1]
-    assert "sagas 808/909/11 | bus 1212/1313/14 | queue 1515/1616/17" in lines[1]
+    assert "sagas 1728/808/909/11 | bus 1212/1313/14 | queue 1515/1616/17" in lines[1]
     assert "\x1b[" not in out.getvalue()  # no escape codes in a log
 
 

@@ -77,7 +77,7 @@ SKIPPED: dict[str, str] = {
     "QueueStats": _OUTPUT, "QueueMetrics": _OUTPUT, "WriteStats": _OUTPUT, "RetryAt": _OUTPUT,
     "GiveUp": _OUTPUT, "SmsReceipt": _OUTPUT, "SmsOutcome": _OUTPUT, "SmsMetrics": _OUTPUT,
     "ProviderRequest": _OUTPUT, "DeliveredText": _OUTPUT, "ProviderMetrics": _OUTPUT,
-    "Record": _OUTPUT, "BadLine": _OUTPUT, "CorruptSaga": _OUTPUT,
+    "Record": _OUTPUT, "BadLine": _OUTPUT, "EventCount": _OUTPUT, "CorruptSaga": _OUTPUT,
     # handles and actors the library builds itself from validated values
     "Subscription": "a handle returned by EventBus.subscribe",
     "GateActor": "started by BreakerGate.start with the gate it built (walked through start)",

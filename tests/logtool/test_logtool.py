@@ -120,3 +120,67 @@ def test_console_script_is_installed(log_file):
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
     assert "timeline of saga-1" in result.stdout
+
+
+def write_lines(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_id_and_timeline_match_the_callers_correlation_id(tmp_path):
+    # ServiceCaller.call(..., correlation_id="req-9") binds correlation_id on every line.
+    log = write_lines(tmp_path / "app.jsonl", [
+        {"event": "call.rejected", "level": "info", "service": "stock",
+         "correlation_id": "req-9", "timestamp": "2026-01-01T00:00:01Z"},
+        {"event": "order.placed", "level": "info", "actor": "orders",
+         "correlation_id": "req-9", "timestamp": "2026-01-01T00:00:00Z"},
+        {"event": "order.placed", "level": "info", "actor": "orders",
+         "correlation_id": "req-10", "timestamp": "2026-01-01T00:00:02Z"},
+    ])
+    code, out, _ = run(str(log), "--id", "req-9", "--json")
+    assert code == 0
+    assert [json.loads(line)["event"] for line in out.splitlines()] == [
+        "call.rejected", "order.placed"]
+    code, out, _ = run(str(log), "--timeline", "req-9")
+    assert code == 0
+    assert out.splitlines()[0].startswith("timeline of req-9: 2 events across 1 actors")
+    assert [line.split()[3] for line in out.splitlines()[1:]] == [
+        "order.placed", "call.rejected"]
+
+
+def test_count_tells_what_went_wrong_in_a_few_lines(tmp_path):
+    noisy = [{"event": "mailbox.rejected", "level": "warning", "service": "payment",
+              "timestamp": f"2026-01-01T00:00:{n % 60:02d}Z"} for n in range(5000)]
+    noisy += [{"event": "breaker.opened", "level": "warning", "breaker": "sms",
+               "timestamp": "2026-01-01T00:01:00Z"},
+              {"event": "order.placed", "level": "info", "actor": "orders",
+               "timestamp": "2026-01-01T00:01:00Z"}]
+    log = write_lines(tmp_path / "app.jsonl", noisy)
+    code, out, _ = run(str(log), "--level", "warning", "--count")
+    assert code == 0
+    assert [line.split() for line in out.splitlines()] == [
+        ["5001", "lines,", "2", "kinds"],
+        ["5000", "warning", "mailbox.rejected", "payment"],
+        ["1", "warning", "breaker.opened", "sms"]]
+    with pytest.raises(SystemExit) as refused:
+        run(str(log), "--count", "--json")
+    assert refused.value.code == 2
+
+
+@pytest.mark.parametrize("options", [(), ("--json",), ("--timeline", "saga-1"), ("--count",)])
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path, options):
+    records = [{"event": "saga.started", "level": "info", "saga_id": "saga-1",
+                "actor": f"a{n % 50}", "event_n": n, "timestamp": "2026-01-01T00:00:00Z"}
+               for n in range(5_000)]  # more than a pipe buffer
+    log = write_lines(tmp_path / "big.jsonl", records)
+    script = Path(sys.executable).with_name("stanchion-logs")
+    # `stanchion-logs big.jsonl | head -1`: the reader takes one line and closes the pipe.
+    process = subprocess.Popen([str(script), str(log), *options], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) in (0, 141)
+    assert err == ""

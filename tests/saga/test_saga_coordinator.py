@@ -4,7 +4,9 @@ operators, bad input, many sagas at once, recovery, events and logs."""
 from __future__ import annotations
 
 import itertools
+import queue
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,72 @@ def test_a_compensation_that_keeps_failing_flags_the_saga_for_an_operator() -> N
         assert final.status is SagaStatus.COMPENSATED
         assert sagas.retry(saga_id) is False  # no longer stuck
         assert check_books(ledger, [final]).ok
+
+
+class SlowDiskLog(MemorySagaLog):
+    """A durable log whose writes land a while later on a writer thread, as on a slow disk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: queue.Queue[Any] = queue.Queue()
+        self.writer = threading.Thread(target=self._write_each, daemon=True)
+        self.writer.start()
+
+    def save(self, saga: Any, done: Any = None) -> None:
+        self.writes.put((saga, done))
+
+    def _write_each(self) -> None:
+        while (item := self.writes.get()) is not None:
+            time.sleep(0.05)  # the commit's latency, not a wait for anything
+            MemorySagaLog.save(self, *item)
+
+    def close(self) -> None:
+        self.writes.put(None)
+        self.writer.join(5)
+        super().close()
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["backends", "slow-disk"])
+def test_wait_after_retry_waits_for_the_retried_run(saga_log: SagaLog, slow: bool) -> None:
+    # Issue 13: retry answered before the retried state was durable, so a wait that
+    # followed read the stale compensation_failed from a log that writes later.
+    log = SlowDiskLog() if slow else saga_log
+    with ActorSystem(checkout_services(CheckoutLedger())) as system:
+        sagas = Sagas.start(system, [fast_checkout()], log)
+        saga_id = sagas.start_saga("checkout", order(
+            process_payment={"do": {"kind": "reject"}},
+            reserve_inventory={"undo": {"kind": "error", "times": 4}}))
+        assert sagas.wait(saga_id, timeout=10).status is SagaStatus.COMPENSATION_FAILED
+        assert sagas.retry(saga_id) is True
+        assert sagas.log.get(saga_id).status is not SagaStatus.COMPENSATION_FAILED
+        assert sagas.wait(saga_id, timeout=10).status is SagaStatus.COMPENSATED
+    if slow:
+        log.close()
+
+
+def test_every_saga_event_on_the_bus_names_itself_and_its_outcome() -> None:
+    seen: list[dict[str, Any]] = []
+    two = threading.Semaphore(0)
+    with ActorSystem(checkout_services(CheckoutLedger())) as system:
+        bus = EventBus.start(system)
+
+        def record(payload: Any) -> None:
+            seen.append(payload)
+            if payload.get("event") in ("saga.completed", "saga.compensated"):
+                two.release()
+
+        bus.subscribe("saga.#", record)
+        sagas = Sagas.start(system, [fast_checkout()], MemorySagaLog(), bus=bus)
+        sagas.start_saga("checkout", order(), saga_id="ok")
+        sagas.start_saga("checkout", order(process_payment={"do": {"kind": "reject"}}),
+                         saga_id="no")
+        assert two.acquire(timeout=10)
+        assert two.acquire(timeout=10)
+    ends = {p["saga_id"]: (p["event"], p["status"]) for p in seen
+            if p["event"] != "saga.started"}
+    assert ends == {"ok": ("saga.completed", "completed"),
+                    "no": ("saga.compensated", "compensated")}
+    assert all(p["event"] == "saga.started" for p in seen if p["saga_id"] and "status" not in p)
 
 
 class Hung(ServiceActor):

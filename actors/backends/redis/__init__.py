@@ -7,6 +7,15 @@ coordinator on another process can recover the sagas. Needs the `redis`
 package (`pip install stanchion[redis]`). See docs/backends.md.
 """
 
+try:
+    import redis as _redis  # noqa: F401 - here only to say which extra is missing
+except ImportError as exc:
+    if exc.name != "redis":
+        raise
+    raise ModuleNotFoundError(
+        "actors.backends.redis (the Redis backends) needs the 'redis' package, which is not "
+        "installed: pip install 'stanchion[redis]'", name="redis") from None
+
 from actors.backends.redis._errors import RedisUnavailable
 from actors.backends.redis._registry import RedisGroupRegistry
 from actors.backends.redis._saga_log import RedisSagaLog

@@ -12,17 +12,20 @@ from examples.peaksale.view._snapshot import (
     QueueCounts,
     SagaCounts,
     ServiceCounts,
+    SmsCounts,
 )
 from examples.peaksale.view._view import (
     PLAIN_LEGEND,
+    STRIP_LENGTH,
     LiveView,
     breaker_strip,
     plain_line,
     render,
+    summary_report,
     summary_table,
     wants_plain,
 )
 
-__all__ = ["PLAIN_LEGEND", "BreakerView", "BusCounts", "DemoSnapshot", "LiveView", "QueueCounts",
-           "SagaCounts", "ServiceCounts", "breaker_strip", "plain_line", "render",
-           "summary_table", "wants_plain"]
+__all__ = ["PLAIN_LEGEND", "STRIP_LENGTH", "BreakerView", "BusCounts", "DemoSnapshot", "LiveView",
+           "QueueCounts", "SagaCounts", "ServiceCounts", "SmsCounts", "breaker_strip",
+           "plain_line", "render", "summary_report", "summary_table", "wants_plain"]

@@ -69,20 +69,42 @@ class BreakerView:
 
 
 @dataclass(frozen=True, slots=True)
-class SagaCounts:
-    """How the sagas ended so far.
+class SmsCounts:
+    """The SMS path: sent during the call, queued in the outbox (and why), delivered later.
 
     Example:
-        >>> SagaCounts(completed=90, compensated=8, compensation_failed=1).total
+        >>> SmsCounts(sent=104, queued=460, circuit_open=446, delivered_later=455).queued
+        460
+    """
+
+    sent: int = 0
+    queued: int = 0
+    circuit_open: int = 0
+    delivered_later: int = 0
+
+    def __post_init__(self) -> None:
+        _counts(self, "sent", "queued", "circuit_open", "delivered_later")
+        if self.circuit_open > self.queued:
+            raise ConfigError("SmsCounts.circuit_open", self.circuit_open,
+                              f"at most queued={self.queued} (it counts some of them)")
+
+
+@dataclass(frozen=True, slots=True)
+class SagaCounts:
+    """Sagas started, and each one's latest outcome (a retried saga moves, it is not re-counted).
+
+    Example:
+        >>> SagaCounts(started=100, completed=90, compensated=8, compensation_failed=1).total
         99
     """
 
     completed: int = 0
     compensated: int = 0
     compensation_failed: int = 0
+    started: int = 0
 
     def __post_init__(self) -> None:
-        _counts(self, "completed", "compensated", "compensation_failed")
+        _counts(self, "completed", "compensated", "compensation_failed", "started")
 
     @property
     def total(self) -> int:
@@ -129,8 +151,8 @@ class DemoSnapshot:
     """Everything the live view shows at one moment.
 
     `services` keeps its order (the view's rows); `breaker_states` is the
-    breaker's recent states, oldest first, one entry per sample. Both are
-    stored read-only.
+    breaker's states, oldest first, one entry per transition (the first is
+    the state it started in). Both are stored read-only.
 
     Example:
         >>> snap = DemoSnapshot("payment slowdown", 12.5,
@@ -145,6 +167,7 @@ class DemoSnapshot:
     services: Mapping[str, ServiceCounts] = field(default_factory=dict)
     breaker_states: Sequence[str] = ()
     breaker: BreakerView = field(default_factory=BreakerView)
+    sms: SmsCounts = field(default_factory=SmsCounts)
     sagas: SagaCounts = field(default_factory=SagaCounts)
     bus: BusCounts = field(default_factory=BusCounts)
     queue: QueueCounts = field(default_factory=QueueCounts)
@@ -162,7 +185,7 @@ class DemoSnapshot:
         states = check.items("breaker_states", self.breaker_states, str, "state names (str)")
         for state in states:
             check.text("breaker_states", state, max_length=32)
-        for name, kind in (("breaker", BreakerView), ("sagas", SagaCounts),
+        for name, kind in (("breaker", BreakerView), ("sms", SmsCounts), ("sagas", SagaCounts),
                            ("bus", BusCounts), ("queue", QueueCounts)):
             check.instance(name, getattr(self, name), kind, f"a {kind.__name__}")
         object.__setattr__(self, "services", MappingProxyType(dict(self.services)))

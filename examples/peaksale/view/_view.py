@@ -17,8 +17,8 @@ from rich.text import Text
 from actors.core import ConfigError, validate as check
 from examples.peaksale.view._snapshot import DemoSnapshot
 
-STRIP_LENGTH = 12
-"""How many recent breaker states the strip shows."""
+STRIP_LENGTH = 8
+"""How many recent breaker states the strip shows (it fits 80 columns)."""
 
 _STATE_STYLES = {"closed": "green", "open": "bold red", "forced_open": "bold magenta",
                  "half_open": "yellow"}
@@ -31,12 +31,16 @@ def _state_name(state: str) -> str:
 def breaker_strip(states: Sequence[str], length: int = STRIP_LENGTH) -> Text:
     """The last `length` breaker states, oldest first, each in its colour.
 
+    A state repeated in a row is shown once: the strip is the breaker's
+    transitions, however often it was sampled.
+
     Example:
-        >>> breaker_strip(["closed", "open", "half_open", "closed"]).plain
+        >>> breaker_strip(["closed", "open", "open", "half_open", "closed"]).plain
         'closed open half-open closed'
     """
+    changes = [state for n, state in enumerate(states) if n == 0 or states[n - 1] != state]
     strip = Text()
-    for n, state in enumerate(states[-length:]):
+    for n, state in enumerate(changes[-length:]):
         if n:
             strip.append(" ")
         strip.append(_state_name(state), style=_STATE_STYLES.get(state, "white"))
@@ -74,11 +78,15 @@ def render(snapshot: DemoSnapshot) -> Group:
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")
     lines.add_column()
+    sms = snapshot.sms
+    lines.add_row("sms", f"sent {sms.sent}  queued {sms.queued} (circuit open "
+                         f"{sms.circuit_open})  delivered later {sms.delivered_later}")
     lines.add_row("breaker", Text.assemble(
         (_state_name(breaker.state), _STATE_STYLES.get(breaker.state, "white")),
         f"  provider calls {breaker.provider_calls}  rejected fast {breaker.rejected_fast}"))
     lines.add_row("recent states", breaker_strip(snapshot.breaker_states))
-    lines.add_row("sagas", f"completed {sagas.completed}  compensated {sagas.compensated}  "
+    lines.add_row("sagas", f"started {sagas.started}  completed {sagas.completed}  "
+                           f"compensated {sagas.compensated}  "
                            f"compensation failed {sagas.compensation_failed}")
     lines.add_row("bus", f"published {bus.published}  delivered {bus.delivered}  "
                          f"dead-lettered {bus.dead_lettered}")
@@ -95,21 +103,24 @@ def plain_line(snapshot: DemoSnapshot) -> str:
         >>> snap = DemoSnapshot("normal traffic", 1.25,
         ...                     services={"inventory": ServiceCounts(accepted=9)})
         >>> plain_line(snap)  # doctest: +NORMALIZE_WHITESPACE
-        '[   1.2s] normal traffic | inventory 9/0/0/0 | breaker closed (0 calls, 0 fast) |
-         sagas 0/0/0 | bus 0/0/0 | queue 0/0/0'
+        '[   1.2s] normal traffic | inventory 9/0/0/0 | sms 0/0/0 |
+         breaker closed (0 calls, 0 fast) | sagas 0/0/0/0 | bus 0/0/0 | queue 0/0/0'
     """
     services = " ".join(f"{name} {c.accepted}/{c.rejected}/{c.timed_out}/{c.fallbacks}"
                         for name, c in snapshot.services.items()) or "no calls"
     b, s, bus, q = snapshot.breaker, snapshot.sagas, snapshot.bus, snapshot.queue
+    sms = snapshot.sms
     return (f"[{snapshot.elapsed:6.1f}s] {snapshot.phase} | {services} | "
+            f"sms {sms.sent}/{sms.queued}/{sms.delivered_later} | "
             f"breaker {_state_name(b.state)} ({b.provider_calls} calls, {b.rejected_fast} fast) | "
-            f"sagas {s.completed}/{s.compensated}/{s.compensation_failed} | "
+            f"sagas {s.started}/{s.completed}/{s.compensated}/{s.compensation_failed} | "
             f"bus {bus.published}/{bus.delivered}/{bus.dead_lettered} | "
             f"queue {q.enqueued}/{q.delivered}/{q.depth}")
 
 
 PLAIN_LEGEND = ("columns: service accepted/rejected/timed_out/fallbacks; "
-                "sagas completed/compensated/compensation_failed; "
+                "sms sent/queued/delivered_later; "
+                "sagas started/completed/compensated/compensation_failed; "
                 "bus published/delivered/dead_lettered; queue enqueued/delivered/depth")
 """Printed once at the top of plain output, so each line's numbers can be read."""
 
@@ -138,6 +149,92 @@ def summary_table(summary: Mapping[str, Any], *, title: str = "summary") -> Tabl
         else:
             table.add_row(str(part), "", _value(figures))
     return table
+
+
+def summary_report(summary: Mapping[str, Any], *,
+                   title: str = "summary (every figure measured; --json PATH writes them all)",
+                   ) -> Table:
+    """The end-of-demo summary, short enough for a 40-row terminal: one line per story part.
+
+    The key figures of each part the story told, in words; `summary_table`
+    (or the `--json` file) has every figure.
+
+    Example:
+        >>> import io
+        >>> from rich.console import Console
+        >>> console = Console(record=True, width=80, file=io.StringIO())
+        >>> console.print(summary_report({"scenario": "saga", "seed": 7, "backend": "memory",
+        ...     "duration_s": 5, "elapsed_s": 5.4, "ok": True, "checks": {"saga_invariants": True},
+        ...     "sagas": {"started": 200, "completed": 172, "compensated": 22,
+        ...               "compensation_failed": 6, "stuck_retried_by_operator": 6,
+        ...               "invariants_ok": True, "charged": 100, "refunded": 40,
+        ...               "completed_amount": 60}}))
+        >>> text = console.export_text()
+        >>> "200 started: 172 completed, 22 compensated, 6 stuck, retried" in text
+        True
+    """
+    table = Table.grid(padding=(0, 2))
+    table.title = title
+    table.title_justify = "left"
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    table.add_row("run", f"{summary.get('scenario')}, seed {summary.get('seed')}, "
+                         f"{summary.get('backend')}: {_value(summary.get('duration_s'))} s asked, "
+                         f"{_value(summary.get('elapsed_s'))} s taken")
+    for name, c in dict(summary.get("services", {})).items():
+        table.add_row(name, f"{c['accepted']} answered, {c['rejected']} refused, "
+                            f"{c['timed_out']} timed out, {c['fallbacks']} fell back")
+    if "bulkhead" in summary:
+        b = summary["bulkhead"]
+        table.add_row("orders", f"{b['orders']} placed, {b['ingress_rejected']} refused; "
+                                f"{b['payment_pending']} payment pending, "
+                                f"{b['payment_pending_settled']} settled")
+        before, during = b["healthy_p99_ms_before"], b["healthy_p99_ms_during"]
+        table.add_row("p99 (hang)", ", ".join(
+            f"{name} {_ms(before.get(name))} -> {_ms(during.get(name))} ms" for name in before))
+    if "breaker" in summary:
+        r = summary["breaker"]
+        table.add_row("sms outage", f"{r['requests_during_outage']} sent, "
+                      f"{r['provider_calls_during_outage']} reached provider "
+                      f"({100 * r['provider_call_ratio_during_outage']:.1f}%), p50 "
+                      f"{_ms(r['fail_fast_p50_us'], 0)} us, {r['breaker_trips']} trips")
+        table.add_row("sms", f"{r['sms_accepted']} accepted, {r['sms_delivered']} delivered "
+                             f"({r['sent_at_once']} at once), "
+                             + _flag(f"{r['sms_lost']} lost", r["sms_lost"] == 0))
+    if "sagas" in summary:
+        g = summary["sagas"]
+        table.add_row("sagas", f"{g['started']} started: {g['completed']} completed, "
+                      f"{g['compensated']} compensated, {g['compensation_failed']} stuck, "
+                      + ("retried" if g["stuck_retried_by_operator"] == g["compensation_failed"]
+                         else f"{g['stuck_retried_by_operator']} retried"))
+        table.add_row("books", _flag("balanced" if g["invariants_ok"] else "do not balance",
+                                     bool(g["invariants_ok"]))
+                      + f": charged {g['charged']}, refunded {g['refunded']}, completed "
+                        f"orders {g['completed_amount']}")
+    if "bus" in summary:
+        e = summary["bus"]
+        table.add_row("bus", f"{e['published']} published, {e['delivered']} delivered, "
+                             f"{e['dead_lettered']} dead-lettered, {e['backlog']} left")
+    if "queue" in summary:
+        q = summary["queue"]
+        table.add_row("profiles", f"{q['delivered']} of {q['enqueued']} delivered, "
+                      f"{q['mail_backlog_while_down']} waited for mail; "
+                      + _flag("converged" if q["converged"] else "not converged",
+                              bool(q["converged"])) + f", {q['lost']} lost")
+    checks = dict(summary.get("checks", {}))
+    failed = [name for name, held in checks.items() if not held]
+    table.add_row("checks", Text(f"all {len(checks)} hold" if not failed
+                                 else f"FAILED: {', '.join(failed)}",
+                                 style="bold green" if not failed else "bold red"))
+    return table
+
+
+def _ms(value: Any, digits: int = 1) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.{digits}f}"
+
+
+def _flag(text: str, good: bool) -> str:
+    return f"[green]{text}[/]" if good else f"[bold red]{text}[/]"
 
 
 def _value(value: Any) -> str:
