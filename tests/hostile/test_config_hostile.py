@@ -78,6 +78,7 @@ SKIPPED: dict[str, str] = {
     "GiveUp": _OUTPUT, "SmsReceipt": _OUTPUT, "SmsOutcome": _OUTPUT, "SmsMetrics": _OUTPUT,
     "ProviderRequest": _OUTPUT, "DeliveredText": _OUTPUT, "ProviderMetrics": _OUTPUT,
     "Record": _OUTPUT, "BadLine": _OUTPUT, "EventCount": _OUTPUT, "CorruptSaga": _OUTPUT,
+    "SagaMetrics": _OUTPUT,
     # handles and actors the library builds itself from validated values
     "Subscription": "a handle returned by EventBus.subscribe",
     "GateActor": "started by BreakerGate.start with the gate it built (walked through start)",
