@@ -106,15 +106,31 @@ def is_traceparent(value: object) -> bool:
     return value.__class__ is str and _TRACEPARENT.fullmatch(value) is not None
 
 
-#: The tracing hook, or None when tracing is off: the one check on the hot path.
+#: The tracing hook, or None when tracing is off (set it with `set_tracer`).
 tracer: Tracer | None = None
 
 
-def capture() -> Mapping[str, Any]:
-    """The context to attach to an outgoing message (the send path)."""
-    if tracer is None:
+def _capture_untraced() -> Mapping[str, Any]:
+    return _correlation.get()
+
+
+def _capture_traced() -> Mapping[str, Any]:
+    hook = tracer
+    if hook is None:
         return _correlation.get()
-    return tracer.capture(_correlation.get())
+    return hook.capture(_correlation.get())
+
+
+#: The context to attach to an outgoing message (the send path). `set_tracer` swaps
+#: it, so while tracing is off the send path is exactly the untraced one.
+capture: Callable[[], Mapping[str, Any]] = _capture_untraced
+
+
+def set_tracer(hook: Tracer | None) -> None:
+    """Install the tracing hook (`None`: remove it); `actors.observability` calls this."""
+    global tracer, capture  # noqa: PLW0603 - one hook per process, read by the hot paths
+    tracer = hook
+    capture = _capture_untraced if hook is None else _capture_traced
 
 
 def install(context: Mapping[str, Any]) -> None:

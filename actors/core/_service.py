@@ -233,7 +233,7 @@ class ServiceActor(pykka.ThreadingActor):
         special = _SPECIAL_CLASSES
         handle_special = self._handle_receive
         on_receive = self.on_receive
-        current = _context.capture
+        current = _context.current_context
         install = _context.install
         item: Item | None = None  # the message in flight, until it is settled
         try:

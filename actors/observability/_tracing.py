@@ -22,7 +22,7 @@ from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from actors.core import context, short_repr
+from actors.core import Disposable, context, short_repr
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _INSTRUMENTATION = "stanchion"
@@ -208,7 +208,9 @@ class Hook:
                 wait_s = max(0.0, (time.monotonic_ns() - ids.sent_ns) / 1e9)
                 if wait_recorder is not None:
                     wait_recorder(service, wait_s)
-            if tracer is None:
+            if tracer is None or (parent is None and isinstance(message, Disposable)):
+                # A wake-up no request caused (a poll timer's nudge) would be a trace of
+                # its own every few hundred milliseconds: the work it does is traced.
                 return handler(message)
             with tracer.start_as_current_span(
                     "actor.handle", context=_parent_context(parent), kind=SpanKind.CONSUMER,
@@ -271,10 +273,8 @@ _mailbox_wait: Callable[[str, float], None] | None = None
 
 
 def _reinstall() -> None:
-    if _tracer is None and _mailbox_wait is None:
-        context.tracer = None
-    else:
-        context.tracer = Hook(_tracer, _mailbox_wait)
+    context.set_tracer(None if _tracer is None and _mailbox_wait is None
+                       else Hook(_tracer, _mailbox_wait))
 
 
 def enable_tracing(tracer_provider: trace.TracerProvider | None = None) -> None:

@@ -51,6 +51,11 @@ def test_a_failed_attempt_and_its_retry_are_spans_of_the_enqueuers_trace(
         assert f"{span.parent.span_id:016x}" == root_id[2]
     assert delivered[0].status.status_code is StatusCode.ERROR
     assert delivered[1].status.status_code is StatusCode.UNSET
+    # the pool's timer nudges are not traces of their own (one sent by the traced
+    # enqueue is a span of its trace); the deliveries they make are
+    polls = [s for s in spans.get_finished_spans()
+             if (s.attributes or {}).get("stanchion.message_type") == "Poll"]
+    assert all(s.context.trace_id == delivered[0].context.trace_id for s in polls)
 
 
 def test_a_new_task_refuses_a_malformed_trace() -> None:
