@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from actors import ConfigError
-from actors.backends import MemoryTaskStore, open_backend
+from actors.backends import MemoryTaskStore, SqliteTaskStore, open_backend
 from actors.core import context
 from actors.supervision import ActorSystem
-from actors.taskqueue import NewTask, QueueSpec, TaskQueue, TaskQueueService
+from actors.taskqueue import NewTask, QueueSpec, TaskQueue, TaskQueueConfig, TaskQueueService
 from tests.observability.conftest import by_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +100,27 @@ def test_a_task_enqueued_here_and_delivered_in_another_process_is_one_trace(
     assert deliver["trace_id"] == handle["trace_id"] == trace_id
     assert deliver["parent_id"] == span_id
     assert handle["parent_id"] == deliver["span_id"]
+
+
+def test_a_schema_1_task_file_gains_the_trace_column_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.sqlite3"
+    store = SqliteTaskStore(TaskQueueConfig(sqlite_path=path))
+    TaskQueue(store).enqueue("q", {"old": True})
+    store.close()
+    with sqlite3.connect(path) as conn:  # what a file written by the previous version holds
+        conn.execute("ALTER TABLE tasks DROP COLUMN trace")
+        conn.execute("ALTER TABLE dead_letters DROP COLUMN trace")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    store = SqliteTaskStore(TaskQueueConfig(sqlite_path=path))
+    try:
+        trace = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+        store.enqueue_many([NewTask("q", {"old": False}, trace=trace)], now=0.0)
+        claimed = store.claim("q", "w", 10, now=time.time() + 1)
+        assert {c.task.payload["old"]: c.task.trace for c in claimed} == {
+            True: None, False: trace}
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    conn.close()
