@@ -208,3 +208,40 @@ def test_the_pytest_plugin_imports_nothing_heavy_until_a_fixture_is_used(
              or name.startswith(("actors.sms", "actors.supervision", "actors.testing._fake",
                                  "actors.backends", "actors.bus", "actors.saga"))}
     assert not heavy, sorted(heavy)
+
+
+def test_importing_the_library_loads_no_opentelemetry_or_prometheus_client() -> None:
+    tree = _import_tree("import actors, supervisor, stanchion, actors.saga, actors.bus, "
+                        "actors.taskqueue, actors.breaker, actors.backends, actors.sms, "
+                        "actors.observability")
+    unwanted = {name for name, _, _ in tree
+                if _top(name) in ("opentelemetry", "prometheus_client")}
+    assert not unwanted, sorted(unwanted)
+
+
+def test_without_the_observability_extras_the_library_works_and_says_what_to_install() -> None:
+    prelude = _UNINSTALL.format(absent={"opentelemetry", "prometheus_client"})
+    code = textwrap.dedent("""
+        import actors.observability as obs
+        from actors.core import context
+        from actors.supervision import ActorSystem
+        assert context.tracer is None
+        with ActorSystem():
+            pass
+        for name in ("enable_tracing", "start_prometheus_server"):
+            try:
+                getattr(obs, name)
+            except obs.ObservabilityNotInstalled as exc:
+                assert "pip install 'stanchion[" in str(exc), exc
+            else:
+                raise AssertionError(name)
+        try:
+            obs.StanchionMetrics()
+        except obs.ObservabilityNotInstalled as exc:
+            assert "stanchion[otel]" in str(exc), exc
+        else:
+            raise AssertionError("StanchionMetrics")
+        obs.StanchionMetrics(time_mailboxes=False).collect()
+    """)
+    tree = _import_tree(code, prelude=prelude)
+    assert "actors.observability" in {name for name, _, _ in tree}

@@ -19,7 +19,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 from actors.breaker._config import BreakerConfig
 from actors.breaker._errors import CircuitOpen
 from actors.breaker._window import CountWindow, TimeWindow
-from actors.core import ConfigError, LibraryLogger, validate as check
+from actors.core import ConfigError, LibraryLogger, context, validate as check
 
 _log = LibraryLogger("stanchion.breaker")
 
@@ -340,6 +340,14 @@ class CircuitBreaker:
         Raises `CircuitOpen` without calling `fn` when the breaker refuses;
         otherwise returns `fn`'s result or re-raises its error after recording it.
         """
+        tracer = context.tracer
+        if tracer is not None:
+            with tracer.span("breaker.call", {"breaker": self.name,
+                                              "state": self.state.value}):
+                return self._call(fn, *args, **kwargs)
+        return self._call(fn, *args, **kwargs)
+
+    def _call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         permit = self.acquire()
         clock = self.clock
         start = clock()

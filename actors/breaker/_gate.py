@@ -40,6 +40,7 @@ from actors.core import (
     StanchionError,
     SystemNotRunning,
     TimerHandle,
+    context,
     validate as check,
 )
 from actors.supervision import ActorSystem, ChildSpec
@@ -293,7 +294,18 @@ class BreakerGate:
         `ServiceStopped` at once when the target cannot take the message
         (neither counted), `AskTimeout` after `timeout` seconds (counted as a
         failure), or the target's error (counted unless the config ignores it).
+        With tracing on, a `breaker.call` span covers the call (the send only, with
+        `block=False`).
         """
+        tracer = context.tracer
+        if tracer is not None:
+            with tracer.span("breaker.call", {"breaker": self.breaker.name,
+                                              "state": self.breaker.state.value,
+                                              "service": self.target.name}):
+                return self._ask(message, timeout, block)
+        return self._ask(message, timeout, block)
+
+    def _ask(self, message: Any, timeout: float | None, block: bool) -> Any:
         breaker = self.breaker
         if timeout is None:
             timeout = self.timeout

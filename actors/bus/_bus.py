@@ -35,6 +35,7 @@ from actors.core import (
     ServiceActor,
     StanchionError,
     SystemNotRunning,
+    context,
     validate as check,
     work_item,
 )
@@ -183,6 +184,15 @@ class EventBus:
 
         Raises `ConfigError` for an invalid event name and `BusStopped` after stop.
         """
+        tracer = context.tracer
+        if tracer is not None:  # every subscriber's delivery becomes a child of this span
+            with tracer.span("bus.publish", {"bus": self.name, "event_name": event_name
+                                             if event_name.__class__ is str else None}):
+                self._publish(event_name, payload)
+            return
+        self._publish(event_name, payload)
+
+    def _publish(self, event_name: str, payload: Any) -> None:
         if self._stopped:
             raise BusStopped(f"bus {self.name!r} is stopped; events can't be published")
         if event_name.__class__ is not str or event_name not in self._known_names:

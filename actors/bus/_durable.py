@@ -20,7 +20,15 @@ from typing import Any
 
 from actors.bus._config import EventBusConfig
 from actors.bus._subscriber import DeadEvent, Event, Handler, SubscriberMetrics
-from actors.core import CorruptData, LibraryLogger, ServiceRef, codec, is_finite_number, short_repr
+from actors.core import (
+    CorruptData,
+    LibraryLogger,
+    ServiceRef,
+    codec,
+    context,
+    is_finite_number,
+    short_repr,
+)
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
     ClaimedTask,
@@ -125,7 +133,16 @@ class DurableSubscriber:
         self.cancelled = False
 
         def deliver(task: Task) -> None:
-            handler(decode_record(task.payload).payload)
+            event = decode_record(task.payload)
+            tracer = context.tracer
+            if tracer is None:
+                handler(event.payload)
+                return
+            # A child of the engine's `task.deliver` span, itself a child of the publisher's.
+            with tracer.span("bus.deliver", {"subscriber": name, "event_name": event.name,
+                                             "seq": event.seq, "attempt": task.attempts,
+                                             "durable": True}):
+                handler(event.payload)
 
         spec = QueueSpec(queue, deliver, workers=1, batch_size=_BATCH, poll_interval=_IDLE_POLL,
                          ordered_by=_event_name, retry=config.retry)

@@ -180,7 +180,10 @@ class SubscriberState:
     def _attempt(self, event: Event, context: Mapping[str, Any], attempts: int) -> None:
         self.head_published_at = event.published_at
         try:
-            self.handler(event.payload)
+            if correlation.tracer is None:
+                self.handler(event.payload)
+            else:
+                self._traced(correlation.tracer, event, context, attempts)
         except Exception as exc:  # noqa: BLE001 - a handler's failure is retried, not a crash
             decision = self.schedule.after_error(exc, attempts)  # the step every loop shares
             error = describe_error(exc)
@@ -195,6 +198,21 @@ class SubscriberState:
             self._bury(event, decision.reason, error, attempts)
             return
         self.counts.delivered += 1
+
+    def _traced(self, tracer: correlation.Tracer, event: Event, context: Mapping[str, Any],
+                attempts: int) -> None:
+        """The handler inside a `bus.deliver` span, a child of the publisher's span."""
+        span = tracer.start("bus.deliver", {
+            "subscriber": self.name, "event_name": event.name, "seq": event.seq,
+            "attempt": attempts}, parent=context)
+        try:
+            with span.activate():
+                self.handler(event.payload)
+        except Exception as exc:
+            span.fail(exc)
+            raise
+        finally:
+            span.end()
 
     def _wake(self, name: str) -> None:
         ref = self.ref

@@ -9,10 +9,11 @@ capturing it on the send path costs a single lookup.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import re
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import AbstractContextManager, contextmanager
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -50,9 +51,86 @@ def bind_context(**ids: Any) -> Iterator[Mapping[str, Any]]:
         _correlation.reset(token)
 
 
-def capture() -> Mapping[str, Any]:
-    """The context to attach to an outgoing message (the send path)."""
+class Span(Protocol):
+    """A span as the runtime's hooks see it (`actors.otel` wraps an OpenTelemetry span)."""
+
+    def set(self, key: str, value: str | int | float | bool) -> None:
+        """Set an attribute."""
+
+    def fail(self, error: BaseException | str) -> None:
+        """Mark the span as failed (status ERROR) with `error`."""
+
+    def end(self) -> None:
+        """End a span made by `Tracer.start`."""
+
+    def activate(self) -> AbstractContextManager[None]:
+        """Make this span current in a `with` block (messages sent there are its children)."""
+
+    def carrier(self) -> str | None:
+        """This span's W3C `traceparent`, to store beside durable work."""
+
+
+class Tracer(Protocol):
+    """What the runtime calls when tracing is on; installed by `actors.otel.enable_tracing`."""
+
+    def capture(self, ids: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The context of an outgoing message: `ids` plus the current span, if any."""
+
+    def wrap_handler(self, service: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Wrap a service's `on_receive` in an `actor.handle` span."""
+
+    def span(self, name: str, attributes: Mapping[str, Any], *, parent: str | None = None,
+             links: tuple[str, ...] = ()) -> AbstractContextManager[Span]:
+        """A current span for a `with` block (errors raised in it fail the span)."""
+
+    def start(self, name: str, attributes: Mapping[str, Any], *,
+              parent: Span | str | Mapping[str, Any] | None = None) -> Span:
+        """A span that is not current and outlives the caller's frame; end it with `end()`.
+
+        `parent`: a span, a stored `traceparent`, a captured message context, or
+        None for the current span.
+        """
+
+    def carrier(self) -> str | None:
+        """The current span's (or the installed context's) `traceparent`, or None."""
+
+    def log_fields(self, event_dict: MutableMapping[str, Any]) -> None:
+        """Add the current span's `trace_id` and `span_id` to a log line."""
+
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def is_traceparent(value: object) -> bool:
+    """Whether `value` has the form of a W3C `traceparent` (what durable rows may store)."""
+    return value.__class__ is str and _TRACEPARENT.fullmatch(value) is not None
+
+
+#: The tracing hook, or None when tracing is off (set it with `set_tracer`).
+tracer: Tracer | None = None
+
+
+def _capture_untraced() -> Mapping[str, Any]:
     return _correlation.get()
+
+
+def _capture_traced() -> Mapping[str, Any]:
+    hook = tracer
+    if hook is None:
+        return _correlation.get()
+    return hook.capture(_correlation.get())
+
+
+#: The context to attach to an outgoing message (the send path). `set_tracer` swaps
+#: it, so while tracing is off the send path is exactly the untraced one.
+capture: Callable[[], Mapping[str, Any]] = _capture_untraced
+
+
+def set_tracer(hook: Tracer | None) -> None:
+    """Install the tracing hook (`None`: remove it); `actors.observability` calls this."""
+    global tracer, capture  # noqa: PLW0603 - one hook per process, read by the hot paths
+    tracer = hook
+    capture = _capture_untraced if hook is None else _capture_traced
 
 
 def install(context: Mapping[str, Any]) -> None:

@@ -85,6 +85,9 @@ def add_actor_and_correlation(_: WrappedLogger, __: str, event_dict: EventDict) 
     if ctx:
         for key, value in ctx.items():
             event_dict.setdefault(key, value)
+    tracer = _context.tracer
+    if tracer is not None:
+        tracer.log_fields(event_dict)
     return event_dict
 
 

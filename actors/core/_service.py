@@ -206,6 +206,8 @@ class ServiceActor(pykka.ThreadingActor):
         self._abandoned = False
         self._thread: threading.Thread | None = None
         self._counter: Any = None
+        self._hook: Any = None
+        self._hooked: Any = None
 
     @staticmethod
     def _create_actor_inbox() -> Any:
@@ -271,7 +273,7 @@ class ServiceActor(pykka.ThreadingActor):
         special = _SPECIAL_CLASSES
         handle_special = self._handle_receive
         on_receive = self.on_receive
-        current = _context.capture
+        current = _context.current_context
         install = _context.install
         item: Item | None = None  # the message in flight, until it is settled
         try:
@@ -285,8 +287,10 @@ class ServiceActor(pykka.ThreadingActor):
                 try:
                     if message.__class__ in special or isinstance(message, ControlMessage):
                         response = handle_special(message)
-                    else:
+                    elif _context.tracer is None:
                         response = on_receive(message)
+                    else:
+                        response = self._observed(message)
                 except BaseException as exc:  # noqa: BLE001 - let it crash, but never silently
                     if reply_to is not None and isinstance(exc, Exception):
                         reply_to.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
@@ -303,6 +307,16 @@ class ServiceActor(pykka.ThreadingActor):
         except BaseException as fault:
             self._recover_in_flight(item, fault)
             raise
+
+    def _observed(self, message: Any) -> Any:
+        """`on_receive` through the tracing hook (`actors.observability`), made once per hook."""
+        hook = _context.tracer
+        if hook is None:
+            return self.on_receive(message)
+        if self._hook is not hook:
+            self._hook = hook
+            self._hooked = hook.wrap_handler(self.service_name, self.on_receive)
+        return self._hooked(message)
 
     def _actor_loop_teardown(self) -> None:
         # Every step is guarded: the watcher must hear of this death whatever fails first.

@@ -37,6 +37,7 @@ from actors.saga._machine import (
     idempotency_key,
 )
 from actors.saga._messages import SagaCommand, StepRejected
+from actors.saga._metrics import DURATION_BUCKETS_S, SagaMetrics
 from actors.saga._sagas import Sagas
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __getattr__ = lazy_names(
          "checkout_services"), "examples.shop (the repository's examples/shop/)"))
 
 __all__ = [
+    "DURATION_BUCKETS_S",
     "ENDS",
     "Action",
     "Choreography",
@@ -73,6 +75,7 @@ __all__ = [
     "SagaLogClosed",
     "SagaLogError",
     "SagaMachine",
+    "SagaMetrics",
     "SagaStatus",
     "SagaStep",
     "Sagas",

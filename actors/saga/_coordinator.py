@@ -48,6 +48,7 @@ from actors.saga._machine import (
     Stuck,
 )
 from actors.saga._messages import SagaCommand, StepRejected
+from actors.saga._metrics import SagaCounters
 
 if TYPE_CHECKING:
     from actors.bus import EventBus
@@ -156,7 +157,8 @@ class SagaCoordinator(ServiceActor):
                  resolve: Callable[[str], ServiceRef[Any]], scheduler: Scheduler,
                  rng: random.Random, clock: Callable[[], float],
                  bus: EventBus | None = None,
-                 on_finished: Callable[[str], None] | None = None) -> None:
+                 on_finished: Callable[[str], None] | None = None,
+                 counters: SagaCounters | None = None) -> None:
         super().__init__()
         self.machines = {d.name: SagaMachine(d, rng=rng, clock=clock) for d in definitions}
         self.log = log
@@ -171,6 +173,11 @@ class SagaCoordinator(ServiceActor):
         # answer to any other attempt is late (its timeout already decided) and dropped.
         self.in_flight: dict[tuple[str, str, bool], int] = {}
         self.on_finished: Callable[[str], None] = on_finished or (lambda _saga_id: None)
+        self.counters = counters or SagaCounters([d.name for d in definitions])
+        # Tracing only (docs/observability.md): the open span of each saga, and of each
+        # step attempt awaiting its answer, keyed (saga, step, compensate, attempt).
+        self.saga_spans: dict[str, context.Span] = {}
+        self.step_spans: dict[tuple[str, str, bool, int], context.Span] = {}
 
     def on_start(self) -> None:
         self._recover(0)
@@ -209,6 +216,8 @@ class SagaCoordinator(ServiceActor):
                 self.log.quarantine(saga.id, f"cannot be resumed: {short_repr(exc)}")
                 continue
             self.active[saga.id] = saga
+            self.counters.resumed(saga.definition, saga.id)
+            self._trace_resumed(saga, "recovered")
             with context.bind_context(saga_id=saga.id):
                 _log.info("saga.recovered", definition=saga.definition,
                           status=str(saga.status))
@@ -257,27 +266,37 @@ class SagaCoordinator(ServiceActor):
         saga, actions = machine.start(msg.saga_id, msg.data)
         self.active[saga.id] = saga
         self._expect(saga.id, actions)
+        tracer = context.tracer
+        if tracer is not None:  # the saga's span, a child of the caller's; stored with it
+            span = self.saga_spans[saga.id] = tracer.start(
+                "saga", {"saga_id": saga.id, "definition": saga.definition})
+            saga.trace = span.carrier()
 
         def created(error: BaseException | None) -> None:
             if error is not None:  # a duplicate id, or the log failed: no saga created
                 self._post(_Forget(saga.id))
+                self._end_saga_span(saga.id, "not_created", error)
                 msg.reply.set_exception(error)
                 return
+            self.counters.started(saga.definition, saga.id)
             msg.reply.set(saga.id)
             with context.bind_context(saga_id=saga.id):
                 _log.info("saga.started", definition=saga.definition)
             self._publish("saga.started", saga.id, definition=saga.definition)
-            self._perform(saga.id, actions)
+            self._perform(saga, actions)
 
         try:
             self.log.create(saga, created)
         except StanchionError as exc:  # data that is not JSON, a closed log: no saga created
             self.active.pop(saga.id, None)
             self._forget_in_flight(saga)
+            self._end_saga_span(saga.id, "not_created", exc)
             msg.reply.set_exception(exc)
 
     def _on_reply(self, msg: _Reply) -> None:
         key = (msg.saga_id, msg.step, msg.compensate)
+        if self.step_spans:
+            self._end_step_span(msg)
         if self.in_flight.get(key) != msg.attempt:
             return
         del self.in_flight[key]
@@ -331,6 +350,8 @@ class SagaCoordinator(ServiceActor):
         with context.bind_context(saga_id=saga.id):
             _log.info("saga.retried_by_operator")
         self.active[saga.id] = saga
+        self.counters.resumed(saga.definition, saga.id)
+        self._trace_resumed(saga, "operator_retry")
         # Answer once the retried state is durable, so a `wait` that follows reads
         # the retried run, never the stale compensation_failed.
         self._persist(saga, actions, durable=lambda: msg.reply.set(True))
@@ -364,7 +385,7 @@ class SagaCoordinator(ServiceActor):
             if error is None:
                 if durable is not None:
                     durable()
-                self._perform(saga.id, actions)
+                self._perform(saga, actions)
                 return
             # Nothing was sent, so the saga waits as it is; write it again after a
             # backoff (the log may be back), and a restart's recovery resumes it anyway.
@@ -379,8 +400,9 @@ class SagaCoordinator(ServiceActor):
         except StanchionError as exc:  # a closed log, or a state that cannot be encoded
             written(exc)
 
-    def _perform(self, saga_id: str, actions: list[Action]) -> None:
+    def _perform(self, saga: Saga, actions: list[Action]) -> None:
         """Runs on the log's writer thread (or inline): sends and timers only, no state."""
+        saga_id = saga.id
         with context.bind_context(saga_id=saga_id):
             for action in actions:
                 if isinstance(action, SendCommand):
@@ -389,9 +411,14 @@ class SagaCoordinator(ServiceActor):
                     self.scheduler.call_later(action.delay, self._retry_due(action))
                 elif isinstance(action, Stuck):
                     _log.error("saga.stuck", step=action.step, error=action.error)
+                    self.counters.stuck(saga.definition)
+                    self._end_saga_span(saga_id, "stuck", action.error or "stuck")
                     self._publish("saga.stuck", saga_id, step=action.step, error=action.error)
                 elif isinstance(action, Finished):
                     _log.info(f"saga.{action.status}", status=str(action.status))
+                    self.counters.finished(saga.definition, saga_id, str(action.status),
+                                           saga.updated_at - saga.created_at)
+                    self._end_saga_span(saga_id, str(action.status))
                     self._publish(f"saga.{action.status}", saga_id, status=str(action.status))
                     self.on_finished(saga_id)
 
@@ -408,7 +435,11 @@ class SagaCoordinator(ServiceActor):
         command = SagaCommand(action.saga_id, action.step, action.command, action.data,
                               action.idempotency_key, action.compensate)
         try:
-            future = self._ref(action.service).ask(command, block=False)
+            if context.tracer is None:
+                future = self._ref(action.service).ask(command, block=False)
+            else:
+                with self._step_span(context.tracer, action).activate():
+                    future = self._ref(action.service).ask(command, block=False)
         except MailboxFull as exc:
             self._post(_Reply(action, reason=FailureReason.MAILBOX_FULL, error=str(exc)))
             return
@@ -437,6 +468,50 @@ class SagaCoordinator(ServiceActor):
 
     def _post(self, message: ControlMessage) -> None:
         self._binding.mailbox.post_control(message)
+
+    # -- tracing (docs/observability.md) -----------------------------------------------------
+
+    def _trace_resumed(self, saga: Saga, why: str) -> None:
+        """A new span for a saga resumed without one, a child of the span stored with it."""
+        tracer = context.tracer
+        if tracer is None or saga.id in self.saga_spans:
+            return
+        span = self.saga_spans[saga.id] = tracer.start(
+            "saga", {"saga_id": saga.id, "definition": saga.definition, "resumed": why},
+            parent=saga.trace)
+        if saga.trace is None:
+            saga.trace = span.carrier()
+
+    def _step_span(self, tracer: context.Tracer, action: SendCommand) -> context.Span:
+        key = (action.saga_id, action.step, action.compensate, action.attempt)
+        parent: context.Span | str | None = self.saga_spans.get(action.saga_id)
+        if parent is None:
+            saga = self.active.get(action.saga_id)
+            parent = saga.trace if saga is not None else None
+        span = self.step_spans[key] = tracer.start(
+            "saga.compensation" if action.compensate else "saga.step",
+            {"saga_id": action.saga_id, "step": action.step, "service": action.service,
+             "command": action.command, "attempt": action.attempt}, parent=parent)
+        return span
+
+    def _end_step_span(self, msg: _Reply) -> None:
+        span = self.step_spans.pop((msg.saga_id, msg.step, msg.compensate, msg.attempt), None)
+        if span is None:
+            return
+        if msg.reason is not None:
+            span.set("failure_reason", str(msg.reason))
+            span.fail(msg.error or str(msg.reason))
+        span.end()
+
+    def _end_saga_span(self, saga_id: str, status: str,
+                       error: BaseException | str | None = None) -> None:
+        span = self.saga_spans.pop(saga_id, None)
+        if span is None:
+            return
+        span.set("status", status)
+        if error is not None or status in ("compensation_failed", "stuck"):
+            span.fail(error if error is not None else status)
+        span.end()
 
     def _publish(self, event: str, saga_id: str, **fields: Any) -> None:
         if self.bus is None:

@@ -23,6 +23,7 @@ from actors.core import (
     GroupCommit,
     LibraryLogger,
     codec,
+    context,
     require,
     short_repr,
 )
@@ -84,7 +85,9 @@ def _saga_from_state(state: object) -> Saga:
     return Saga(_text(doc, "id"), _text(doc, "definition"),
                 _enum(SagaStatus, doc["status"], "status"), dict(_mapping(doc["data"], "data")),
                 [_step(step) for step in steps], _time(doc, "created_at"),
-                _time(doc, "updated_at"), _flag(doc, "stuck"))
+                _time(doc, "updated_at"), _flag(doc, "stuck"),
+                # Only observability reads it: a damaged one is dropped, not quarantined.
+                trace if context.is_traceparent(trace := doc.get("trace")) else None)
 
 
 _SAGA_KEYS = ("id", "definition", "status", "data", "steps", "created_at", "updated_at",

@@ -93,18 +93,23 @@ class Saga:
     created_at: float
     updated_at: float
     stuck: bool = False
+    trace: str | None = None
+    """The W3C `traceparent` of the saga's span, stored so a recovery joins its trace."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "definition": self.definition, "status": str(self.status),
-                "data": self.data, "steps": [s.to_json() for s in self.steps],
-                "created_at": self.created_at, "updated_at": self.updated_at,
-                "stuck": self.stuck}
+        doc = {"id": self.id, "definition": self.definition, "status": str(self.status),
+               "data": self.data, "steps": [s.to_json() for s in self.steps],
+               "created_at": self.created_at, "updated_at": self.updated_at,
+               "stuck": self.stuck}
+        if self.trace is not None:
+            doc["trace"] = self.trace
+        return doc
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Saga:
         return cls(data["id"], data["definition"], SagaStatus(data["status"]),
                    dict(data["data"]), [StepRecord.from_json(s) for s in data["steps"]],
-                   data["created_at"], data["updated_at"], data["stuck"])
+                   data["created_at"], data["updated_at"], data["stuck"], data.get("trace"))
 
     @property
     def finished(self) -> bool:

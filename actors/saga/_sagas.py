@@ -15,6 +15,7 @@ from actors.saga._definition import SagaDefinition
 from actors.saga._errors import SagaDataNotSerializable
 from actors.saga._log import CorruptSaga, SagaLog
 from actors.saga._machine import Saga, SagaStatus
+from actors.saga._metrics import SagaCounters, SagaMetrics
 from actors.supervision import ActorSystem, ChildSpec
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class Sagas:
         self.definitions = {d.name: d for d in definitions}
         self._finished = threading.Condition()
         self._on_finished = on_finished
+        self.counters = SagaCounters(list(self.definitions))
 
     @classmethod
     def start(cls, system: ActorSystem, definitions: Sequence[SagaDefinition], log: SagaLog,
@@ -98,7 +100,8 @@ class Sagas:
                                      kwargs={"resolve": system.service,
                                              "scheduler": scheduler,
                                              "rng": rng or random.Random(), "clock": clock,
-                                             "bus": bus, "on_finished": sagas._notify},
+                                             "bus": bus, "on_finished": sagas._notify,
+                                             "counters": sagas.counters},
                                      mailbox_size=mailbox_size))
         return sagas
 
@@ -145,6 +148,13 @@ class Sagas:
         reply: ReplyFuture[str] = ReplyFuture(timeout, self.name)
         self.system.service(self.name).tell(StartSaga(definition, chosen, plain, reply))
         return reply
+
+    def metrics(self) -> dict[str, SagaMetrics]:
+        """Per definition: started, completed, compensated, ..., in flight, durations.
+
+        Read from counters the coordinator keeps; no message is sent to it.
+        """
+        return self.counters.snapshot()
 
     def status(self, saga_id: str) -> Saga | None:
         """The saga's state, steps, attempts and timestamps, as last written to the log."""

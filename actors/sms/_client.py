@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from actors.core import ConfigError, validate as check
+from actors.core import ConfigError, context, validate as check
 from actors.sms._errors import (
     ProviderError,
     ProviderRateLimited,
@@ -142,13 +142,25 @@ class SmsClient:
         return self.pool_timeout + 2 * self.connect_timeout + self.read_timeout
 
     def send(self, message: SmsMessage) -> SmsReceipt:
-        """Send `message` once; the receipt, or a `ProviderError` saying what went wrong."""
+        """Send `message` once; the receipt, or a `ProviderError` saying what went wrong.
+
+        With tracing on, the call is an `sms.send` span and the request carries
+        its W3C `traceparent` header (docs/observability.md).
+        """
+        tracer = context.tracer
+        if tracer is None:
+            return self._send(message, {})
+        with tracer.span("sms.send", {"idempotency_key": message.idempotency_key}) as span:
+            carrier = span.carrier()
+            return self._send(message, {"traceparent": carrier} if carrier else {})
+
+    def _send(self, message: SmsMessage, headers: dict[str, str]) -> SmsReceipt:
         if self._closed:
             raise SmsClientClosed
         key = message.idempotency_key
         try:
             response = self._http.post(MESSAGES_PATH, json=message.as_payload(),
-                                       headers={"Idempotency-Key": key})
+                                       headers={"Idempotency-Key": key, **headers})
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(f"timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:

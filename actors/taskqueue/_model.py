@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from actors.core import ConfigError, codec, validate as check
+from actors.core import ConfigError, codec, context, validate as check
 from actors.retry import RetryPolicy
 from actors.taskqueue._errors import PayloadNotSerializable
 
@@ -49,6 +49,9 @@ class NewTask:
         not_before: wall-clock time (`time.time()`) before which it is not handed
             out; `None` means as soon as it is enqueued.
         priority: 0 (default, lowest) to 9; higher priorities are claimed first.
+        trace: the W3C `traceparent` of the span that enqueued it, stored with the
+            task so its delivery joins the same trace (filled in from the current
+            span when tracing is on; see docs/observability.md).
 
     Example:
         >>> NewTask("profile->billing", {"user_id": "u-1", "version": 3}).payload_json
@@ -59,6 +62,7 @@ class NewTask:
     payload: Any
     not_before: float | None = None
     priority: int = 0
+    trace: str | None = field(default=None, repr=False)
     payload_json: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +75,11 @@ class NewTask:
             raise ConfigError("not_before", self.not_before,
                               "a finite time.time() value, or None")
         object.__setattr__(self, "payload_json", encode_payload(self.payload))
+        if self.trace is not None and not context.is_traceparent(self.trace):
+            raise ConfigError("trace", self.trace, "a W3C traceparent "
+                              "('00-<32 hex>-<16 hex>-<2 hex>'), or None")
+        if self.trace is None and context.tracer is not None:
+            object.__setattr__(self, "trace", context.tracer.carrier())
 
     @classmethod
     def _encoded(cls, queue: str, payload: Any, payload_json: str,
@@ -86,6 +95,8 @@ class NewTask:
                                  ("not_before", not_before), ("priority", priority),
                                  ("payload_json", payload_json)):
             object.__setattr__(task, attribute, value)
+        tracer = context.tracer
+        object.__setattr__(task, "trace", None if tracer is None else tracer.carrier())
         check.name("queue", queue)
         return task
 
@@ -107,6 +118,8 @@ class Task:
     priority: int
     enqueued_at: float
     last_error: str | None = None
+    trace: str | None = None
+    """The W3C `traceparent` stored with the task (None if it was enqueued untraced)."""
 
 
 @dataclass(frozen=True, slots=True)

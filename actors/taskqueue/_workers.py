@@ -37,6 +37,7 @@ from actors.core import (
     ServiceRef,
     StanchionError,
     TimerHandle,
+    context,
     short_repr,
     validate as check,
 )
@@ -530,44 +531,31 @@ class DeliveryEngine:
 
     def _deliver_one(self, task: Task) -> BaseException | None:
         deliver = self.spec.deliver
+        tracer = context.tracer
         try:
-            if isinstance(deliver, str):
-                self.resolve(deliver).ask(task.payload, timeout=self.spec.delivery_timeout)
+            if tracer is not None:
+                # A span per attempt, a child of the enqueuer's (stored) span.
+                with tracer.span("task.deliver", _span_attributes(task), parent=task.trace):
+                    self._call(deliver, task)
             else:
-                deliver(task)
+                self._call(deliver, task)
         except Exception as exc:  # noqa: BLE001 - any failure goes to the shared step
             return exc
         return None
 
+    def _call(self, deliver: str | Callable[[Task], object], task: Task) -> None:
+        if isinstance(deliver, str):
+            self.resolve(deliver).ask(task.payload, timeout=self.spec.delivery_timeout)
+        else:
+            deliver(task)
+
     def _deliver(
         self, batch: Sequence[ClaimedTask]
     ) -> tuple[list[ClaimedTask], list[tuple[ClaimedTask, BaseException]]]:
-        deliver = self.spec.deliver
+        if isinstance(self.spec.deliver, str):
+            return self._ask_batch(self.spec.deliver, batch)
         done: list[ClaimedTask] = []
         failures: list[tuple[ClaimedTask, BaseException]] = []
-        if isinstance(deliver, str):
-            # Ask for the whole batch at once so that one deadline covers it, instead
-            # of one timeout per task when the destination hangs.
-            timeout = self.spec.delivery_timeout
-            deadline = time.monotonic() + timeout
-            pending = []
-            try:
-                target = self.resolve(deliver)
-            except StanchionError as exc:
-                return [], [(claimed, exc) for claimed in batch]
-            for claimed in batch:
-                try:
-                    pending.append((claimed, target.ask(claimed.task.payload, block=False)))
-                except StanchionError as exc:
-                    failures.append((claimed, exc))
-            for claimed, future in pending:
-                try:
-                    future.get(timeout=max(0.0, deadline - time.monotonic()))
-                except Exception as exc:  # noqa: BLE001 - any failure means "retry later"
-                    failures.append((claimed, exc))
-                else:
-                    done.append(claimed)
-            return done, failures
         for claimed in batch:
             error = self._deliver_one(claimed.task)
             if error is None:
@@ -575,6 +563,50 @@ class DeliveryEngine:
             else:
                 failures.append((claimed, error))
         return done, failures
+
+    def _ask_batch(
+        self, service: str, batch: Sequence[ClaimedTask]
+    ) -> tuple[list[ClaimedTask], list[tuple[ClaimedTask, BaseException]]]:
+        """Ask for the whole batch at once so that one deadline covers it, instead of
+        one timeout per task when the destination hangs."""
+        done: list[ClaimedTask] = []
+        failures: list[tuple[ClaimedTask, BaseException]] = []
+        deadline = time.monotonic() + self.spec.delivery_timeout
+        try:
+            target = self.resolve(service)
+        except StanchionError as exc:
+            return [], [(claimed, exc) for claimed in batch]
+        tracer = context.tracer
+        spans: dict[str, context.Span] = {}
+        pending = []
+        for claimed in batch:
+            try:
+                if tracer is None:
+                    pending.append((claimed, target.ask(claimed.task.payload, block=False)))
+                    continue
+                span = spans[claimed.task.id] = tracer.start(
+                    "task.deliver", _span_attributes(claimed.task), parent=claimed.task.trace)
+                with span.activate():  # the ask carries the span to the destination
+                    pending.append((claimed, target.ask(claimed.task.payload, block=False)))
+            except StanchionError as exc:
+                failures.append((claimed, exc))
+        for claimed, future in pending:
+            try:
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as exc:  # noqa: BLE001 - any failure means "retry later"
+                failures.append((claimed, exc))
+            else:
+                done.append(claimed)
+        for claimed, error in failures:
+            if claimed.task.id in spans:
+                spans[claimed.task.id].fail(error)
+        for span in spans.values():
+            span.end()
+        return done, failures
+
+
+def _span_attributes(task: Task) -> dict[str, object]:
+    return {"queue": task.queue, "task_id": task.id, "attempt": task.attempts}
 
 
 _worker_ids = itertools.count(1)

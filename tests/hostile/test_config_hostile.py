@@ -88,6 +88,7 @@ SKIPPED: dict[str, str] = {
     "RelayActor": "started by OutboxRelay.start with the relay it built (walked through start)",
     "ChoreographyState": "the tracker's core, built by Choreography.start from a validated "
                          "definition (walked through start)",
+    "SagaMetrics": _OUTPUT,
     # handles and actors the library builds itself from validated values
     "Subscription": "a handle returned by EventBus.subscribe",
     "GateActor": "started by BreakerGate.start with the gate it built (walked through start)",

@@ -43,10 +43,11 @@ class _Row:
     last_error: str | None = None
     lease_token: str | None = None
     worker_id: str | None = None
+    trace: str | None = None
 
     def task(self, payload: object) -> Task:
         return Task(str(self.id), self.queue, payload, self.attempts, self.not_before,
-                    self.priority, self.enqueued_at, self.last_error)
+                    self.priority, self.enqueued_at, self.last_error, self.trace)
 
 
 @dataclass(slots=True)
@@ -96,7 +97,7 @@ class MemoryTaskStore:
             for new in tasks:
                 due = now if new.not_before is None else new.not_before
                 row = _Row(next(self._ids), new.queue, new.payload_json, new.priority,
-                           due, due, now)
+                           due, due, now, trace=new.trace)
                 self._rows[row.id] = row
                 ids.append(str(row.id))
             return ids

@@ -5,7 +5,7 @@ Layout, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
 - `s0` ... `s9`: one stream per priority, consumer group `workers`; an entry per
   due task; the group's pending entries are the tasks in flight.
 - `payload`, `meta`, `error`, `notbefore`: hashes by task id holding the task
-  (raw JSON payload, "priority enqueued_at", last error, due time).
+  (raw JSON payload, "priority enqueued_at [traceparent]", last error, due time).
 - `entry`: task id -> "priority stream-entry-id" while the task is in a stream.
 - `attempts`, `token`, `owner`: claims made, the current lease token, its worker.
 - `delayed`: sorted set of tasks waiting for their due time (delayed, backing off).
@@ -78,7 +78,10 @@ local function split(s)
   if type(s) ~= 'string' then return nil end
   local sp = string.find(s, ' ', 1, true)
   if not sp then return nil end
-  return string.sub(s, 1, sp - 1), string.sub(s, sp + 1)
+  local rest = string.sub(s, sp + 1)
+  local sp2 = string.find(rest, ' ', 1, true)  -- a traceparent may follow
+  if sp2 then rest = string.sub(rest, 1, sp2 - 1) end
+  return string.sub(s, 1, sp - 1), rest
 end
 local function level(p)
   local n = tonumber(p)
@@ -137,17 +140,22 @@ end
 _ENQUEUE = """
 -- KEYS: the id counter, the task->queue index, then 7 keys per (queue, priority) block:
 --   payload, meta, notbefore, entry, delayed, enq, and that priority's stream
--- ARGV: now, count, then per task: block, queue, priority, enqueued_at, not_before, payload
+-- ARGV: now, count, then per task: block, queue, priority, enqueued_at, not_before, payload,
+-- traceparent ('' for none)
 local now = tonumber(ARGV[1])
 local last = redis.call('INCRBY', KEYS[1], tonumber(ARGV[2]))
 local id = last - tonumber(ARGV[2])
-for i = 3, #ARGV, 6 do
+for i = 3, #ARGV, 7 do
   id = id + 1
   local base = 2 + tonumber(ARGV[i]) * 7
-  local p, enq, nb = ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  local p, enq, nb, trace = ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+6]
   redis.call('HSET', KEYS[2], id, ARGV[i+1])
   redis.call('HSET', KEYS[base + 1], id, ARGV[i+5])
-  redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq)
+  if trace ~= '' then
+    redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq .. ' ' .. trace)
+  else
+    redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq)
+  end
   redis.call('HSET', KEYS[base + 3], id, nb)
   redis.call('ZADD', KEYS[base + 6], enq, id)
   if tonumber(nb) <= now then
@@ -456,7 +464,8 @@ class RedisTaskStore:
             for task in tasks:
                 block = blocks.setdefault((task.queue, task.priority), len(blocks))
                 due = enqueued_at if task.not_before is None else repr(task.not_before)
-                args += [block, task.queue, task.priority, enqueued_at, due, task.payload_json]
+                args += [block, task.queue, task.priority, enqueued_at, due, task.payload_json,
+                         task.trace or ""]
         keys = [f"{self._prefix}:tq:ids", self._where_key()]
         for queue, priority in blocks:
             keys += self._enqueue_keys(queue, priority)
@@ -606,13 +615,13 @@ class RedisTaskStore:
                 "list_dead_letters", run):
             # Whatever another program left in the hashes, the operator gets a listing.
             reason, _, at = str(dead).rpartition(" ")
-            priority, _, enqueued_at = str(meta).partition(" ")
+            priority, enqueued_at, trace = _meta(meta)
             try:
                 payload = decode_payload(raw or "")
             except CorruptData:
                 payload = None
             task = Task(task_id, queue, payload, _int(attempts), _float(not_before),
-                        _int(priority), _float(enqueued_at), error or None)
+                        _int(priority), _float(enqueued_at), error or None, trace)
             letters.append(DeadLetteredTask(task, reason, _float(at), describe_raw(raw)))
         return letters
 
@@ -650,13 +659,20 @@ def _task(queue: str, row: list[Any]) -> Task:
     """The claimed task, or `CorruptData` if any of its stored fields is not what we write."""
     task_id, attempts, raw, meta, not_before, error = row
     payload = decode_payload(raw)
-    priority, _, enqueued_at = meta.partition(" ") if isinstance(meta, str) else ("", "", "")
+    priority, enqueued_at, trace = _meta(meta)
     try:
         return Task(task_id, queue, payload, int(attempts), _finite(not_before),
-                    int(priority), _finite(enqueued_at), error or None)
+                    int(priority), _finite(enqueued_at), error or None, trace)
     except ValueError:
         raise CorruptData(f"row is malformed: meta {short_repr(meta)}, not_before "
                           f"{short_repr(not_before)}") from None
+
+
+def _meta(meta: object) -> tuple[str, str, str | None]:
+    """Priority, enqueue time and traceparent (None if the task has none) from a meta value."""
+    parts = meta.split(" ") if isinstance(meta, str) else []
+    parts += [""] * (2 - len(parts))
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else None
 
 
 def _finite(text: str) -> float:

@@ -49,7 +49,7 @@ from actors.taskqueue.storage import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added the trace column (docs/observability.md)
 
 # visible_at is the one column claims look at: the due time (not_before) while a
 # task is unleased, the lease's expiry while it is leased, so "claimable" is
@@ -67,7 +67,8 @@ _SCHEMA = (
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
         lease_token TEXT,
-        worker_id TEXT
+        worker_id TEXT,
+        trace TEXT
     )""",
     # Claim order: priority level, then earliest visible, then id (the implicit rowid).
     "CREATE INDEX tasks_claim_order ON tasks (queue, priority, visible_at)",
@@ -81,19 +82,26 @@ _SCHEMA = (
         attempts INTEGER NOT NULL,
         last_error TEXT,
         reason TEXT NOT NULL,
-        dead_lettered_at REAL NOT NULL
+        dead_lettered_at REAL NOT NULL,
+        trace TEXT
     )""",
     "CREATE INDEX dead_letters_by_queue ON dead_letters (queue, id)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
-_INSERT = ("INSERT INTO tasks (queue, payload, priority, not_before, visible_at, enqueued_at) "
-           "VALUES (?, ?, ?, ?, ?, ?)")
+_INSERT = ("INSERT INTO tasks (queue, payload, priority, not_before, visible_at, enqueued_at, "
+           "trace) VALUES (?, ?, ?, ?, ?, ?, ?)")
+# Version 1 files gain the trace column in place; their tasks simply have none.
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE tasks ADD COLUMN trace TEXT",
+    "ALTER TABLE dead_letters ADD COLUMN trace TEXT",
+    "PRAGMA user_version = 2",
+)
 # CAST AS BLOB: a payload that is not valid UTF-8 must reach our decoder (and the
 # quarantine), not make sqlite3 raise for the whole result set.
 _SELECT_DUE = (
     "SELECT id, CAST(payload AS BLOB), not_before, enqueued_at, attempts, last_error, "
-    "lease_token, worker_id FROM tasks "
+    "lease_token, worker_id, trace FROM tasks "
     "WHERE queue = ? AND priority = ? AND visible_at <= ? ORDER BY visible_at, id LIMIT ?"
 )
 # Every level in one statement (one index range per level, highest first; SQLite
@@ -104,9 +112,9 @@ _LEVELS = [_LEVEL.replace("priority = ?", f"priority = {p:d}") for p in reversed
 _SELECT_DUE_ALL = " UNION ALL ".join(f"SELECT * FROM ({level})" for level in _LEVELS) + " LIMIT ?"  # noqa: S608 - only our own SQL
 _BURY = (
     "INSERT OR REPLACE INTO dead_letters (id, queue, payload, priority, not_before, "
-    "enqueued_at, attempts, last_error, reason, dead_lettered_at) "
+    "enqueued_at, attempts, last_error, reason, dead_lettered_at, trace) "
     "SELECT id, queue, payload, priority, not_before, enqueued_at, attempts, "
-    "COALESCE(?, last_error), ?, ? FROM tasks WHERE id = ?"
+    "COALESCE(?, last_error), ?, ?, trace FROM tasks WHERE id = ?"
 )
 _RETRY = (
     "UPDATE tasks SET lease_token = NULL, worker_id = NULL, not_before = ?, visible_at = ?, "
@@ -114,8 +122,8 @@ _RETRY = (
 )
 _REPLAY = (
     "INSERT INTO tasks (id, queue, payload, priority, not_before, visible_at, enqueued_at, "
-    "attempts, last_error) SELECT id, queue, payload, priority, ?, ?, enqueued_at, 0, "
-    "last_error FROM dead_letters WHERE id = ?"
+    "attempts, last_error, trace) SELECT id, queue, payload, priority, ?, ?, enqueued_at, 0, "
+    "last_error, trace FROM dead_letters WHERE id = ?"
 )
 _STATS = (
     "SELECT COALESCE(SUM(visible_at <= :now), 0), "
@@ -125,7 +133,8 @@ _STATS = (
 )
 _LIST_DEAD = (
     "SELECT id, queue, CAST(payload AS BLOB), priority, not_before, enqueued_at, attempts, "
-    "last_error, reason, dead_lettered_at FROM dead_letters WHERE queue = ? ORDER BY id LIMIT ?"
+    "last_error, reason, dead_lettered_at, trace FROM dead_letters WHERE queue = ? "
+    "ORDER BY id LIMIT ?"
 )
 
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's bound on bound parameters
@@ -197,7 +206,7 @@ class SqliteTaskStore:
     def enqueue_many(self, tasks: Sequence[NewTask], now: float) -> list[str]:
         """Store `tasks` atomically (all or none) and return their ids, in order."""
         rows = [
-            (t.queue, t.payload_json, t.priority, due, due, now)
+            (t.queue, t.payload_json, t.priority, due, due, now, t.trace)
             for t in tasks
             for due in (now if t.not_before is None else t.not_before,)
         ]
@@ -236,7 +245,7 @@ class SqliteTaskStore:
                 taken: list[int] = []
                 graves: list[_Buried] = []
                 for (priority, task_id, raw, not_before, enqueued_at, attempts, last_error,
-                     old_token, old_worker) in rows:
+                     old_token, old_worker, trace) in rows:
                     try:
                         payload = decode_payload(raw)
                         _check_row(attempts, not_before, enqueued_at, last_error, old_worker)
@@ -251,7 +260,8 @@ class SqliteTaskStore:
                         continue
                     taken.append(task_id)
                     task = Task(str(task_id), queue, payload, attempts + 1, not_before,
-                                priority, enqueued_at, last_error)
+                                priority, enqueued_at, last_error,
+                                trace if isinstance(trace, str) else None)
                     claimed.append(
                         ClaimedTask(task, Lease(str(task_id), token, worker_id, expires)))
                 for chunk in _chunks(taken):
@@ -349,7 +359,7 @@ class SqliteTaskStore:
                           lambda conn: conn.execute(_LIST_DEAD, (queue, limit)).fetchall())
         letters = []
         for (task_id, queue_name, raw, priority, not_before, enqueued_at, attempts, last_error,
-             reason, at) in rows:
+             reason, at, trace) in rows:
             try:
                 payload = decode_payload(raw)
             except CorruptData:
@@ -357,7 +367,8 @@ class SqliteTaskStore:
             # Whatever a foreign writer left in the row, the operator gets a listing.
             task = Task(str(task_id), str(queue_name), payload, _count(attempts),
                         _time(not_before), _count(priority), _time(enqueued_at),
-                        None if last_error is None else describe_raw(last_error))
+                        None if last_error is None else describe_raw(last_error),
+                        trace if isinstance(trace, str) else None)
             letters.append(DeadLetteredTask(task, describe_raw(reason), _time(at),
                                             describe_raw(raw)))
         return letters
@@ -408,6 +419,9 @@ def _create_or_check_schema(conn: sqlite3.Connection) -> None:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version == 0:
         for statement in _SCHEMA:
+            conn.execute(statement)
+    elif version == 1:
+        for statement in _MIGRATE_1_TO_2:
             conn.execute(statement)
     elif version != SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
