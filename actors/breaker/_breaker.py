@@ -260,7 +260,9 @@ class CircuitBreaker:
         self._trips = self._consecutive_trips = 0
         self._wait = self._ceiling = 0.0
         self._seq = 0
-        self._judged = [0, 0, 0]  # local outcomes judged while closed: calls, failed, slow
+        # Local outcomes judged while closed (calls, failed, slow); counted only once
+        # `judged_outcomes` is first asked (a BreakerSync), so the closed path pays nothing.
+        self._judged: list[int] | None = None
 
     # -- admission (caller's thread) -------------------------------------------------------
 
@@ -340,12 +342,15 @@ class CircuitBreaker:
         Raises `CircuitOpen` without calling `fn` when the breaker refuses;
         otherwise returns `fn`'s result or re-raises its error after recording it.
         """
-        tracer = context.tracer
-        if tracer is not None:
-            with tracer.span("breaker.call", {"breaker": self.name,
-                                              "state": self.state.value}):
-                return self._call(fn, *args, **kwargs)
+        if context.tracer is not None:
+            return self._traced_call(fn, *args, **kwargs)
         return self._call(fn, *args, **kwargs)
+
+    def _traced_call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        tracer = context.tracer
+        assert tracer is not None
+        with tracer.span("breaker.call", {"breaker": self.name, "state": self.state.value}):
+            return self._call(fn, *args, **kwargs)
 
     def _call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         permit = self.acquire()
@@ -381,9 +386,10 @@ class CircuitBreaker:
                     now = self.clock()
                 window.record(failed=failed, slow=slow, now=0.0 if now is None else now)
                 judged = self._judged
-                judged[0] += 1
-                judged[1] += failed
-                judged[2] += slow
+                if judged is not None:
+                    judged[0] += 1
+                    judged[1] += failed
+                    judged[2] += slow
                 calls = window.calls
                 if calls >= self._min_calls and (
                         window.failures * 100.0 >= self._fail_pct * calls
@@ -556,12 +562,17 @@ class CircuitBreaker:
         return True
 
     def judged_outcomes(self) -> tuple[int, int, int]:
-        """Local outcomes judged while closed since the start: (calls, failed, slow).
+        """Local outcomes judged while closed: (calls, failed, slow).
 
-        Another process's outcomes added with `record_remote` are not counted.
+        Counted from the first call of this method on (it returns zeros then),
+        so a breaker nobody shares pays nothing for it. Another process's
+        outcomes added with `record_remote` are not counted.
         """
         with self._lock:
-            return (self._judged[0], self._judged[1], self._judged[2])
+            judged = self._judged
+            if judged is None:
+                judged = self._judged = [0, 0, 0]
+            return (judged[0], judged[1], judged[2])
 
     def record_remote(self, calls: int, failures: int, slow: int, reason: str) -> bool:
         """Add other processes' recent outcomes to the closed window and judge it.

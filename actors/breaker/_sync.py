@@ -110,6 +110,8 @@ class BreakerSync:
         self._last_window: dict[str, tuple[int, int, int]] = {}
         for breaker in self.breakers.values():
             breaker.add_listener(self._on_transition)
+            # Starts the breaker counting the outcomes it judges (only a shared one does).
+            self._last_window[breaker.name] = breaker.judged_outcomes()
 
     def close(self) -> None:
         """Stop listening to the breakers."""
