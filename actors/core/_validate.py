@@ -87,12 +87,12 @@ def _range_text(minimum: float | None, maximum: float | None, exclusive_minimum:
 def integer(field: str, value: object, *, minimum: int | None = None,
             maximum: int | None = None) -> int:
     """An `int` (not a bool, not a float) within `[minimum, maximum]`."""
-    bounds = _range_text(minimum, maximum, exclusive_minimum=False)
-    expected = f"an integer {bounds}".rstrip()
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(field, value, expected)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ConfigError(field, value, expected)
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)):
+        # Worded only on failure: validation runs on hot paths (every saga start).
+        bounds = _range_text(minimum, maximum, exclusive_minimum=False)
+        raise ConfigError(field, value, f"an integer {bounds}".rstrip())
     return value
 
 
@@ -115,23 +115,27 @@ def number(field: str, value: object, *, minimum: float | None = None,
     `allow_inf=True` accepts `math.inf` as a documented "no limit"; the bounds
     still apply to it (so `-inf` fails a `minimum`).
     """
-    bounds = _range_text(minimum, maximum, exclusive_minimum)
-    kind = "a number" if allow_inf else "a finite number"
-    expected = f"{kind}{' of ' + unit if unit else ''} {bounds}".rstrip()
-    if allow_inf:
-        expected += " (or math.inf for no limit)"
+    def refused() -> ConfigError:
+        # Worded only on failure: validation runs on hot paths (every saga start).
+        bounds = _range_text(minimum, maximum, exclusive_minimum)
+        kind = "a number" if allow_inf else "a finite number"
+        expected = f"{kind}{' of ' + unit if unit else ''} {bounds}".rstrip()
+        if allow_inf:
+            expected += " (or math.inf for no limit)"
+        return ConfigError(field, value, expected)
+
     if not is_number(value):
-        raise ConfigError(field, value, expected)
+        raise refused()
     try:
         as_float = float(value)  # type: ignore[arg-type]
     except OverflowError:  # an int beyond float range: an infinity of the same sign
         as_float = math.inf if value > 0 else -math.inf  # type: ignore[operator]
     if math.isnan(as_float) or (math.isinf(as_float) and not allow_inf):
-        raise ConfigError(field, value, expected)
+        raise refused()
     if minimum is not None and (as_float <= minimum if exclusive_minimum else as_float < minimum):
-        raise ConfigError(field, value, expected)
+        raise refused()
     if maximum is not None and as_float > maximum and as_float != math.inf:
-        raise ConfigError(field, value, expected)
+        raise refused()
     return as_float
 
 
