@@ -194,8 +194,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT',
   to_stream(id, ARGV[1])
 end
 -- KEYS[24], KEYS[25]: ready, scanned
-local ready = redis.call('GET', KEYS[24])
-local scanned = tonumber(redis.call('GET', KEYS[25]))
+local marks = redis.call('MGET', KEYS[24], KEYS[25])
+local ready, scanned = marks[1], tonumber(marks[2])
 local full = not ready or not scanned or now - scanned >= 1 or now < scanned
 if full then redis.call('SET', KEYS[25], ARGV[1]) end
 local function unread(p)  -- may stream p hold entries no worker has read?
