@@ -414,16 +414,21 @@ class DeliveryEngine:
                 done, failures = self._deliver(batch or [])
             else:
                 self._deliver_lines(heads, done)
-            try:
-                if done:
-                    self.tasks.ack(done)
-                for item, error in failures:
-                    decisions.append(self._settle(item, error))
-            except TaskStoreError as exc:  # unacked tasks come back after their lease
-                self._store_failed("ack", worker_id, exc)
+            self._ack_and_settle(worker_id, done, failures, decisions)
         finally:  # a worker that crashes mid-batch must not leave the pool busy
             self._count(0 if self.order is not None else len(done), decisions)
         return True
+
+    def _ack_and_settle(self, worker_id: str, done: list[ClaimedTask],
+                        failures: list[tuple[ClaimedTask, BaseException]],
+                        decisions: list[Decision | None]) -> None:
+        try:
+            if done:
+                self.tasks.ack(done)
+            for claimed, error in failures:
+                decisions.append(self._settle(claimed, error))
+        except TaskStoreError as exc:  # unacked tasks come back after their lease
+            self._store_failed("ack", worker_id, exc)
 
     def _claim(self, worker_id: str) -> list[ClaimedTask] | None:
         try:
