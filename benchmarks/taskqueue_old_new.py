@@ -87,7 +87,8 @@ def one_round(mode: str, n: int, url: str | None) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--old", required=True, help="the old build's checkout (a worktree)")
+    parser.add_argument("--old", help="the old build's checkout (a worktree); without it "
+                        "the script reports that it was skipped (as under `make bench`)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--redis-tasks", type=int, default=2000)
     parser.add_argument("--sqlite-tasks", type=int, default=3000)
@@ -97,6 +98,10 @@ def main() -> None:
     if args.child:
         mode, n, url = args.child
         print(json.dumps(one_round(mode, int(n), None if url == "-" else url)))
+        return
+    if args.old is None:
+        print(json.dumps({"placement": _bench.placement(),
+                          "skipped": "needs --old, the checkout of a build to compare"}))
         return
     redis_server = importlib.import_module("actors.testing.redis_server").redis_server
 
