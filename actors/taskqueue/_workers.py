@@ -4,9 +4,11 @@ Each queue gets a `DeliveryEngine` and a pool of `QueueWorker` actors sharing
 one small mailbox of `Poll` nudges. A nudge means "claim a batch": the worker
 claims, delivers the batch, acks what succeeded in one commit, hands each
 failure to the one shared step (`TaskSchedule.after_error`: retry with
-backoff, dead-letter, or quarantine as corrupt), and nudges its pool again
-while there is work. The mailbox bound caps how many nudges can wait, so
-enqueue bursts coalesce instead of flooding it. When a claim comes back empty
+backoff, dead-letter, or quarantine as corrupt), and claims again while its
+batches are non-empty; a full batch also nudges an idle member to claim in
+parallel. A nudge sent before some worker began a claim is absorbed (that claim
+sees whatever the nudge announced), and the mailbox bound caps how many nudges
+can wait, so enqueue bursts coalesce instead of flooding it. When a claim comes back empty
 the pool polls again after `poll_interval`, on the system's timer thread, so
 delayed tasks, retries and expired leases are picked up without anyone sleeping.
 
@@ -321,6 +323,9 @@ class DeliveryEngine:
         self.idle_timer: TimerHandle | None = None
         self.counts = DeliveryCounts()
         self.busy = 0  # runs that claimed and are not yet counted
+        # Set by every nudge before it is sent, cleared by a worker before each claim:
+        # a nudge that finds it clear was sent before a claim began, which sees its work.
+        self.pending = False
         self.stopped = False
         self.lock = threading.Lock()
         self.progress = threading.Condition()
@@ -338,6 +343,7 @@ class DeliveryEngine:
         """Ask the pool to claim; a full nudge mailbox means enough nudges already wait."""
         ref = self.ref
         if ref is not None and not self.stopped:
+            self.pending = True
             ref.offer(_POLL)
 
     def poll_later(self) -> None:
@@ -373,9 +379,17 @@ class DeliveryEngine:
     # -- the workers' side ------------------------------------------------------------------
 
     def run(self, worker_id: str) -> None:
-        """One nudge: claim a batch and deliver it."""
+        """One nudge: claim and deliver batches until a claim finds nothing to start."""
+        if not self.pending:
+            return  # absorbed: a claim began after this nudge was sent
+        while self._run_once(worker_id):
+            pass
+
+    def _run_once(self, worker_id: str) -> bool:
+        """Claim a batch and deliver it; whether there was one (then claim again)."""
         if self.stopped:
-            return
+            return False
+        self.pending = False
         if self.order is None:
             batch = self._claim(worker_id)
             heads: list[_Held] = []
@@ -384,31 +398,37 @@ class DeliveryEngine:
         if not (heads if self.order is not None else batch):
             if batch:
                 self.nudge()  # all of it waits behind keys in delivery: claim on
-                return
+                return False
             if batch is not None:
                 self.notify()
             self.poll_later()
-            return
+            return False
         self._begin()
         done: list[ClaimedTask] = []
         failures: list[tuple[ClaimedTask, BaseException]] = []
         decisions: list[Decision | None] = []
         try:
-            self.nudge()  # more may be waiting: let an idle member claim in parallel
+            if batch is not None and len(batch) >= self.spec.batch_size:
+                self.nudge()  # more may be waiting: let an idle member claim in parallel
             if self.order is None:
                 done, failures = self._deliver(batch or [])
             else:
                 self._deliver_lines(heads, done)
-            try:
-                if done:
-                    self.tasks.ack(done)
-                for claimed, error in failures:
-                    decisions.append(self._settle(claimed, error))
-            except TaskStoreError as exc:  # unacked tasks come back after their lease
-                self._store_failed("ack", worker_id, exc)
+            self._ack_and_settle(worker_id, done, failures, decisions)
         finally:  # a worker that crashes mid-batch must not leave the pool busy
             self._count(0 if self.order is not None else len(done), decisions)
-        self.nudge()
+        return True
+
+    def _ack_and_settle(self, worker_id: str, done: list[ClaimedTask],
+                        failures: list[tuple[ClaimedTask, BaseException]],
+                        decisions: list[Decision | None]) -> None:
+        try:
+            if done:
+                self.tasks.ack(done)
+            for claimed, error in failures:
+                decisions.append(self._settle(claimed, error))
+        except TaskStoreError as exc:  # unacked tasks come back after their lease
+            self._store_failed("ack", worker_id, exc)
 
     def _claim(self, worker_id: str) -> list[ClaimedTask] | None:
         try:

@@ -6,6 +6,8 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -14,10 +16,12 @@ from actors.backends import MemoryTaskStore, SqliteTaskStore
 from actors.retry import RetryPolicy
 from actors.supervision import ActorSystem, ChildSpec
 from actors.taskqueue import (
+    DeliveryEngine,
     PayloadNotSerializable,
     PermanentDeliveryError,
     QueueSpec,
     Task,
+    TaskQueue,
     TaskQueueConfig,
     TaskQueueService,
 )
@@ -143,3 +147,27 @@ def test_bad_input_is_refused_with_typed_errors(store):
         QueueSpec("q", 42)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="version=0"):
         ProfileUpdate("u-1", 0, {})
+
+
+def test_a_worker_claims_again_while_batches_come_and_a_stale_nudge_claims_nothing() -> None:
+    claims: list[int] = []
+    store = MemoryTaskStore()
+    original = store.claim
+
+    def counting_claim(queue: str, worker_id: str, limit: int, now: float) -> list[Any]:
+        batch = original(queue, worker_id, limit, now)
+        claims.append(len(batch))
+        return batch
+
+    store.claim = counting_claim  # type: ignore[method-assign]
+    delivered: list[Any] = []
+    engine = DeliveryEngine(
+        QueueSpec("q", lambda task: delivered.append(task.payload), batch_size=2),
+        TaskQueue(store), resolve=mock.Mock(), call_later=mock.Mock())
+    TaskQueue(store).enqueue_many("q", [1, 2, 3, 4, 5])
+    engine.pending = True  # as a nudge leaves it
+    engine.run("w1")
+    assert delivered == [1, 2, 3, 4, 5]
+    assert claims == [2, 2, 1, 0]  # one nudge: claimed until a claim came back empty
+    engine.run("w1")  # a nudge sent before those claims began: absorbed
+    assert claims == [2, 2, 1, 0]

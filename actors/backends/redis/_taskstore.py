@@ -12,6 +12,11 @@ Layout, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
 - `leases`: sorted set of tasks in flight, scored by lease expiry.
 - `enq`: sorted set of every undone task by enqueue time (the oldest task's age).
 - `dead`, `dead_order`: dead letters ("reason at") and their order.
+- `ready`: a bitmap, bit p set while stream `sp` may hold entries no worker has
+  read (set by every XADD of ours, cleared by a claim that drains the stream),
+  so a claim reads only those streams; `scanned`: when a claim last read all ten
+  (at most a second of the caller's clock apart, which also finds entries that
+  another program added, and rebuilds `ready` if it is lost).
 
 Every operation is one Lua script, so it is atomic and one round trip.
 Concurrent `enqueue_many` calls share one script call (`actors.core.GroupCommit`:
@@ -89,6 +94,12 @@ local function level(p)
   return nil
 end
 local function stream(p) return KEYS[14 + (9 - tonumber(p))] end
+-- One command for many members (in chunks: Lua's unpack has a stack limit).
+local function bulk(cmd, key, items)
+  for i = 1, #items, 4000 do
+    redis.call(cmd, key, unpack(items, i, math.min(i + 3999, #items)))
+  end
+end
 local function meta(id) return split(redis.call('HGET', K.meta, id)) end
 local corrupt = {}
 local function quarantine(id, why, at, p, eid)
@@ -118,6 +129,7 @@ local function to_stream(id, at)
   if not level(p) then return quarantine(id, 'meta is malformed', at) end
   local eid = redis.call('XADD', stream(p), '*', 'id', id)
   redis.call('HSET', K.entry, id, p .. ' ' .. eid)
+  if KEYS[24] then redis.call('SETBIT', KEYS[24], tonumber(p), 1) end
 end
 local function leave_stream(id)
   local p, eid = split(redis.call('HGET', K.entry, id))
@@ -138,16 +150,17 @@ end
 # Self-contained (no prelude): one call may span several queues, all or nothing.
 # Only the keys an enqueue writes are passed: a lone task is 9 keys, not 25.
 _ENQUEUE = """
--- KEYS: the id counter, the task->queue index, then 7 keys per (queue, priority) block:
---   payload, meta, notbefore, entry, delayed, enq, and that priority's stream
+-- KEYS: the id counter, the task->queue index, then 8 keys per (queue, priority) block:
+--   payload, meta, notbefore, entry, delayed, enq, that priority's stream, and ready
 -- ARGV: now, count, then per task: block, queue, priority, enqueued_at, not_before, payload,
 -- traceparent ('' for none)
 local now = tonumber(ARGV[1])
 local last = redis.call('INCRBY', KEYS[1], tonumber(ARGV[2]))
 local id = last - tonumber(ARGV[2])
+local marked = {}
 for i = 3, #ARGV, 7 do
   id = id + 1
-  local base = 2 + tonumber(ARGV[i]) * 7
+  local base = 2 + tonumber(ARGV[i]) * 8
   local p, enq, nb, trace = ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+6]
   redis.call('HSET', KEYS[2], id, ARGV[i+1])
   redis.call('HSET', KEYS[base + 1], id, ARGV[i+5])
@@ -161,6 +174,10 @@ for i = 3, #ARGV, 7 do
   if tonumber(nb) <= now then
     local eid = redis.call('XADD', KEYS[base + 7], '*', 'id', id)
     redis.call('HSET', KEYS[base + 4], id, p .. ' ' .. eid)
+    if not marked[base] then
+      redis.call('SETBIT', KEYS[base + 8], tonumber(p), 1)
+      marked[base] = true
+    end
   else
     redis.call('ZADD', KEYS[base + 5], nb, id)
   end
@@ -176,6 +193,16 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT',
   redis.call('ZREM', K.delayed, id)
   to_stream(id, ARGV[1])
 end
+-- KEYS[24], KEYS[25]: ready, scanned
+local marks = redis.call('MGET', KEYS[24], KEYS[25])
+local ready, scanned = marks[1], tonumber(marks[2])
+local full = not ready or not scanned or now - scanned >= 1 or now < scanned
+if full then redis.call('SET', KEYS[25], ARGV[1]) end
+local function unread(p)  -- may stream p hold entries no worker has read?
+  if full then return true end
+  local byte = string.byte(ready, math.floor(p / 8) + 1)
+  return byte ~= nil and math.floor(byte / 2 ^ (7 - p % 8)) % 2 == 1
+end
 local expired = {}
 for p = 0, 9 do expired[p] = {} end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, 10000)) do
@@ -187,10 +214,12 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 
   end
 end
 local out, spent = {}, {}
+local counts, tokens, owners, leases = {}, {}, {}, {}
 local taken = 0
 local function take(id, p, eid)
   local made = tonumber(redis.call('HGET', K.attempts, id) or '0')
-  if not made or not redis.call('HGET', K.meta, id) then
+  local m = redis.call('HGET', K.meta, id)
+  if not made or not m then
     return quarantine(id, made and 'has no meta' or 'attempts is malformed', ARGV[1], p, eid)
   end
   if max_attempts >= 0 and made >= max_attempts then
@@ -199,14 +228,15 @@ local function take(id, p, eid)
     table.insert(spent, redis.call('HGET', K.owner, id) or '')
     return
   end
-  redis.call('HINCRBY', K.attempts, id, 1)
-  redis.call('HSET', K.token, id, tok)
-  redis.call('HSET', K.owner, id, worker)
-  redis.call('ZADD', K.leases, expires, id)
+  -- written below in one command per key for the whole batch
+  table.insert(counts, id); table.insert(counts, made + 1)
+  table.insert(tokens, id); table.insert(tokens, tok)
+  table.insert(owners, id); table.insert(owners, worker)
+  table.insert(leases, expires); table.insert(leases, id)
   table.insert(out, id)
   table.insert(out, tostring(made + 1))
   table.insert(out, redis.call('HGET', K.payload, id) or '')
-  table.insert(out, redis.call('HGET', K.meta, id))
+  table.insert(out, m)
   table.insert(out, redis.call('HGET', K.notbefore, id) or '')
   table.insert(out, redis.call('HGET', K.error, id) or '')
   taken = taken + 1
@@ -217,9 +247,16 @@ for p = 9, 0, -1 do
     local moved = redis.call('XCLAIM', stream(p), 'workers', worker, 0, pair[2])
     if #moved > 0 then take(pair[1], p, pair[2]) end
   end
-  if taken < limit then
-    local fresh = redis.call('XREADGROUP', 'GROUP', 'workers', worker, 'COUNT', limit - taken,
+  if taken < limit and unread(p) then
+    local want = limit - taken
+    local fresh = redis.call('XREADGROUP', 'GROUP', 'workers', worker, 'COUNT', want,
                              'STREAMS', stream(p), '>')
+    local got = fresh and #fresh[1][2] or 0
+    if got < want then
+      redis.call('SETBIT', KEYS[24], p, 0)  -- drained: skipped until an XADD sets it
+    elseif full then
+      redis.call('SETBIT', KEYS[24], p, 1)
+    end
     if fresh then
       for _, entry in ipairs(fresh[1][2]) do
         local fields = entry[2]
@@ -235,26 +272,46 @@ for p = 9, 0, -1 do
     end
   end
 end
+if #counts > 0 then
+  bulk('HSET', K.attempts, counts)
+  bulk('HSET', K.token, tokens)
+  bulk('HSET', K.owner, owners)
+  bulk('ZADD', K.leases, leases)
+end
 return {out, spent, corrupt}
 """
 
 _ACK = _LUA_PRELUDE + """
 -- ARGV: pairs of id, token
-local result = {}
+local result, ids, entries, seen = {}, {}, {}, {}
 for i = 1, #ARGV, 2 do
   local id, tok = ARGV[i], ARGV[i+1]
-  if current(id, tok) then
-    leave_stream(id)
-    redis.call('HDEL', K.payload, id)
-    redis.call('HDEL', K.meta, id)
-    redis.call('HDEL', K.error, id)
-    redis.call('HDEL', K.notbefore, id)
-    redis.call('HDEL', K.attempts, id)
-    redis.call('ZREM', K.enq, id)
+  if not seen[id] and current(id, tok) then
+    seen[id] = true
+    local p, eid = split(redis.call('HGET', K.entry, id))
+    if level(p) then
+      entries[p] = entries[p] or {}
+      table.insert(entries[p], eid)
+    end
+    table.insert(ids, id)
     table.insert(result, 1)
   else
     table.insert(result, 0)
   end
+end
+if #ids > 0 then  -- what leave_stream and the deletes do per task, one command per key
+  for p, eids in pairs(entries) do
+    for i = 1, #eids, 4000 do
+      redis.call('XACK', stream(p), 'workers', unpack(eids, i, math.min(i + 3999, #eids)))
+    end
+    bulk('XDEL', stream(p), eids)
+  end
+  for _, key in ipairs({K.entry, K.token, K.owner, K.payload, K.meta, K.error, K.notbefore,
+                        K.attempts}) do
+    bulk('HDEL', key, ids)
+  end
+  bulk('ZREM', K.leases, ids)
+  bulk('ZREM', K.enq, ids)
 end
 return result
 """
@@ -356,6 +413,7 @@ class RedisTaskStore:
         self._lock = threading.Lock()
         self._closed = False
         self._key_cache: dict[str, list[str]] = {}
+        self._claim_key_cache: dict[str, list[str]] = {}
         self._queue_cache: dict[str, str] = {}  # task id -> queue, of the tasks claimed here
         self._enqueues: GroupCommit[tuple[Sequence[NewTask], float]] = GroupCommit(
             self._enqueue_batch, max_batch=self._config.max_group_commit,
@@ -396,11 +454,21 @@ class RedisTaskStore:
                 self._key_cache[queue] = keys
         return keys
 
+    def _claim_keys(self, queue: str) -> list[str]:
+        """`_keys` and the `ready` bitmap and `scanned` time (scripts that read streams)."""
+        keys = self._claim_key_cache.get(queue)
+        if keys is None:
+            base = f"{self._prefix}:tq:{queue}:"
+            keys = [*self._keys(queue), base + "ready", base + "scanned"]
+            if len(self._claim_key_cache) < 10_000:
+                self._claim_key_cache[queue] = keys
+        return keys
+
     def _enqueue_keys(self, queue: str, priority: int) -> list[str]:
         """The keys an enqueue of `priority` to `queue` writes (the `_ENQUEUE` block)."""
-        keys = self._keys(queue)
+        keys = self._claim_keys(queue)
         return [keys[0], keys[1], keys[3], keys[4], keys[8], keys[10],
-                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)]]
+                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)], keys[-2]]
 
     def _where_key(self) -> str:
         return f"{self._prefix}:tq:where"
@@ -494,7 +562,7 @@ class RedisTaskStore:
         def run() -> tuple[list[str], list[str], list[str]]:
             self._ensure_groups(queue)
             out, spent, corrupt = self._scripts["claim"](
-                keys=self._keys(queue),
+                keys=self._claim_keys(queue),
                 args=[repr(now), repr(expires), worker_id, limit, token,
                       -1 if max_attempts is None else max_attempts])
             return list(out), list(spent), list(corrupt)
@@ -629,7 +697,7 @@ class RedisTaskStore:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
         queue = self._queue_of(task_id)
         replayed = queue is not None and self._call("replay", lambda: self._scripts["replay"](
-            keys=self._keys(queue), args=[task_id, repr(now)]))
+            keys=self._claim_keys(queue), args=[task_id, repr(now)]))
         if not replayed:
             raise TaskNotFound(task_id)
 
