@@ -57,8 +57,12 @@ def start_bus(system: ActorSystem, story: Story) -> EventBus:
             seen["loyalty"] += 1
 
     bus.subscribe("saga.#", counter("analytics"), name="analytics")
-    bus.subscribe("saga.completed", counter("email"), name="email")
-    bus.subscribe("saga.completed", loyalty, name="loyalty")
+    # A checkout completes with `saga.completed` when orchestrated, with its last
+    # step's `.done` when choreographed: email and loyalty hear both.
+    for completed, suffix in (("saga.completed", ""), (
+            f"{CHOREOGRAPHY_PREFIX}.{CHECKOUT.steps[-1].name}.done", "-choreographed")):
+        bus.subscribe(completed, counter("email"), name=f"email{suffix}")
+        bus.subscribe(completed, loyalty, name=f"loyalty{suffix}")
     story.counters["bus_figures"] = lambda: bus_summary(bus)
     return bus
 

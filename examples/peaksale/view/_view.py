@@ -217,7 +217,7 @@ def summary_report(summary: Mapping[str, Any], *,
     if "outbox" in summary:
         o = summary["outbox"]
         table.add_row("outbox", f"{o['committed']} committed, {o['announced']} announced "
-                                f"({o['duplicates_dropped']} duplicates dropped), "
+                                f"({o['duplicates_dropped']} repeats dropped), "
                       + _flag(f"{o['missing']} missing", o["missing"] == 0)
                       + ("" if not o["not_committed"] else ", " + _flag(
                           f"{o['not_committed']} never committed", False)))
