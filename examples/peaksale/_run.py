@@ -9,7 +9,12 @@ from typing import Any
 from actors.bus import EventBus
 from actors.supervision import ActorSystem
 from examples.peaksale._bulkhead_phase import run_payment_slowdown
-from examples.peaksale._checkout_phase import bus_summary, run_checkouts, start_bus
+from examples.peaksale._checkout_phase import (
+    bus_summary,
+    run_checkouts,
+    start_bus,
+    start_outbox,
+)
 from examples.peaksale._queue_phase import run_profile_updates
 from examples.peaksale._sms_phase import run_sms_outage
 from examples.peaksale._snapshot import snapshot
@@ -22,7 +27,8 @@ def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, A
     story = story or Story(config, random.Random(config.seed))
     summary: dict[str, Any] = {"scenario": config.scenario, "seed": config.seed,
                                "backend": config.backend, "duration_s": config.duration}
-    ledger = CheckoutLedger()
+    # The checkout services announce their effects through a transactional outbox.
+    ledger = CheckoutLedger(with_outbox=config.runs("saga"))
     try:
         with ActorSystem(checkout_services(ledger), rng=story.rng_for("supervision")) as system:
             story.expose(system)
@@ -34,8 +40,11 @@ def run_story(config: StoryConfig, *, story: Story | None = None) -> dict[str, A
                 summary["breaker"] = run_sms_outage(system, story, story.seconds_for("breaker"))
             if config.runs("saga"):
                 story.enter("checkouts: sagas, some failing and compensating")
+                audit = start_outbox(system, story, ledger, bus) if bus is not None else None
                 summary["sagas"] = run_checkouts(system, story, ledger, bus,
                                                  seconds=story.seconds_for("saga"), rate=40)
+                if audit is not None:
+                    summary["outbox"] = audit.settle()
             if config.runs("queue"):
                 story.enter("profile update while mail is down, then convergence")
                 summary["queue"] = run_profile_updates(system, story,
@@ -63,6 +72,9 @@ def checks(summary: dict[str, Any]) -> dict[str, bool]:
         found["no_update_lost"] = summary["queue"]["lost"] == 0
     if "sagas" in summary:
         found["saga_invariants"] = bool(summary["sagas"]["invariants_ok"])
+    if "outbox" in summary:
+        o = summary["outbox"]
+        found["every_effect_announced"] = o["missing"] == 0 and o["not_committed"] == 0
     if "bulkhead" in summary:
         found["pending_payments_settled"] = (summary["bulkhead"]["payment_pending"]
                                              == summary["bulkhead"]["payment_pending_settled"])

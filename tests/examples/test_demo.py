@@ -125,6 +125,26 @@ def test_one_scenario_takes_its_duration_and_counts_each_saga_once(tmp_path: Pat
     assert (compensated, failed) == (sagas["compensated"] + sagas["compensation_failed"], 0)
 
 
+def test_checkouts_run_both_saga_styles_and_the_outbox_announces_every_effect(
+        tmp_path: Path) -> None:
+    done, summary = demo(tmp_path, "--scenario", "saga", "--duration", "5")
+    sagas, outbox = summary["sagas"], summary["outbox"]
+    # Every other checkout is choreographed; one set of books covers both styles.
+    assert (sagas["orchestrated"], sagas["choreographed"]) == (100, 100)
+    assert sagas["invariants_ok"] is True, sagas["problems"]
+    assert sagas["completed"] + sagas["compensated"] + sagas["compensation_failed"] == 200
+    # Each command and compensation applied is one committed effect, announced once.
+    assert outbox["committed"] >= 4 * sagas["completed"]
+    assert outbox["announced"] == outbox["committed"] == outbox["relay_published"]
+    assert (outbox["missing"], outbox["not_committed"]) == (0, 0)
+    assert summary["checks"]["every_effect_announced"] is True
+    flat = " ".join(done.stdout.split())
+    assert (f"outbox {outbox['committed']} committed, {outbox['committed']} announced "
+            f"(0 repeats dropped), 0 missing") in flat
+    assert "styles 100 orchestrated (Sagas), 100 choreographed (over the bus)" in flat
+    assert "books balanced" in flat
+
+
 def test_the_last_figures_are_read_before_the_stores_close(tmp_path: Path) -> None:
     done, summary = demo(tmp_path, "--scenario", "queue", "--duration", "5")
     assert "snapshot failed" not in done.stdout + done.stderr

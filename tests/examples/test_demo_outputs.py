@@ -155,7 +155,7 @@ def test_the_demos_output_fits_a_40_row_terminal(tmp_path, stub, capsys):
     assert len(out.splitlines()) <= 40, out
     flat = " ".join(out.split())
     assert "335 accepted, 335 delivered (107 at once), 0 lost" in flat
-    assert "all 6 hold" in flat
+    assert "all 7 hold" in flat
     assert f"stanchion-logs {tmp_path / 'demo.jsonl'} --level warning --count" in flat
 
 

@@ -125,7 +125,9 @@ def test_the_end_of_the_demo_fits_a_40_row_terminal_with_its_key_figures() -> No
                        "68 payment pending, 68 settled", "12 reached provider (6.0%)",
                        "335 accepted, 335 delivered (107 at once), 0 lost",
                        "64 started: 48 completed, 13 compensated, 3 stuck, retried",
-                       "balanced", "6 dead-lettered", "converged, 0 lost", "all 6 hold"):
+                       "32 orchestrated (Sagas), 32 choreographed (over the bus)",
+                       "262 committed, 262 announced (0 repeats dropped), 0 missing",
+                       "balanced", "6 dead-lettered", "converged, 0 lost", "all 7 hold"):
         assert key_figure in " ".join(summary_part.split()), key_figure
 
 

@@ -207,10 +207,20 @@ def summary_report(summary: Mapping[str, Any], *,
                       f"{g['compensated']} compensated, {g['compensation_failed']} stuck, "
                       + ("retried" if g["stuck_retried_by_operator"] == g["compensation_failed"]
                          else f"{g['stuck_retried_by_operator']} retried"))
+        if "choreographed" in g:
+            table.add_row("styles", f"{g['orchestrated']} orchestrated (Sagas), "
+                                    f"{g['choreographed']} choreographed (over the bus)")
         table.add_row("books", _flag("balanced" if g["invariants_ok"] else "do not balance",
                                      bool(g["invariants_ok"]))
                       + f": charged {g['charged']}, refunded {g['refunded']}, completed "
                         f"orders {g['completed_amount']}")
+    if "outbox" in summary:
+        o = summary["outbox"]
+        table.add_row("outbox", f"{o['committed']} committed, {o['announced']} announced "
+                                f"({o['duplicates_dropped']} repeats dropped), "
+                      + _flag(f"{o['missing']} missing", o["missing"] == 0)
+                      + ("" if not o["not_committed"] else ", " + _flag(
+                          f"{o['not_committed']} never committed", False)))
     if "bus" in summary:
         e = summary["bus"]
         table.add_row("bus", f"{e['published']} published, {e['delivered']} delivered, "
