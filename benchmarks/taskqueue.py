@@ -48,29 +48,39 @@ from actors.taskqueue import NewTask, QueueSpec, Task, TaskQueueConfig, TaskQueu
 from actors.testing.redis_server import RedisServerMissing, redis_server
 
 
+class Countdown:
+    """Deliveries counted from any worker thread; `done` is set at the `n`-th."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.count = 0
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        with self._lock:
+            self.count += 1
+            if self.count == self.n:
+                self.done.set()
+
+
 def ours(n: int, directory: Path) -> float:
     return ours_on(n, SqliteTaskStore(TaskQueueConfig(sqlite_path=directory / "ours.sqlite3")))
 
 
 def ours_on(n: int, store: SqliteTaskStore | RedisTaskStore, queue: str = "bench") -> float:
-    done = threading.Event()
-    count = 0
-    lock = threading.Lock()
+    arrived = Countdown(n)
 
     def deliver(task: Task) -> None:
-        nonlocal count
-        with lock:
-            count += 1
-            if count == n:
-                done.set()
+        arrived.tick()
 
     with ActorSystem() as system:
         tasks = TaskQueueService.start(system, store, [QueueSpec(queue, deliver, workers=2)])
         start = time.perf_counter()
         for i in range(n):
             tasks.enqueue(queue, {"n": i})
-        if not done.wait(120):
-            raise RuntimeError(f"only {count} of {n} tasks delivered")
+        if not arrived.done.wait(120):
+            raise RuntimeError(f"only {arrived.count} of {n} tasks delivered")
         elapsed = time.perf_counter() - start
         tasks.stop()
     store.close()
@@ -79,17 +89,11 @@ def ours_on(n: int, store: SqliteTaskStore | RedisTaskStore, queue: str = "bench
 
 def theirs(n: int, directory: Path) -> float:
     huey = SqliteHuey(filename=str(directory / "huey.sqlite3"))
-    done = threading.Event()
-    count = 0
-    lock = threading.Lock()
+    arrived = Countdown(n)
 
     @huey.task()
     def deliver(i: int) -> None:
-        nonlocal count
-        with lock:
-            count += 1
-            if count == n:
-                done.set()
+        arrived.tick()
 
     consumer = huey.create_consumer(workers=2, worker_type="thread", periodic=False)
     consumer.start()
@@ -97,8 +101,8 @@ def theirs(n: int, directory: Path) -> float:
         start = time.perf_counter()
         for i in range(n):
             deliver(i)
-        if not done.wait(120):
-            raise RuntimeError(f"huey delivered only {count} of {n}")
+        if not arrived.done.wait(120):
+            raise RuntimeError(f"huey delivered only {arrived.count} of {n}")
         elapsed = time.perf_counter() - start
     finally:
         consumer.stop(graceful=True)
@@ -109,16 +113,10 @@ def dramatiq_round(url: str, n: int, threads: int) -> float:
     """Tasks/s through dramatiq's Redis broker: `n` `send` calls, until all have run."""
     tag = f"bench{time.monotonic_ns()}"
     broker = RedisBroker(url=url, namespace=tag)
-    done = threading.Event()
-    count = 0
-    lock = threading.Lock()
+    arrived = Countdown(n)
 
     def deliver(i: int) -> None:
-        nonlocal count
-        with lock:
-            count += 1
-            if count == n:
-                done.set()
+        arrived.tick()
 
     deliver.__name__ = f"deliver_{tag}"
     actor = dramatiq.actor(deliver, broker=broker, queue_name=tag, max_retries=0)
@@ -128,8 +126,8 @@ def dramatiq_round(url: str, n: int, threads: int) -> float:
         start = time.perf_counter()
         for i in range(n):
             actor.send(i)
-        if not done.wait(120):
-            raise RuntimeError(f"dramatiq delivered only {count} of {n}")
+        if not arrived.done.wait(120):
+            raise RuntimeError(f"dramatiq delivered only {arrived.count} of {n}")
         return n / (time.perf_counter() - start)
     finally:
         worker.stop()

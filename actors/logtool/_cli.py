@@ -25,6 +25,7 @@ from actors.logtool._filter import (
     read_records,
     select,
     timeline,
+    visible,
 )
 
 EPILOG = """examples:
@@ -130,7 +131,7 @@ def _print_counts(records: list[Record], out: TextIO) -> None:
     counts = count_events(records)
     print(f"{len(records)} lines, {len(counts)} kinds", file=out)
     for row in counts:
-        print(_printable(f"{row.lines:>7}  {row.level:<8} {row.event:<36} {row.where}"),
+        print(_printable(visible(f"{row.lines:>7}  {row.level:<8} {row.event:<36} {row.where}")),
               file=out)
 
 

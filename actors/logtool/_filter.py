@@ -240,12 +240,22 @@ def format_line(record: Record) -> str:
     extras = " ".join(f"{k}={_short(v)}" for k, v in data.items() if k not in _SHOWN_FIRST
                       and k != "exception")
     actor = str(data.get("actor", "-"))
-    line = (f"{time_part:<12} {data.get('level', '')!s:<8} {actor:<16} "
-            f"{record.event:<28} {extras}").rstrip()
+    line = visible(f"{time_part:<12} {data.get('level', '')!s:<8} {actor:<16} "
+                   f"{record.event:<28} {extras}").rstrip()
     if "exception" in data:
         first = str(data["exception"]).strip().splitlines()[-1:]
-        line += f"\n{'':>12} ! {first[0] if first else ''}"
+        line += f"\n{'':>12} ! {visible(first[0]) if first else ''}"
     return line
+
+
+#: C0 and C1 control characters and DEL, each written as its `\xNN` escape.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def visible(text: str) -> str:
+    """`text` with control characters escaped: a field from a log line cannot start a
+    new output line or send the terminal an escape sequence."""
+    return text.translate(_CONTROLS)
 
 
 def _short(value: Any) -> str:

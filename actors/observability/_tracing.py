@@ -22,7 +22,7 @@ from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from actors.core import Disposable, context, short_repr
+from actors.core import Disposable, context, short_repr, validate as check
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _INSTRUMENTATION = "stanchion"
@@ -292,6 +292,9 @@ def enable_tracing(tracer_provider: trace.TracerProvider | None = None) -> None:
         >>> disable_tracing()
     """
     global _tracer  # noqa: PLW0603 - one hook per process, like the provider itself
+    if tracer_provider is not None:
+        check.instance("tracer_provider", tracer_provider, trace.TracerProvider,
+                       "an opentelemetry.trace.TracerProvider, or None for the global one")
     provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
     _tracer = provider.get_tracer(_INSTRUMENTATION)
     _reinstall()

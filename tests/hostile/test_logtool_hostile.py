@@ -124,3 +124,21 @@ def test_piping_into_head_prints_one_line_and_no_traceback(tmp_path: Path) -> No
                             timeout=60, check=False)
     assert result.stderr == b""
     assert len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("options", [(), ("--count",)])
+def test_control_characters_in_fields_cannot_forge_lines_or_reach_the_terminal(
+        tmp_path: Path, options: tuple[str, ...]) -> None:
+    log = tmp_path / "controls.jsonl"
+    log.write_text(json.dumps({"event": "x\x1b[31m", "level": "warning\nFAKE",
+                               "actor": "a\rb\x9b"}) + "\n", encoding="utf-8")
+    result = run(str(log), *options)
+    assert_no_traceback(result)
+    assert result.returncode == 0
+    shown = result.stdout.decode("utf-8")
+    assert "\x1b" not in shown
+    assert "\r" not in shown
+    assert "\x9b" not in shown
+    assert "\\x1b[31m" in shown
+    assert "\\x0aFAKE" in shown
+    assert len(shown.splitlines()) == (2 if options else 1)

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from actors import ConfigError
-from actors.observability import StanchionMetrics, parse_traceparent, start_prometheus_server
+from actors.observability import (
+    StanchionMetrics,
+    enable_tracing,
+    parse_traceparent,
+    start_prometheus_server,
+    tracing_enabled,
+)
 from actors.saga._log import decode
 from actors.saga._machine import Saga, SagaStatus
 from actors.taskqueue import NewTask
@@ -57,7 +63,15 @@ def test_a_damaged_trace_in_a_saga_log_is_dropped_not_fatal(trace: Any) -> None:
     assert decode(raw).trace == (stored if stored == VALID else None)
 
 
-@pytest.mark.parametrize("bad", [{"port": -1}, {"port": 70000}, {"port": 1.5},
+@pytest.mark.parametrize("bad", ["provider", 3, object()])
+def test_tracing_refuses_what_is_not_a_tracer_provider(bad: Any) -> None:
+    with pytest.raises(ConfigError, match="tracer_provider"):
+        enable_tracing(bad)
+    assert not tracing_enabled()
+
+
+@pytest.mark.parametrize("bad", [{"port": -1}, {"port": 70000}, {"port": 1.5}, {"port": True},
+                                 {"port": math.nan},
                                  {"port": "9464"}, {"host": ""}, {"host": "\ud800"},
                                  {"host": 7}])
 def test_the_endpoint_refuses_bad_settings(bad: dict[str, Any]) -> None:
