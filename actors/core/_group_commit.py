@@ -149,6 +149,7 @@ class GroupCommit(Generic[T]):
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every write submitted so far is committed (or failed)."""
+        timeout = validate.seconds("timeout", timeout, allow_zero=True)
         with self._cond:
             target = self.submitted
             return self._cond.wait_for(lambda: self.committed >= target, timeout)
@@ -159,7 +160,7 @@ class GroupCommit(Generic[T]):
         `False` if a commit under way did not end within `timeout` (then the
         storage is left to it, not closed under it).
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + validate.seconds("timeout", timeout, allow_zero=True)
         with self._cond:
             if self._closed:
                 return True

@@ -50,3 +50,15 @@ def test_a_submit_after_close_raises_the_closed_error() -> None:
     with pytest.raises(Closed):
         commits.submit_async("put", "a", None)
     assert commits.close()  # twice is fine
+
+
+@pytest.mark.parametrize("timeout", [math.nan, math.inf, -1.0, "5", None])
+def test_flush_and_close_refuse_a_timeout_they_cannot_wait_on(timeout: Any) -> None:
+    commits = writer()
+    with pytest.raises(ConfigError, match="timeout"):
+        commits.flush(timeout)
+    with pytest.raises(ConfigError, match="timeout"):
+        commits.close(timeout)
+    assert not commits.is_closed  # refused before closing anything
+    assert commits.flush(0)
+    assert commits.close(0)
