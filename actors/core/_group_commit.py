@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from actors.core import _validate as validate
 from actors.core._logging import LibraryLogger
 
 T = TypeVar("T")
@@ -74,7 +75,7 @@ class GroupCommit(Generic[T]):
                  name: str = "group-commit-writer",
                  on_close: Callable[[], None] | None = None) -> None:
         self._commit_items = commit
-        self._max_batch = max_batch
+        self._max_batch = validate.integer("max_batch", max_batch, minimum=1)
         self._closed_error = closed_error
         self._timeout_error = timeout_error
         self._name = name
@@ -93,6 +94,8 @@ class GroupCommit(Generic[T]):
 
     def submit(self, operation: str, item: T, timeout: float) -> Any:
         """Commit `item` (sharing the commit with whatever waits) and return its result."""
+        if type(timeout) is not float or not 0.0 < timeout <= validate.MAX_SECONDS:
+            timeout = validate.seconds("timeout", timeout)  # NaN/inf would break cond.wait
         write: _Write[T] = _Write(item, None)
         cond = self._cond
         with cond:
@@ -146,6 +149,7 @@ class GroupCommit(Generic[T]):
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every write submitted so far is committed (or failed)."""
+        timeout = validate.seconds("timeout", timeout, allow_zero=True)
         with self._cond:
             target = self.submitted
             return self._cond.wait_for(lambda: self.committed >= target, timeout)
@@ -156,7 +160,7 @@ class GroupCommit(Generic[T]):
         `False` if a commit under way did not end within `timeout` (then the
         storage is left to it, not closed under it).
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + validate.seconds("timeout", timeout, allow_zero=True)
         with self._cond:
             if self._closed:
                 return True

@@ -107,6 +107,17 @@ def optional_integer(field: str, value: object, *, minimum: int | None = None,
         raise ConfigError(field, value, f"None or {exc.expected}") from None
 
 
+def _refused(field: str, value: object, *, minimum: float | None, maximum: float | None,
+             exclusive_minimum: bool, allow_inf: bool, unit: str) -> ConfigError:
+    """`number`'s refusal, worded only on failure (validation runs on hot paths)."""
+    bounds = _range_text(minimum, maximum, exclusive_minimum)
+    kind = "a number" if allow_inf else "a finite number"
+    expected = f"{kind}{' of ' + unit if unit else ''} {bounds}".rstrip()
+    if allow_inf:
+        expected += " (or math.inf for no limit)"
+    return ConfigError(field, value, expected)
+
+
 def number(field: str, value: object, *, minimum: float | None = None,
            maximum: float | None = None, exclusive_minimum: bool = False,
            allow_inf: bool = False, unit: str = "") -> float:
@@ -115,27 +126,22 @@ def number(field: str, value: object, *, minimum: float | None = None,
     `allow_inf=True` accepts `math.inf` as a documented "no limit"; the bounds
     still apply to it (so `-inf` fails a `minimum`).
     """
-    def refused() -> ConfigError:
-        # Worded only on failure: validation runs on hot paths (every saga start).
-        bounds = _range_text(minimum, maximum, exclusive_minimum)
-        kind = "a number" if allow_inf else "a finite number"
-        expected = f"{kind}{' of ' + unit if unit else ''} {bounds}".rstrip()
-        if allow_inf:
-            expected += " (or math.inf for no limit)"
-        return ConfigError(field, value, expected)
-
     if not is_number(value):
-        raise refused()
+        raise _refused(field, value, minimum=minimum, maximum=maximum, unit=unit,
+                       exclusive_minimum=exclusive_minimum, allow_inf=allow_inf)
     try:
         as_float = float(value)  # type: ignore[arg-type]
     except OverflowError:  # an int beyond float range: an infinity of the same sign
         as_float = math.inf if value > 0 else -math.inf  # type: ignore[operator]
     if math.isnan(as_float) or (math.isinf(as_float) and not allow_inf):
-        raise refused()
+        raise _refused(field, value, minimum=minimum, maximum=maximum, unit=unit,
+                       exclusive_minimum=exclusive_minimum, allow_inf=allow_inf)
     if minimum is not None and (as_float <= minimum if exclusive_minimum else as_float < minimum):
-        raise refused()
+        raise _refused(field, value, minimum=minimum, maximum=maximum, unit=unit,
+                       exclusive_minimum=exclusive_minimum, allow_inf=allow_inf)
     if maximum is not None and as_float > maximum and as_float != math.inf:
-        raise refused()
+        raise _refused(field, value, minimum=minimum, maximum=maximum, unit=unit,
+                       exclusive_minimum=exclusive_minimum, allow_inf=allow_inf)
     return as_float
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from actors import ServiceActor, UnknownService
+from actors import ConfigError, ServiceActor, ServiceStopped, UnknownService
 from actors.supervision import ActorSystem, ChildSpec, SupervisorSpec
 
 
@@ -84,3 +84,36 @@ def test_started_alone_it_says_there_is_no_system():
             ref.ask("payments", timeout=5)
     finally:
         ref.stop()
+
+
+@pytest.mark.parametrize("name", [None, 5, ["payments"], {"a": 1}])
+def test_a_peer_name_that_is_not_a_string_is_refused_with_config_error(no_thread_leaks, name):
+    class Asks(ServiceActor):
+        def on_receive(self, message: Any) -> Any:
+            return self.service(message)
+
+    with (ActorSystem([ChildSpec("asks", Asks)]) as system,
+          pytest.raises(ConfigError, match="expected a service name")):
+        system.service("asks").ask(name, timeout=5)
+
+
+def test_a_peer_name_with_a_lone_surrogate_is_just_unknown(no_thread_leaks):
+    class Asks(ServiceActor):
+        def on_receive(self, message: Any) -> Any:
+            return self.service(message)
+
+    with (ActorSystem([ChildSpec("asks", Asks)]) as system,
+          pytest.raises(UnknownService, match="no service named")):
+        system.service("asks").ask("pay\ud800", timeout=5)
+
+
+def test_after_the_system_stops_a_looked_up_peer_refuses_with_service_stopped():
+    class Peer(ServiceActor):
+        def on_receive(self, message: Any) -> Any:
+            return self.service("peer") if message == "self-ref" else message
+
+    system = ActorSystem([ChildSpec("peer", Peer)])
+    with system:
+        ref = system.service("peer").ask("self-ref", timeout=5)
+    with pytest.raises(ServiceStopped):
+        ref.ask("hello", timeout=5)
