@@ -134,7 +134,7 @@ class UnknownService(StanchionError, LookupError):
         self.known = known
         listing = ", ".join(sorted(known)) or "none"
         super().__init__(
-            f"no service named {name!r} in this system (known: {listing}); "
+            f"no service named {short_repr(name)} in this system (known: {listing}); "
             + (hint or "add a ChildSpec for it or check the spelling")
         )
 

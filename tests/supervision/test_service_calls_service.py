@@ -117,3 +117,9 @@ def test_after_the_system_stops_a_looked_up_peer_refuses_with_service_stopped():
         ref = system.service("peer").ask("self-ref", timeout=5)
     with pytest.raises(ServiceStopped):
         ref.ask("hello", timeout=5)
+
+
+def test_an_unknown_service_error_quotes_a_huge_name_bounded() -> None:
+    error = UnknownService("x" * 100_000, ["payments"])
+    assert len(str(error)) < 1_000
+    assert error.name == "x" * 100_000  # the field keeps the whole name
