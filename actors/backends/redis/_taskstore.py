@@ -196,7 +196,8 @@ end
 -- KEYS[24], KEYS[25]: ready, scanned
 local marks = redis.call('MGET', KEYS[24], KEYS[25])
 local ready, scanned = marks[1], tonumber(marks[2])
-local full = not ready or not scanned or now - scanned >= 1 or now < scanned
+-- written as the fresh case negated, so a foreign NaN scan time also means a full read
+local full = not ready or not scanned or not (now - scanned < 1 and now >= scanned)
 if full then redis.call('SET', KEYS[25], ARGV[1]) end
 local function unread(p)  -- may stream p hold entries no worker has read?
   if full then return true end
