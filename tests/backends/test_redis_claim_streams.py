@@ -74,7 +74,7 @@ def test_an_entry_another_program_added_is_dropped_within_a_second(
     assert dropped["task_id"].startswith("stream entry")
 
 
-@pytest.mark.parametrize("ready, scanned", [
+@pytest.mark.parametrize(("ready", "scanned"), [
     (b"\x00\x00", "nan"),   # every mark clear, and a scan time no clock compares with
     (b"\x00\x00", "inf"),
     (b"garbage", "x"),      # a foreign string in both keys
