@@ -12,14 +12,9 @@ other round.
 
 from __future__ import annotations
 
-import os
-import queue
 import random
-import signal
-import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,13 +24,13 @@ import pytest
 from actors.backends import SqliteTaskStore
 from actors.backends.redis import RedisTaskStore
 from actors.taskqueue import TaskQueueConfig
+from tests.killable_child import KillableChild
 from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.slow
 
 QUEUE = "grouped"
 ROUNDS = 6
-LINE_TIMEOUT = 20.0
 VISIBILITY_TIMEOUT = 3600.0
 
 CHILD = textwrap.dedent(
@@ -78,50 +73,11 @@ CHILD = textwrap.dedent(
 ) % {"queue": QUEUE}
 
 
-class Child:
+class Child(KillableChild):
     """The producer process; its stdout is read on a thread so every wait has a deadline."""
 
     def __init__(self, kind: str, where: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", CHILD, kind, where],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def next_line(self) -> str:
-        try:
-            line = self.lines.get(timeout=LINE_TIMEOUT)
-        except queue.Empty:
-            pytest.fail(f"the child printed nothing for {LINE_TIMEOUT}s")
-        if line is None:
-            stderr = self.process.stderr.read() if self.process.stderr else ""
-            pytest.fail(f"the child exited early ({self.process.poll()}): {stderr}")
-        return line
-
-    def kill(self) -> list[str]:
-        """SIGKILL the child, reap it, and return the lines it wrote before dying."""
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=LINE_TIMEOUT)
-        self._reader.join(LINE_TIMEOUT)
-        rest = []
-        while (line := self.lines.get_nowait()) is not None:
-            rest.append(line)
-        return rest
-
-    def reap(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=LINE_TIMEOUT)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        super().__init__([sys.executable, "-c", CHILD, kind, where])
 
 
 def kill_at_random_moments(kind: str, where: str, rng: random.Random,

@@ -10,7 +10,7 @@ import redis
 
 from actors import capture_logs
 from actors.backends.redis import RedisTaskStore
-from actors.taskqueue import NewTask, TaskQueueConfig
+from actors.taskqueue import NewTask, TaskQueueConfig, TaskStoreClosed
 from tests.conftest import named
 
 Q = "streams"
@@ -72,3 +72,28 @@ def test_an_entry_another_program_added_is_dropped_within_a_second(
         assert store.claim(Q, "w1", 10, T + 1.0) == []
     [dropped] = named(events, "task.dead_lettered")
     assert dropped["task_id"].startswith("stream entry")
+
+
+@pytest.mark.parametrize(("ready", "scanned"), [
+    (b"\x00\x00", "nan"),   # every mark clear, and a scan time no clock compares with
+    (b"\x00\x00", "inf"),
+    (b"garbage", "x"),      # a foreign string in both keys
+])
+def test_a_foreign_bitmap_or_scan_time_still_finds_every_task(
+        store: RedisTaskStore, ready: bytes, scanned: str) -> None:
+    store.enqueue_many([NewTask(Q, "low", priority=0), NewTask(Q, "high", priority=7)], T)
+    client = redis.Redis.from_url(store.url)
+    try:
+        ready_key, scanned_key = store._claim_keys(Q)[-2:]
+        client.set(ready_key, ready)
+        client.set(scanned_key, scanned)
+    finally:
+        client.close()
+    claimed = store.claim(Q, "w1", 10, T + 0.1)
+    assert [c.task.payload for c in claimed] == ["high", "low"]
+
+
+def test_a_claim_after_close_is_refused(store: RedisTaskStore) -> None:
+    store.close()
+    with pytest.raises(TaskStoreClosed):
+        store.claim(Q, "w1", 10, T)

@@ -8,14 +8,9 @@ on the same database, then reopens it and checks every report against it.
 
 from __future__ import annotations
 
-import os
-import queue
 import random
-import signal
-import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -23,13 +18,13 @@ import pytest
 
 from actors.backends import SqliteTaskStore
 from actors.taskqueue import TaskQueueConfig
+from tests.killable_child import KillableChild
 
 pytestmark = pytest.mark.slow
 
 QUEUE = "profile->billing"
 VISIBILITY_TIMEOUT = 3600.0
 ROUNDS = 8
-LINE_TIMEOUT = 20.0
 
 CHILD = textwrap.dedent(
     """
@@ -80,51 +75,11 @@ CHILD = textwrap.dedent(
 ) % {"vt": VISIBILITY_TIMEOUT, "queue": QUEUE}
 
 
-class Child:
+class Child(KillableChild):
     """A child process whose stdout lines are read on a thread, so every wait has a deadline."""
 
     def __init__(self, db: Path, seed: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(db), str(seed)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def next_line(self) -> str:
-        try:
-            line = self.lines.get(timeout=LINE_TIMEOUT)
-        except queue.Empty:
-            pytest.fail(f"the child printed nothing for {LINE_TIMEOUT}s")
-        if line is None:
-            stderr = self.process.stderr.read() if self.process.stderr else ""
-            pytest.fail(f"the child exited early ({self.process.poll()}): {stderr}")
-        return line
-
-    def kill(self) -> list[str]:
-        """SIGKILL the child, reap it, and return the complete lines it wrote before dying."""
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=LINE_TIMEOUT)
-        self._reader.join(LINE_TIMEOUT)
-        rest = []
-        while (line := self.lines.get_nowait()) is not None:
-            rest.append(line)
-        return rest
-
-    def reap(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=LINE_TIMEOUT)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        super().__init__([sys.executable, "-c", CHILD, str(db), str(seed)])
 
 
 def test_sigkill_at_random_moments_loses_no_accepted_task(tmp_path: Path) -> None:

@@ -102,20 +102,23 @@ local function bulk(cmd, key, items)
 end
 local function meta(id) return split(redis.call('HGET', K.meta, id)) end
 local corrupt = {}
-local function quarantine(id, why, at, p, eid)
-  if p and eid then
+local function leave_stream(id)
+  local p, eid = split(redis.call('HGET', K.entry, id))
+  if level(p) then
     redis.call('XACK', stream(p), 'workers', eid)
     redis.call('XDEL', stream(p), eid)
-  end
-  local ep, eeid = split(redis.call('HGET', K.entry, id))
-  if level(ep) then
-    redis.call('XACK', stream(ep), 'workers', eeid)
-    redis.call('XDEL', stream(ep), eeid)
   end
   redis.call('HDEL', K.entry, id)
   redis.call('HDEL', K.token, id)
   redis.call('HDEL', K.owner, id)
   redis.call('ZREM', K.leases, id)
+end
+local function quarantine(id, why, at, p, eid)
+  if p and eid then
+    redis.call('XACK', stream(p), 'workers', eid)
+    redis.call('XDEL', stream(p), eid)
+  end
+  leave_stream(id)
   redis.call('ZREM', K.delayed, id)
   redis.call('ZREM', K.enq, id)
   redis.call('HSET', K.error, id, 'task ' .. why)
@@ -130,17 +133,6 @@ local function to_stream(id, at)
   local eid = redis.call('XADD', stream(p), '*', 'id', id)
   redis.call('HSET', K.entry, id, p .. ' ' .. eid)
   if KEYS[24] then redis.call('SETBIT', KEYS[24], tonumber(p), 1) end
-end
-local function leave_stream(id)
-  local p, eid = split(redis.call('HGET', K.entry, id))
-  if level(p) then
-    redis.call('XACK', stream(p), 'workers', eid)
-    redis.call('XDEL', stream(p), eid)
-  end
-  redis.call('HDEL', K.entry, id)
-  redis.call('HDEL', K.token, id)
-  redis.call('HDEL', K.owner, id)
-  redis.call('ZREM', K.leases, id)
 end
 local function current(id, tok)
   return tok ~= '' and redis.call('HGET', K.token, id) == tok
@@ -196,7 +188,8 @@ end
 -- KEYS[24], KEYS[25]: ready, scanned
 local marks = redis.call('MGET', KEYS[24], KEYS[25])
 local ready, scanned = marks[1], tonumber(marks[2])
-local full = not ready or not scanned or now - scanned >= 1 or now < scanned
+-- written as the fresh case negated, so a foreign NaN scan time also means a full read
+local full = not ready or not scanned or not (now - scanned < 1 and now >= scanned)
 if full then redis.call('SET', KEYS[25], ARGV[1]) end
 local function unread(p)  -- may stream p hold entries no worker has read?
   if full then return true end
