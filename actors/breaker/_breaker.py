@@ -25,6 +25,8 @@ _log = LibraryLogger("stanchion.breaker")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# A batch of remote outcomes larger than this is refused: a time window records each one.
+_MAX_REMOTE_CALLS: Final = 1_000_000
 
 
 class BreakerState(enum.Enum):
@@ -598,8 +600,14 @@ class CircuitBreaker:
 
         The decision is still this breaker's own, with its own thresholds and
         `minimum_calls`; the window just holds the latest outcomes of all the
-        processes. Ignored unless closed; returns True if it opened.
+        processes. Ignored unless closed; returns True if it opened. Counts are
+        integers from 0 to 1,000,000 (failures and slow past `calls` count as
+        `calls`); anything else raises `ConfigError`.
         """
+        check.integer("calls", calls, minimum=0, maximum=_MAX_REMOTE_CALLS)
+        check.integer("failures", failures, minimum=0)
+        check.integer("slow", slow, minimum=0)
+        check.text("reason", reason, max_length=500)
         events: list[BreakerTransition] = []
         with self._lock:
             if self._phase.state is not CLOSED or calls <= 0:
