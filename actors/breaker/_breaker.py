@@ -363,7 +363,7 @@ class CircuitBreaker:
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._call_raised(permit, clock() - start, exc)
+            self.on_error(permit, clock() - start, exc)
             raise
         end = clock()
         self._record(permit, False, end - start > self._slow_after, end)
@@ -379,16 +379,10 @@ class CircuitBreaker:
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                self._call_raised(permit, self.clock() - start, exc)
+                self.on_error(permit, self.clock() - start, exc)
                 raise
             self.on_success(permit, self.clock() - start)
             return result
-
-    def _call_raised(self, permit: Permit, duration: float, exc: BaseException) -> None:
-        if self.config.counts_as_failure(exc):
-            self._record(permit, True, duration > self._slow_after, None)
-        else:
-            self._give_back(permit, ignored=True)
 
     def _record(self, permit: Permit, failed: bool, slow: bool, now: float | None) -> None:
         events: list[BreakerTransition] | None = None
