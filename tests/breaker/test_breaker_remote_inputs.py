@@ -14,7 +14,7 @@ def _breaker(**config: object) -> CircuitBreaker:
     return CircuitBreaker("sms", BreakerConfig(**config))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("calls, failures, slow", [
+@pytest.mark.parametrize(("calls", "failures", "slow"), [
     (-1, 0, 0), (5, -1, 0), (5, 0, -1), (True, 0, 0), (5, True, 0), (math.nan, 0, 0),
     (5.0, 0, 0), ("5", 0, 0), (None, 0, 0), (10**12, 0, 0), (5, math.inf, 0),
 ])
