@@ -25,6 +25,8 @@ _log = LibraryLogger("stanchion.breaker")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# A batch of remote outcomes larger than this is refused: a time window records each one.
+_MAX_REMOTE_CALLS: Final = 1_000_000
 
 
 class BreakerState(enum.Enum):
@@ -361,7 +363,7 @@ class CircuitBreaker:
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._call_raised(permit, clock() - start, exc)
+            self.on_error(permit, clock() - start, exc)
             raise
         end = clock()
         self._record(permit, False, end - start > self._slow_after, end)
@@ -377,16 +379,10 @@ class CircuitBreaker:
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                self._call_raised(permit, self.clock() - start, exc)
+                self.on_error(permit, self.clock() - start, exc)
                 raise
             self.on_success(permit, self.clock() - start)
             return result
-
-    def _call_raised(self, permit: Permit, duration: float, exc: BaseException) -> None:
-        if self.config.counts_as_failure(exc):
-            self._record(permit, True, duration > self._slow_after, None)
-        else:
-            self._give_back(permit, ignored=True)
 
     def _record(self, permit: Permit, failed: bool, slow: bool, now: float | None) -> None:
         events: list[BreakerTransition] | None = None
@@ -598,8 +594,14 @@ class CircuitBreaker:
 
         The decision is still this breaker's own, with its own thresholds and
         `minimum_calls`; the window just holds the latest outcomes of all the
-        processes. Ignored unless closed; returns True if it opened.
+        processes. Ignored unless closed; returns True if it opened. Counts are
+        integers from 0 to 1,000,000 (failures and slow past `calls` count as
+        `calls`); anything else raises `ConfigError`.
         """
+        check.integer("calls", calls, minimum=0, maximum=_MAX_REMOTE_CALLS)
+        check.integer("failures", failures, minimum=0)
+        check.integer("slow", slow, minimum=0)
+        check.text("reason", reason, max_length=500)
         events: list[BreakerTransition] = []
         with self._lock:
             if self._phase.state is not CLOSED or calls <= 0:

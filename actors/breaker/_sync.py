@@ -246,6 +246,12 @@ def _parse(raw: str | bytes) -> dict[str, Any] | None:
             and message.get("kind") in _ALL_KINDS
             and isinstance(message.get("reason"), str)):
         return None
+    try:  # a sender's origin passed check.name; a reason with a lone surrogate cannot be logged
+        check.name("origin", message["origin"])
+    except ConfigError:
+        return None
+    if check.text_problem(message["reason"]) is not None:
+        return None
     wait = message.get("wait")
     if not (isinstance(wait, int | float) and check.is_finite_number(wait)
             and 0 <= wait <= 86_400 * 365):

@@ -136,7 +136,8 @@ class GradientLimit:
             # queue is normal (Gradient2's drift).
             window = self.long_window if rtt > self._long else self.short_window
             self._long += (rtt - self._long) / window
-            gradient = max(0.5, min(1.0, self.tolerance * self._long / self._short))
+            short = self._short  # 0.0 after only zero RTTs (a coarse clock): no queueing
+            gradient = max(0.5, min(1.0, self.tolerance * self._long / short)) if short else 1.0
         target = limit * gradient + math.sqrt(limit)
         if not dropped and in_flight * 2 < limit and target > limit:
             return limit  # not using the limit we have: no evidence to grow it
@@ -281,7 +282,14 @@ class AdaptiveLimit:
         return Permit()
 
     def on_success(self, permit: Permit, rtt: float) -> None:
-        """The call answered after `rtt` seconds."""
+        """The call answered after `rtt` seconds (finite, >= 0; else the permit is
+        released, nothing is learned, and `ConfigError` is raised)."""
+        if rtt.__class__ is not float or not 0.0 <= rtt < math.inf:  # NaN would poison averages
+            try:
+                check.seconds("rtt", rtt, allow_zero=True, maximum=None)
+            except ConfigError:
+                self.release(permit)
+                raise
         self._finish(permit, rtt, dropped=False)
 
     def on_dropped(self, permit: Permit) -> None:

@@ -110,7 +110,8 @@ class RetryThrottle:
             return delta
 
     def give_back(self, delta: float) -> None:
-        """A batch the transport could not send: kept for the next one."""
+        """A batch the transport could not send: kept for the next one (a finite number)."""
+        check.number("delta", delta)
         with self._lock:
             self._delta += delta
 

@@ -27,6 +27,7 @@ from actors.core import (
     ConfigError,
     LibraryLogger,
     ServiceRef,
+    SystemNotRunning,
     bind_context,
     short_repr,
     validate as check,
@@ -252,6 +253,9 @@ class Choreography:
         check.instance("data", data, Mapping, "a mapping of JSON data")
         saga_id = saga_id if saga_id is not None else uuid.uuid4().hex
         check.name("saga_id", saga_id)
+        if not self.system.running:  # its bus would take the event and nobody would run it
+            raise SystemNotRunning("the choreography's actor system is shut down; start the "
+                                   "saga on a running one")
         _log.info("choreography.started", saga_id=saga_id, definition=self.prefix)
         self._publish(f"{self.prefix}.started", {"saga_id": saga_id, "data": dict(data)})
         return saga_id

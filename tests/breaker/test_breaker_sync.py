@@ -189,3 +189,21 @@ def test_three_processes_cost_the_provider_at_most_one_and_a_half_times_one(
           f"3 alone {alone}")
     assert single > 0
     assert shared <= 1.5 * single, (single, shared, alone)
+
+
+def test_deep_nesting_lone_surrogates_and_long_origins_are_ignored() -> None:
+    breaker = CircuitBreaker("sms")
+    sync = BreakerSync([breaker], send=lambda message: None, origin="me")
+    deep = "[" * 100_000 + "]" * 100_000
+    hostile = [deep, '{"v": 1, "origin": "\\ud800", "breaker": "sms", "kind": "opened",'
+                     ' "wait": 5, "reason": "x"}',
+               '{"v": 1, "origin": "x", "breaker": "sms", "kind": "opened",'
+               ' "wait": 5, "reason": "\\udfff"}',
+               '{"v": 1, "origin": "x", "breaker": "sms", "kind": "window", "wait": 0,'
+               ' "calls": 10, "failures": 10, "slow": 0, "reason": "", "pad": 0}'
+               .replace('"origin": "x"', '"origin": "' + "o" * 600 + '"'),
+               '{"v": 1, "origin": "x", "breaker": "sms", "kind": "window", "wait": 0,'
+               ' "calls": 10, "failures": NaN, "slow": 0, "reason": ""}']
+    for raw in hostile:
+        assert sync.receive(raw) is False, raw[:80]
+    assert breaker.state is BreakerState.CLOSED

@@ -167,3 +167,19 @@ def test_service_caller_refuses_past_the_limit_and_reports_outcomes(events: Any)
     assert limit.metrics().succeeded == 1
     assert limit.metrics().in_flight == 0
     assert named(events, "call.rejected")[0]["service"] == "gate"
+
+
+@pytest.mark.parametrize("algorithm", [AimdLimit, GradientLimit])
+@pytest.mark.parametrize("rtt", [float("nan"), float("inf"), -0.001, True, "0.01", None])
+def test_a_bad_rtt_is_refused_and_frees_the_permit(algorithm: Any, rtt: Any) -> None:
+    limit = AdaptiveLimit("db", AdaptiveLimitConfig(algorithm=algorithm(), initial_limit=4))
+    permit = limit.try_acquire()
+    assert permit is not None
+    with pytest.raises(ConfigError):
+        limit.on_success(permit, rtt)
+    assert limit.metrics().in_flight == 0
+    for _ in range(20):  # the algorithm still learns from good samples
+        ok = limit.try_acquire()
+        assert ok is not None
+        limit.on_success(ok, 0)
+    assert limit.metrics().limit >= 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,13 @@ def test_processes_share_one_count_in_batches(tmp_path: Path, events: Any) -> No
             for worker in workers:
                 worker.stop()
     assert named(events, "retry.throttle_unavailable")[0]["decisions"] == "local"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), True, "1", None])
+def test_give_back_refuses_a_delta_that_is_not_a_finite_number(bad: Any) -> None:
+    throttle = RetryThrottle()
+    throttle.record_failure()
+    with pytest.raises(ConfigError):
+        throttle.give_back(bad)
+    throttle.set_shared(bad)  # ignored: the shared count stays a number
+    assert math.isfinite(throttle.metrics().tokens)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from actors import ConfigError
+from actors import ConfigError, StanchionError
 from actors.backends import MemorySagaLog
 from actors.bus import EventBus
 from actors.saga import ENDS, Choreography, Saga, Sagas, SagaStatus
@@ -133,3 +133,10 @@ def test_start_refuses_bad_arguments() -> None:
         with pytest.raises(ConfigError):
             flow.start_saga(["not", "a", "mapping"])  # type: ignore[arg-type]
         assert flow.retry("unknown") is False
+
+
+def test_start_saga_after_the_system_stopped_raises_a_typed_error() -> None:
+    with choreographed() as (flow, _):
+        pass
+    with pytest.raises(StanchionError):
+        flow.start_saga(order())
