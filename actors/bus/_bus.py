@@ -193,8 +193,10 @@ class EventBus:
         self._publish(event_name, payload)
 
     def _publish(self, event_name: str, payload: Any) -> None:
-        if self._stopped:
-            raise BusStopped(f"bus {self.name!r} is stopped; events can't be published")
+        if self._stopped or not self.system.running:
+            # Stopped with its system too: an event taken then would reach nobody.
+            raise BusStopped(f"bus {self.name!r} is stopped (or its actor system is); events "
+                             "can't be published")
         if event_name.__class__ is not str or event_name not in self._known_names:
             validate_event_name(event_name)
             if len(self._known_names) < 10_000:

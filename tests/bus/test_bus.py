@@ -238,3 +238,11 @@ def test_bad_input_is_refused_and_the_bus_keeps_serving(system):
     bus.stop()
     with pytest.raises(BusStopped):
         bus.publish("ok", 1)
+
+
+def test_publish_after_the_actor_system_shut_down_is_refused() -> None:
+    with ActorSystem([]) as system:
+        bus = EventBus.start(system)
+        bus.publish("order.placed", {"id": 1})
+    with pytest.raises(BusStopped, match="actor system"):
+        bus.publish("order.placed", {"id": 2})  # taken, it would reach nobody
