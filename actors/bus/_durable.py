@@ -166,8 +166,9 @@ class DurableSubscriber:
         self.engine.attach(ref)
 
     def nudge(self) -> None:
-        """Events were stored for the group: wake the delivery actor."""
-        self.engine.nudge()
+        """Events were stored for the group: wake the delivery actor (at once, or with
+        the events that follow within the queue's `claim_linger`)."""
+        self.engine.enqueued()
 
     def discard_all(self) -> int:
         """Unsubscribed: stop delivering; the stored events stay for a later subscriber."""

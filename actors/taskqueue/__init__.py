@@ -51,7 +51,7 @@ from actors.taskqueue._model import (
 )
 from actors.taskqueue._queue import TaskQueue
 from actors.taskqueue._schedule import Decision, GiveUp, RetryAt, TaskSchedule, attempts_exhausted
-from actors.taskqueue._store import TaskStore
+from actors.taskqueue._store import AckThenClaim, TaskStore
 from actors.taskqueue._workers import (
     DeliveryCounts as DeliveryCounts,
     DeliveryEngine as DeliveryEngine,
@@ -81,6 +81,7 @@ __getattr__ = lazy_names(
 
 __all__ = [
     "PRIORITIES",
+    "AckThenClaim",
     "ClaimedTask",
     "DeadLetteredTask",
     "Decision",

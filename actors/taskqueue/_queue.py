@@ -17,7 +17,7 @@ from actors.taskqueue import _events
 from actors.taskqueue._errors import describe_error
 from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, NewTask, QueueStats
 from actors.taskqueue._schedule import Decision, RetryAt, TaskSchedule
-from actors.taskqueue._store import TaskStore
+from actors.taskqueue._store import AckThenClaim, TaskStore
 
 
 class TaskQueue:
@@ -62,6 +62,7 @@ class TaskQueue:
         self.schedule = TaskSchedule(store.config.retry, clock=clock,
                                      rng=rng if rng is not None else random.Random())
         self._clock = clock
+        self._ack_then_claim = store.ack_then_claim if isinstance(store, AckThenClaim) else None
 
     def enqueue(self, queue: str, payload: Any, *, delay: float = 0.0,
                 priority: int = 0) -> str:
@@ -88,12 +89,26 @@ class TaskQueue:
     def ack(self, claimed: Sequence[ClaimedTask]) -> list[bool]:
         """Mark delivered tasks done; per task, False if its lease was lost meanwhile."""
         results = self.store.ack_many([c.lease for c in claimed])
-        for item, acked in zip(claimed, results, strict=True):
-            if not acked:
-                _lease_lost(item, "ack")
-        if claimed:
-            _events.log.debug("task.acked", queue=claimed[0].task.queue, count=sum(results))
+        _acked(claimed, results)
         return results
+
+    def ack_then_claim(self, claimed: Sequence[ClaimedTask], queue: str, worker_id: str,
+                       limit: int = 1) -> list[ClaimedTask]:
+        """`ack(claimed)`, then `claim(queue, worker_id, limit)`: one commit if the store can.
+
+        What a worker calls after delivering a batch of `queue`: the ack and the
+        next claim share a transaction (SQLite) or a script call (Redis).
+        """
+        check.integer("limit", limit, minimum=1, maximum=self.store.config.max_claim_batch)
+        if not claimed:
+            return self.store.claim(queue, worker_id, limit, self._clock())
+        fused = self._ack_then_claim
+        if fused is None:
+            _acked(claimed, self.store.ack_many([c.lease for c in claimed]))
+            return self.store.claim(queue, worker_id, limit, self._clock())
+        results, fresh = fused([c.lease for c in claimed], queue, worker_id, limit, self._clock())
+        _acked(claimed, results)
+        return fresh
 
     def fail(self, claimed: ClaimedTask, error: str, *, retry_after: float = 0.0
              ) -> Decision | None:
@@ -147,6 +162,14 @@ class TaskQueue:
     def stats(self, queue: str) -> QueueStats:
         """The queue's depth, in-flight, delayed, dead-lettered counts and oldest age now."""
         return self.store.stats(queue, self._clock())
+
+
+def _acked(claimed: Sequence[ClaimedTask], results: Sequence[bool]) -> None:
+    for item, acked in zip(claimed, results, strict=True):
+        if not acked:
+            _lease_lost(item, "ack")
+    if claimed:
+        _events.log.debug("task.acked", queue=claimed[0].task.queue, count=sum(results))
 
 
 def _lease_lost(claimed: ClaimedTask, action: str) -> None:

@@ -9,13 +9,13 @@ How a Redis backend maps onto it (Redis Streams with a consumer group):
 
 - `enqueue_many`: XADD to the queue's stream for the task's priority (one
   stream per level in `PRIORITIES`), or ZADD to a per-queue delayed set scored
-  by `not_before`; many tasks in one pipeline (MULTI/EXEC).
+  by `not_before`; many tasks (and concurrent callers) in one Lua call.
 - `claim`: move due members of the delayed set to the streams (Lua), then
-  XAUTOCLAIM entries idle longer than the visibility timeout (the expired
-  leases) and XREADGROUP COUNT `limit` new ones, highest priority first; the
-  consumer name is `worker_id`, the lease token is recorded per entry so a
-  stale worker cannot ack a newer claim.
+  XCLAIM entries whose lease expired and XREADGROUP COUNT `limit` new ones,
+  highest priority first; the consumer name is `worker_id`, the lease token is
+  recorded per entry so a stale worker cannot ack a newer claim.
 - `ack_many`: a Lua script that checks each entry's token, then XACK + XDEL.
+- `ack_then_claim` (the optional `AckThenClaim`): both scripts' work in one call.
 - `retry`: check the token, XACK + XDEL, ZADD to the delayed set.
 - `dead_letter` / `replay_dead_letter`: move the entry to / from a
   per-queue dead-letter hash.
@@ -117,4 +117,24 @@ class TaskStore(Protocol):
 
     def close(self) -> None:
         """Finish pending writes and release the storage; later calls raise `TaskStoreClosed`."""
+        ...
+
+
+@runtime_checkable
+class AckThenClaim(Protocol):
+    """A store that can ack one batch and claim the next in one commit (one round trip).
+
+    Optional: a worker that delivered a batch acks it and claims again; a store
+    with this method does both in one transaction (SQLite) or one script call
+    (Redis), so a worker pays one write per batch instead of two. Without it,
+    `TaskQueue.ack_then_claim` makes the two calls.
+    """
+
+    def ack_then_claim(self, leases: Sequence[Lease], queue: str, worker_id: str,
+                       limit: int, now: float) -> tuple[list[bool], list[ClaimedTask]]:
+        """`ack_many(leases)`, then `claim(queue, worker_id, limit, now)`, committed together.
+
+        `leases` are tasks of `queue` (a lease of another queue is reported not
+        current). Returns what `ack_many` and `claim` would have returned.
+        """
         ...

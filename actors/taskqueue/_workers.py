@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import os
 import random
 import socket
@@ -103,6 +104,12 @@ class QueueSpec:
             with the key function's error (`CorruptData` quarantines it).
         retry: the backoff between attempts; None (default) uses the store's
             `TaskQueueConfig.retry`.
+        claim_linger: seconds a newly enqueued task may wait to be claimed
+            with the ones enqueued after it, 0 to 1 (default 0.002). Only while
+            tasks keep coming: a task enqueued when the queue's workers have not
+            claimed for `claim_linger` is claimed at once. Under a steady stream
+            of one-task enqueues this turns one claim (and one ack) per task into
+            one per batch; 0 claims every task as it comes.
 
     Example:
         >>> QueueSpec("profile->billing", "billing", workers=4).batch_size
@@ -122,6 +129,7 @@ seconds > 0 and <= 315360000
     poll_interval: float = 0.2
     ordered_by: Callable[[Task], Hashable] | None = None
     retry: RetryPolicy | None = None
+    claim_linger: float = 0.002
 
     def __post_init__(self) -> None:
         check.name("queue", self.queue)
@@ -135,6 +143,7 @@ seconds > 0 and <= 315360000
         check.integer("batch_size", self.batch_size, minimum=1, maximum=10_000)
         check.seconds("delivery_timeout", self.delivery_timeout)
         check.seconds("poll_interval", self.poll_interval)
+        check.number("claim_linger", self.claim_linger, minimum=0.0, maximum=1.0)
         if self.ordered_by is not None:
             check.callable_("ordered_by", self.ordered_by,
                             "None, or a function of the Task returning its key")
@@ -321,6 +330,8 @@ class DeliveryEngine:
         self.order = _Order() if spec.ordered_by is not None else None
         self.ref: ServiceRef[Any] | None = None
         self.idle_timer: TimerHandle | None = None
+        self.linger_timer: TimerHandle | None = None
+        self.last_claim = -math.inf  # time.monotonic() of the latest claim
         self.counts = DeliveryCounts()
         self.busy = 0  # runs that claimed and are not yet counted
         # Set by every nudge before it is sent, cleared by a worker before each claim:
@@ -346,6 +357,23 @@ class DeliveryEngine:
             self.pending = True
             ref.offer(_POLL)
 
+    def enqueued(self) -> None:
+        """Tasks were stored, due now: claim them at once, or, if the workers claimed
+        within the last `spec.claim_linger`, that long after that claim (one timer for
+        every enqueue meanwhile), so a stream of enqueues is claimed in batches."""
+        wait = self.last_claim + self.spec.claim_linger - time.monotonic()
+        if wait <= 0:
+            self.nudge()
+        elif self.linger_timer is None:
+            with self.lock:
+                if self.linger_timer is None and not self.stopped:
+                    self.linger_timer = self.call_later(wait, self._linger_over)
+
+    def _linger_over(self) -> None:
+        with self.lock:
+            self.linger_timer = None
+        self.nudge()
+
     def poll_later(self) -> None:
         with self.lock:
             if self.idle_timer is not None or self.stopped:
@@ -361,8 +389,9 @@ class DeliveryEngine:
         """Stop claiming; what is held comes back to a worker after its lease."""
         with self.lock:
             self.stopped = True
-            if self.idle_timer is not None:
-                self.idle_timer.cancel()
+            for timer in (self.idle_timer, self.linger_timer):
+                if timer is not None:
+                    timer.cancel()
 
     def notify(self) -> None:
         with self.progress:
@@ -382,16 +411,25 @@ class DeliveryEngine:
         """One nudge: claim and deliver batches until a claim finds nothing to start."""
         if not self.pending:
             return  # absorbed: a claim began after this nudge was sent
-        while self._run_once(worker_id):
-            pass
+        # Delivered tasks are acked by the next claim's call (one commit for both);
+        # whatever is still unacked when the loop ends is acked on its own.
+        unacked: list[ClaimedTask] = []
+        try:
+            while self._run_once(worker_id, unacked):
+                pass
+        finally:
+            if unacked:
+                self._ack_and_settle(worker_id, unacked, [], [])
+                self._count_delivered(len(unacked))
 
-    def _run_once(self, worker_id: str) -> bool:
-        """Claim a batch and deliver it; whether there was one (then claim again)."""
+    def _run_once(self, worker_id: str, unacked: list[ClaimedTask]) -> bool:
+        """Claim a batch (acking `unacked` in the same call) and deliver it; whether there
+        was one (then claim again)."""
         if self.stopped:
             return False
         self.pending = False
         if self.order is None:
-            batch = self._claim(worker_id)
+            batch = self._claim(worker_id, unacked)
             heads: list[_Held] = []
         else:
             batch, heads = self._claim_ordered(worker_id)
@@ -414,30 +452,55 @@ class DeliveryEngine:
                 done, failures = self._deliver(batch or [])
             else:
                 self._deliver_lines(heads, done)
-            self._ack_and_settle(worker_id, done, failures, decisions)
+            self._ack_and_settle(worker_id, done, failures, decisions,
+                                 unacked if self.order is None else None)
         finally:  # a worker that crashes mid-batch must not leave the pool busy
-            self._count(0 if self.order is not None else len(done), decisions)
+            # Deliveries are counted once acked: by the next claim's call (unordered
+            # queues), or one by one as each line moves on (ordered).
+            self._end_batch(decisions)
+        if self.order is None and self.spec.claim_linger and len(batch or ()) < (
+                self.spec.batch_size):
+            # A short batch: the queue had no more. Claiming again now would take the
+            # next enqueue alone; the enqueue's linger timer claims it with later ones.
+            self.poll_later()
+            return False
         return True
 
     def _ack_and_settle(self, worker_id: str, done: list[ClaimedTask],
                         failures: list[tuple[ClaimedTask, BaseException]],
-                        decisions: list[Decision | None]) -> None:
+                        decisions: list[Decision | None],
+                        defer: list[ClaimedTask] | None = None) -> None:
+        """Ack `done` (or leave it in `defer`, for the next claim's call) and settle
+        `failures`."""
         try:
-            if done:
+            if done and defer is not None:
+                defer += done
+            elif done:
                 self.tasks.ack(done)
             for claimed, error in failures:
                 decisions.append(self._settle(claimed, error))
         except TaskStoreError as exc:  # unacked tasks come back after their lease
             self._store_failed("ack", worker_id, exc)
 
-    def _claim(self, worker_id: str) -> list[ClaimedTask] | None:
+    def _claim(self, worker_id: str, unacked: list[ClaimedTask] | None = None
+               ) -> list[ClaimedTask] | None:
+        done = unacked[:] if unacked else []
+        if unacked:
+            unacked.clear()  # acked by this call, or back after their lease if it fails
+        self.last_claim = time.monotonic()
         try:
+            if done:
+                return self.tasks.ack_then_claim(done, self.spec.queue, worker_id,
+                                                 self.spec.batch_size)
             return self.tasks.claim(self.spec.queue, worker_id, self.spec.batch_size)
         except TaskStoreError as exc:
             # The store is down or locked: restarting the worker would not bring it
             # back, and crashing in a loop would exhaust the supervisor. Poll later.
-            self._store_failed("claim", worker_id, exc)
+            self._store_failed("ack_then_claim" if done else "claim", worker_id, exc)
             return None
+        finally:
+            if done:
+                self._count_delivered(len(done))
 
     def _settle(self, claimed: ClaimedTask, error: BaseException) -> Decision | None:
         decision = self.tasks.settle(claimed, error, self.schedule)
@@ -534,12 +597,17 @@ class DeliveryEngine:
         with self.lock:
             self.busy += 1
 
-    def _count(self, delivered: int, decisions: Sequence[Decision | None]) -> None:
+    def _end_batch(self, decisions: Sequence[Decision | None]) -> None:
         with self.lock:
             self.busy -= 1
-            self.counts.delivered += delivered
             for decision in decisions:
                 self.counts.failed(decision)
+        if decisions:  # the delivered ones notify once acked (`_count_delivered`)
+            self.notify()
+
+    def _count_delivered(self, delivered: int) -> None:
+        with self.lock:
+            self.counts.delivered += delivered
         self.notify()
 
     def _count_failure(self, decision: Decision | None) -> None:
@@ -750,7 +818,7 @@ class TaskQueueService:
                 "add a QueueSpec for it to TaskQueueService.start")
         ids = self.tasks.enqueue_many(queue, payloads, delay=delay, priority=priority)
         if not delay:
-            pool.nudge()
+            pool.enqueued()
         return ids
 
     def metrics(self, queue: str) -> QueueMetrics:

@@ -1,6 +1,7 @@
 """The task store contract, for stanchion's storage backends (`actors.backends`).
 
-`TaskStore` is the protocol every backend implements; the rest is what every
+`TaskStore` is the protocol every backend implements (`AckThenClaim` the
+optional one-commit ack and claim); the rest is what every
 store shares: the task model, the store errors, the attempt rule and the
 queue's log events (`events`). Users pick a store from `actors.backends`.
 """
@@ -25,10 +26,11 @@ from actors.taskqueue._model import (
     store_config,
 )
 from actors.taskqueue._schedule import attempts_exhausted
-from actors.taskqueue._store import TaskStore
+from actors.taskqueue._store import AckThenClaim, TaskStore
 
 __all__ = [
     "PRIORITIES",
+    "AckThenClaim",
     "ClaimedTask",
     "DeadLetteredTask",
     "Lease",

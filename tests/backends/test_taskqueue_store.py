@@ -25,6 +25,7 @@ from actors.backends import MemoryTaskStore, SqliteTaskStore
 from actors.backends.redis import RedisTaskStore
 from actors.retry import RetryPolicy
 from actors.taskqueue import (
+    AckThenClaim,
     GiveUp,
     NewTask,
     PayloadNotSerializable,
@@ -241,6 +242,64 @@ def test_leases_from_different_claims_ack_in_one_call(store: TaskStore) -> None:
     second = store.claim(Q, "w2", limit=2, now=T0)
 
     assert store.ack_many([c.lease for c in first + second]) == [True] * 4
+
+
+def test_ack_then_claim_acks_the_delivered_batch_and_claims_the_next(store: TaskStore) -> None:
+    enqueue(store, 1, 2, 3, 4, 5)
+    first = store.claim(Q, "w1", limit=2, now=T0)
+    [stale] = store.claim(Q, "w2", limit=1, now=T0)
+    store.ack_many([stale.lease])  # acked elsewhere: its lease is no longer current
+    tasks = TaskQueue(store, clock=lambda: T0)
+
+    with capture_logs(level="debug") as events:
+        second = tasks.ack_then_claim([*first, stale], Q, "w1", limit=10)
+
+    assert payloads(second) == [4, 5]
+    assert [e["event"] for e in events] == ["task.lease_lost", "task.acked"]
+    assert store.stats(Q, T0).in_flight == 2
+    assert tasks.ack_then_claim(second, Q, "w1", limit=10) == []
+    assert store.stats(Q, T0) == QueueStats(0, 0, 0, 0, 0.0)
+
+
+def test_ack_then_claim_is_one_commit_where_the_store_can(backend: Backend) -> None:
+    store = backend.make()
+    if backend.name == "memory":  # no commit to share: TaskQueue makes the two calls
+        assert not isinstance(store, AckThenClaim)
+        return
+    assert isinstance(store, AckThenClaim)
+    enqueue(store, 1, 2, 3)
+    [claimed] = store.claim(Q, "w1", limit=1, now=T0)
+    if isinstance(store, SqliteTaskStore):
+        before = store.write_stats().transactions
+        acked, fresh = store.ack_then_claim([claimed.lease], Q, "w1", 10, T0)
+        assert store.write_stats().transactions == before + 1
+    else:
+        assert isinstance(store, RedisTaskStore)
+        client = redis.Redis.from_url(store.url)
+        client.config_resetstat()
+        acked, fresh = store.ack_then_claim([claimed.lease], Q, "w1", 10, T0)
+        assert client.info("commandstats")["cmdstat_evalsha"]["calls"] == 1
+        client.close()
+    assert acked == [True]
+    assert payloads(fresh) == [2, 3]
+
+
+def test_redis_forgets_the_queue_of_an_acked_task(redis_url: str) -> None:
+    store = RedisTaskStore(redis_url, TaskQueueConfig(), prefix=f"where{time.monotonic_ns()}")
+    try:
+        ids = enqueue(store, *range(4))
+        claimed = store.claim(Q, "w1", limit=4, now=T0)
+        store.dead_letter(claimed[3].lease, "rejected", "no", T0)
+        store.ack_many([claimed[0].lease])
+        store.ack_then_claim([claimed[1].lease, claimed[2].lease], Q, "w1", 10, T0)
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        # Only the dead letter keeps its entry (a replay finds its queue by it).
+        assert client.hkeys(f"{store.prefix}:tq:where") == [ids[3]]
+        client.close()
+        store.replay_dead_letter(ids[3], T0)
+        assert payloads(store.claim(Q, "w1", limit=4, now=T0)) == [3]
+    finally:
+        store.close()
 
 
 # -- delays and priorities -----------------------------------------------------

@@ -162,7 +162,8 @@ def test_a_worker_claims_again_while_batches_come_and_a_stale_nudge_claims_nothi
     store.claim = counting_claim  # type: ignore[method-assign]
     delivered: list[Any] = []
     engine = DeliveryEngine(
-        QueueSpec("q", lambda task: delivered.append(task.payload), batch_size=2),
+        QueueSpec("q", lambda task: delivered.append(task.payload), batch_size=2,
+                  claim_linger=0),
         TaskQueue(store), resolve=mock.Mock(), call_later=mock.Mock())
     TaskQueue(store).enqueue_many("q", [1, 2, 3, 4, 5])
     engine.pending = True  # as a nudge leaves it
@@ -171,3 +172,56 @@ def test_a_worker_claims_again_while_batches_come_and_a_stale_nudge_claims_nothi
     assert claims == [2, 2, 1, 0]  # one nudge: claimed until a claim came back empty
     engine.run("w1")  # a nudge sent before those claims began: absorbed
     assert claims == [2, 2, 1, 0]
+
+
+def test_each_claim_acks_the_batch_before_and_a_short_batch_ends_the_run(
+        tmp_path: Path) -> None:
+    store = SqliteTaskStore(TaskQueueConfig(sqlite_path=tmp_path / "t.sqlite3"))
+    tasks = TaskQueue(store)
+    calls: list[str] = []
+    for name in ("claim", "ack", "ack_then_claim"):
+        method = getattr(tasks, name)
+        setattr(tasks, name, lambda *a, _m=method, _n=name, **k: (calls.append(_n), _m(*a, **k))[1])
+    call_later = mock.Mock()
+    engine = DeliveryEngine(QueueSpec("q", lambda task: None, batch_size=2), tasks,
+                            resolve=mock.Mock(), call_later=call_later)
+    tasks.enqueue_many("q", [1, 2, 3, 4, 5])
+    before = store.write_stats().transactions
+    engine.pending = True
+    engine.run("w1")
+    # [1, 2], then [3, 4] with the ack of [1, 2], then [5] with the ack of [3, 4]; [5]
+    # is short, so the run ends (no empty claim) acking it on its own, and polls later.
+    assert calls == ["claim", "ack_then_claim", "ack_then_claim", "ack"]
+    assert store.write_stats().transactions - before == 4
+    assert store.stats("q", time.time()).in_flight == 0
+    assert engine.counts.delivered == 5
+    call_later.assert_called_once()  # the idle poll
+    store.close()
+
+
+def test_an_enqueue_soon_after_a_claim_waits_for_the_linger_and_shares_its_claim() -> None:
+    call_later = mock.Mock()
+    ref = mock.Mock()
+    engine = DeliveryEngine(QueueSpec("q", lambda task: None, claim_linger=0.5),
+                            TaskQueue(MemoryTaskStore()), resolve=mock.Mock(),
+                            call_later=call_later)
+    engine.ref = ref
+    engine.enqueued()  # nobody claimed lately: claimed at once
+    assert ref.offer.call_count == 1
+    assert not call_later.called
+    engine.last_claim = time.monotonic()
+    engine.enqueued()
+    engine.enqueued()  # the same window: no second timer
+    assert ref.offer.call_count == 1
+    [(wait, fire), ] = [c.args for c in call_later.call_args_list]
+    assert 0 < wait <= 0.5
+    fire()  # the linger is over: one nudge claims both
+    assert ref.offer.call_count == 2
+    engine.enqueued()
+    assert call_later.call_count == 2  # still within 0.5 s of that claim: a new timer
+
+
+def test_claim_linger_is_validated() -> None:
+    for bad in (-0.001, 1.5, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ConfigError, match="claim_linger"):
+            QueueSpec("q", "svc", claim_linger=bad)  # type: ignore[arg-type]

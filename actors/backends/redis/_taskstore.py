@@ -12,6 +12,9 @@ Layout, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
 - `leases`: sorted set of tasks in flight, scored by lease expiry.
 - `enq`: sorted set of every undone task by enqueue time (the oldest task's age).
 - `dead`, `dead_order`: dead letters ("reason at") and their order.
+- `{prefix}:tq:where` (one for all queues): task id -> queue, so that an ack,
+  retry or replay that knows only the task id finds its queue's keys; removed
+  when the task is acked (a dead letter keeps it, for its replay).
 - `ready`: a bitmap, bit p set while stream `sp` may hold entries no worker has
   read (set by every XADD of ours, cleared by a claim that drains the stream),
   so a claim reads only those streams; `scanned`: when a claim last read all ten
@@ -177,7 +180,7 @@ end
 return last
 """
 
-_CLAIM = _LUA_PRELUDE + """
+_CLAIM_BODY = """
 -- ARGV: now, expires, worker, limit, token, max_attempts (-1: unlimited)
 local now, expires, worker = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local limit, tok, max_attempts = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
@@ -271,13 +274,14 @@ if #counts > 0 then
   bulk('HSET', K.owner, owners)
   bulk('ZADD', K.leases, leases)
 end
-return {out, spent, corrupt}
+return {out, spent, corrupt, acked}
 """
 
-_ACK = _LUA_PRELUDE + """
--- ARGV: pairs of id, token
+_ACK_FUNCTION = """
+-- ARGV[first..]: pairs of id, token; per pair, 1 if it was acked
+local function ack_leases(first)
 local result, ids, entries, seen = {}, {}, {}, {}
-for i = 1, #ARGV, 2 do
+for i = first, #ARGV, 2 do
   local id, tok = ARGV[i], ARGV[i+1]
   if not seen[id] and current(id, tok) then
     seen[id] = true
@@ -305,9 +309,19 @@ if #ids > 0 then  -- what leave_stream and the deletes do per task, one command 
   end
   bulk('ZREM', K.leases, ids)
   bulk('ZREM', K.enq, ids)
+  bulk('HDEL', KEYS[26], ids)  -- the task -> queue index
 end
 return result
+end
 """
+
+_ACK = _LUA_PRELUDE + _ACK_FUNCTION + "return ack_leases(1)"
+
+_CLAIM = _LUA_PRELUDE + "local acked = {}" + _CLAIM_BODY
+
+# A worker's ack of the batch it delivered and its next claim, in one call: ARGV is the
+# claim's six, then the ack's pairs.
+_ACK_THEN_CLAIM = _LUA_PRELUDE + _ACK_FUNCTION + "local acked = ack_leases(7)" + _CLAIM_BODY
 
 _RETRY = _LUA_PRELUDE + """
 -- ARGV: id, token, not_before, error
@@ -399,6 +413,7 @@ class RedisTaskStore:
         self._scripts = {
             name: self._client.register_script(source)
             for name, source in (("enqueue", _ENQUEUE), ("claim", _CLAIM), ("ack", _ACK),
+                                 ("ack_then_claim", _ACK_THEN_CLAIM),
                                  ("retry", _RETRY), ("bury", _BURY), ("replay", _REPLAY),
                                  ("stats", _STATS))
         }
@@ -448,11 +463,12 @@ class RedisTaskStore:
         return keys
 
     def _claim_keys(self, queue: str) -> list[str]:
-        """`_keys` and the `ready` bitmap and `scanned` time (scripts that read streams)."""
+        """`_keys`, the `ready` bitmap and `scanned` time (scripts that read streams), and
+        the task -> queue index (scripts that ack)."""
         keys = self._claim_key_cache.get(queue)
         if keys is None:
             base = f"{self._prefix}:tq:{queue}:"
-            keys = [*self._keys(queue), base + "ready", base + "scanned"]
+            keys = [*self._keys(queue), base + "ready", base + "scanned", self._where_key()]
             if len(self._claim_key_cache) < 10_000:
                 self._claim_key_cache[queue] = keys
         return keys
@@ -461,7 +477,7 @@ class RedisTaskStore:
         """The keys an enqueue of `priority` to `queue` writes (the `_ENQUEUE` block)."""
         keys = self._claim_keys(queue)
         return [keys[0], keys[1], keys[3], keys[4], keys[8], keys[10],
-                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)], keys[-2]]
+                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)], keys[-3]]
 
     def _where_key(self) -> str:
         return f"{self._prefix}:tq:where"
@@ -548,19 +564,36 @@ class RedisTaskStore:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
         require(1 <= limit <= self._config.max_claim_batch, "limit", limit,
                 f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
+        return self._claim(queue, worker_id, limit, now, ())[1]
+
+    def ack_then_claim(self, leases: Sequence[Lease], queue: str, worker_id: str, limit: int,
+                       now: float) -> tuple[list[bool], list[ClaimedTask]]:
+        """`ack_many(leases)` and `claim(...)` in one script call (`AckThenClaim`)."""
+        require(1 <= limit <= self._config.max_claim_batch, "limit", limit,
+                f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
+        acked, claimed = self._claim(queue, worker_id, limit, now, leases)
+        for lease in leases:
+            self._queue_cache.pop(lease.task_id, None)
+        return acked, claimed
+
+    def _claim(self, queue: str, worker_id: str, limit: int, now: float,
+               leases: Sequence[Lease]) -> tuple[list[bool], list[ClaimedTask]]:
         token = events.new_lease_token()
         expires = now + self._config.visibility_timeout
         max_attempts = self._config.retry.max_attempts
+        worker_id = storable_text(worker_id)  # hiredis encodes strictly: no lone surrogate
+        script = self._scripts["ack_then_claim" if leases else "claim"]
+        args: list[str | int | float] = [repr(now), repr(expires), worker_id, limit, token,
+                                         -1 if max_attempts is None else max_attempts]
+        for lease in leases:
+            args += (lease.task_id, lease.token)
 
-        def run() -> tuple[list[str], list[str], list[str]]:
+        def run() -> tuple[list[str], list[str], list[str], list[int]]:
             self._ensure_groups(queue)
-            out, spent, corrupt = self._scripts["claim"](
-                keys=self._claim_keys(queue),
-                args=[repr(now), repr(expires), worker_id, limit, token,
-                      -1 if max_attempts is None else max_attempts])
-            return list(out), list(spent), list(corrupt)
+            out, spent, corrupt, acked = script(keys=self._claim_keys(queue), args=args)
+            return out, spent, corrupt, acked
 
-        out, spent, corrupt = self._call("claim", run)
+        out, spent, corrupt, acked = self._call("claim", run)
         for i in range(0, len(corrupt), 2):  # quarantined by the script itself
             events.dead_lettered(queue, str(corrupt[i]), "corrupt", 0,
                                   f"task {corrupt[i + 1]}")
@@ -586,7 +619,7 @@ class RedisTaskStore:
             error = events.expired_lease_error(owner or None, _int(made)) if owner else ""
             self._bury(queue, task_id, token="", reason="max_attempts", error=error, now=now,
                        attempts=_int(made))
-        return claimed
+        return [bool(ok) for ok in acked], claimed
 
     def _bury(self, queue: str, task_id: str, *, token: str, reason: str, error: str | None,
               now: float, attempts: int) -> bool:
@@ -616,7 +649,7 @@ class RedisTaskStore:
                 (leases[i].task_id, leases[i].token) for i in indexes))
 
             def run(queue: str = queue, args: list[str] = args) -> list[int]:
-                return list(self._scripts["ack"](keys=self._keys(queue), args=args))
+                return list(self._scripts["ack"](keys=self._claim_keys(queue), args=args))
 
             for index, ok in zip(indexes, self._call("ack", run), strict=True):
                 results[index] = bool(ok)

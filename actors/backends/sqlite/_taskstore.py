@@ -226,6 +226,31 @@ class SqliteTaskStore:
 
     def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
+        return self._claimed(queue, self._write("claim", self._lease(queue, worker_id, limit,
+                                                                     now)))
+
+    def ack_then_claim(self, leases: Sequence[Lease], queue: str, worker_id: str, limit: int,
+                       now: float) -> tuple[list[bool], list[ClaimedTask]]:
+        """`ack_many(leases)` and `claim(...)` in one transaction (`AckThenClaim`)."""
+        delete, lease = self._delete(leases), self._lease(queue, worker_id, limit, now)
+
+        def both(conn: sqlite3.Connection) -> tuple[set[tuple[str, str]], _Leased]:
+            return delete(conn), lease(conn)
+
+        acked, leased = self._write("claim", both)
+        return ([(item.task_id, item.token) in acked for item in leases],
+                self._claimed(queue, leased))
+
+    def _claimed(self, queue: str, leased: _Leased) -> list[ClaimedTask]:
+        claimed, buried = leased
+        for grave in buried:
+            events.dead_lettered(queue, str(grave.task_id), grave.reason, grave.attempts,
+                                  grave.error)
+        return claimed
+
+    def _lease(self, queue: str, worker_id: str, limit: int, now: float
+               ) -> Callable[[sqlite3.Connection], _Leased]:
+        """The claim as a function of the write transaction it runs in."""
         require(isinstance(limit, int) and 1 <= limit <= self._config.max_claim_batch,
                 "limit", limit,
                 f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
@@ -233,7 +258,7 @@ class SqliteTaskStore:
         policy = self._config.retry
         worker_id = storable_text(worker_id)
 
-        def lease(conn: sqlite3.Connection) -> tuple[list[ClaimedTask], list[_Buried]]:
+        def lease(conn: sqlite3.Connection) -> _Leased:
             token = events.new_lease_token()
             claimed: list[ClaimedTask] = []
             buried: list[_Buried] = []
@@ -273,21 +298,24 @@ class SqliteTaskStore:
                     break
             return claimed, buried
 
-        claimed, buried = self._write("claim", lease)
-        for grave in buried:
-            events.dead_lettered(queue, str(grave.task_id), grave.reason, grave.attempts,
-                                  grave.error)
-        return claimed
+        return lease
 
     def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
         """Remove the tasks whose lease is current; per lease, whether it was."""
+        if not leases:
+            return []
+        acked = self._write("ack", self._delete(leases))
+        return [(lease.task_id, lease.token) in acked for lease in leases]
+
+    @staticmethod
+    def _delete(leases: Sequence[Lease]) -> Callable[[sqlite3.Connection], set[tuple[str, str]]]:
+        """The ack as a function of the write transaction it runs in: the (id, token)
+        pairs it removed."""
         by_token: dict[str, list[int]] = defaultdict(list)
         for lease in leases:
             rowid = _rowid(lease.task_id)
             if rowid is not None:
                 by_token[lease.token].append(rowid)
-        if not by_token:
-            return [False] * len(leases)
 
         def delete(conn: sqlite3.Connection) -> set[tuple[str, str]]:
             acked: set[tuple[str, str]] = set()
@@ -297,8 +325,7 @@ class SqliteTaskStore:
                     acked.update((str(task_id), token) for (task_id,) in rows)
             return acked
 
-        acked = self._write("ack", delete)
-        return [(lease.task_id, lease.token) in acked for lease in leases]
+        return delete
 
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
@@ -435,6 +462,9 @@ class _Buried:
     reason: str
     attempts: int
     error: str | None
+
+
+_Leased = tuple[list[ClaimedTask], list[_Buried]]  # what a claim took, what it buried
 
 
 def _check_row(attempts: object, not_before: object, enqueued_at: object,
