@@ -30,6 +30,10 @@ def current_context() -> Mapping[str, Any]:
     return _correlation.get()
 
 
+#: `current_context` without the Python call around it, for the actor loop.
+current_context_getter: Callable[[], Mapping[str, Any]] = _correlation.get
+
+
 @contextmanager
 def bind_context(**ids: Any) -> Iterator[Mapping[str, Any]]:
     """Bind correlation ids for the duration of a `with` block.
@@ -110,8 +114,9 @@ def is_traceparent(value: object) -> bool:
 tracer: Tracer | None = None
 
 
-def _capture_untraced() -> Mapping[str, Any]:
-    return _correlation.get()
+# While tracing is off the send path takes the context as it is: the ContextVar's own
+# `get`, a C call with no Python frame of ours around it.
+_capture_untraced: Callable[[], Mapping[str, Any]] = _correlation.get
 
 
 def _capture_traced() -> Mapping[str, Any]:

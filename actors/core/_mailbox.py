@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -100,6 +100,16 @@ class _Queued(Envelope[Any]):
     context: Mapping[str, Any]
 
 _new_object = object.__new__
+
+#: The class of a queued work message as the work queue holds it (see `Mailbox.consumer_lanes`).
+Queued = _Queued
+
+
+def as_item(taken: Item | _Queued) -> Item:
+    """The `Item` of what a consumer took: a `Queued` message has never crashed."""
+    if taken.__class__ is _Queued:
+        return taken, taken.context, 0
+    return taken  # type: ignore[return-value]
 
 
 class _FreePlaces:
@@ -304,6 +314,20 @@ class Mailbox:
             if item.__class__ is tuple:
                 self._free_slot(0)
                 return item
+
+    def consumer_lanes(self) -> tuple[deque[Any], deque[Any], deque[Any],
+                                      Callable[[], Any], Callable[[int], None]]:
+        """The consumer's side of `take`, for an actor loop that inlines its common case.
+
+        Returns the three front lanes (control, redelivered, requeued), the work
+        queue's blocking `get` and the call that gives a place back. While all
+        three lanes are empty a consumer may `get` itself: a `Queued` message or
+        an `Item` tuple (give its place back with `give_back(0)` before handling
+        it), or a wake-up of no class of those two (look at the lanes again).
+        Whenever a lane holds something, it calls `take`.
+        """
+        return (self._control, self._redeliver, self._requeued, self._dequeue,
+                self._free_slot)
 
     def get(self) -> Envelope[Any]:
         """Pykka's inbox protocol: the next envelope (context and crash count dropped)."""

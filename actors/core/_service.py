@@ -33,7 +33,15 @@ from actors.core._deadletters import DeadLetter, default_dead_letters
 from actors.core._errors import ServiceCrashed, UnhandledMessage, UnknownService, short_repr
 from actors.core._future import ReplyFuture
 from actors.core._logging import LibraryLogger
-from actors.core._mailbox import MAX_MAILBOX_SIZE, ControlMessage, Item, Mailbox, is_control
+from actors.core._mailbox import (
+    MAX_MAILBOX_SIZE,
+    ControlMessage,
+    Item,
+    Mailbox,
+    Queued,
+    as_item,
+    is_control,
+)
 from actors.core._ref import IncarnationRef
 
 if TYPE_CHECKING:
@@ -266,22 +274,41 @@ class ServiceActor(pykka.ThreadingActor):
         if hook is not None:
             hook(self)
 
-    def _actor_loop_running(self) -> None:
-        take = self._mailbox.take
+    def _actor_loop_running(self) -> None:  # noqa: PLR0912, PLR0915 - the hot path, inlined on purpose
+        mailbox = self._mailbox
+        take = mailbox.take
+        control, redeliver, requeued, dequeue, give_back = mailbox.consumer_lanes()
+        queued = Queued
         stopped = self.actor_stopped
         counter = self._counter
         special = _SPECIAL_CLASSES
         handle_special = self._handle_receive
         on_receive = self.on_receive
-        current = _context.current_context
+        current = _context.current_context_getter  # the ContextVar's C `get`: no frame
         install = _context.install
-        item: Item | None = None  # the message in flight, until it is settled
+        # The message in flight, until it is settled: an `Item`, or a `Queued` message
+        # as the work queue holds it (`as_item` makes it an `Item` where one is needed).
+        item: Item | Queued | None = None
         try:
             while not stopped.is_set():
-                item = take()
-                envelope = item[0]
-                if item[1] is not current():
-                    install(item[1])
+                # `take`, with its common case inlined: no call and no tuple per message.
+                if control or redeliver or requeued:
+                    item = take()
+                    envelope, context = item[0], item[1]
+                else:
+                    item = dequeue()
+                    if item.__class__ is queued:
+                        give_back(0)
+                        envelope = item
+                        context = item.context
+                    elif item.__class__ is tuple:
+                        give_back(0)
+                        envelope, context = item[0], item[1]
+                    else:
+                        item = None  # a wake-up: a lane holds something
+                        continue
+                if context is not current():
+                    install(context)
                 reply_to = envelope.reply_to
                 message = envelope.message
                 try:
@@ -295,9 +322,9 @@ class ServiceActor(pykka.ThreadingActor):
                     if reply_to is not None and isinstance(exc, Exception):
                         reply_to.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
                     elif isinstance(exc, UnhandledMessage):
-                        self._unhandled(item, exc)
+                        self._unhandled(as_item(item), exc)
                     else:
-                        self._crash(item, exc)
+                        self._crash(as_item(item), exc)
                         return
                 else:
                     if reply_to is not None:
@@ -305,7 +332,7 @@ class ServiceActor(pykka.ThreadingActor):
                 counter.value += 1
                 item = None
         except BaseException as fault:
-            self._recover_in_flight(item, fault)
+            self._recover_in_flight(None if item is None else as_item(item), fault)
             raise
 
     def _observed(self, message: Any) -> Any:

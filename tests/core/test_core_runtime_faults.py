@@ -36,15 +36,20 @@ def test_a_fault_in_take_is_logged_and_the_service_restarted(events, monkeypatch
                                                             no_thread_leaks):
     probe = Probe()
     armed = threading.Event()
-    take = Mailbox.take
+    lanes = Mailbox.consumer_lanes
 
-    def faulty_take(self: Mailbox) -> Any:
-        if self.service == "w" and armed.is_set():
-            armed.clear()
-            raise Injected("take failed")
-        return take(self)
+    def faulty_lanes(self: Mailbox) -> Any:
+        control, redeliver, requeued, dequeue, give_back = lanes(self)
 
-    monkeypatch.setattr(Mailbox, "take", faulty_take)
+        def faulty_dequeue() -> Any:  # the loop's own take of a work message
+            if self.service == "w" and armed.is_set():
+                armed.clear()
+                raise Injected("take failed")
+            return dequeue()
+
+        return control, redeliver, requeued, faulty_dequeue, give_back
+
+    monkeypatch.setattr(Mailbox, "consumer_lanes", faulty_lanes)
     with ActorSystem([ChildSpec("w", Worker, args=(probe,))], restart_backoff=FAST,
                      rng=random.Random(1)) as system:
         ref = system.service("w")
