@@ -273,6 +273,27 @@ def _render_for_stdlib(event_dict: dict[str, Any]) -> str:
     return " ".join([str(event), *(f"{key}={value!r}" for key, value in event_dict.items())])
 
 
+# Whether the configured wrapper class drops a level, per (wrapper class, level): a
+# filtering bound logger (`make_filtering_bound_logger`, what `configure_logging` and
+# most applications use) says so with `is_enabled_for`; other wrappers keep every level.
+_drops: dict[tuple[Any, int], bool] = {}
+
+
+def _filtered_out(level: int) -> bool:
+    wrapper = structlog.get_config()["wrapper_class"]
+    key = (wrapper, level)
+    dropped = _drops.get(key)
+    if dropped is None:
+        # Looked up on the class: an instance of a plain BoundLogger would turn the name
+        # into a log call of its own.
+        dropped = callable(getattr(wrapper, "is_enabled_for", None)) and not (
+            structlog.get_logger("stanchion").bind().is_enabled_for(level))
+        if len(_drops) > 1000:  # wrapper classes made on the fly: never grow without bound
+            _drops.clear()
+        _drops[key] = dropped
+    return dropped
+
+
 class LibraryLogger:
     """The logger stanchion's own modules write with: a good guest in someone else's app.
 
@@ -294,6 +315,8 @@ class LibraryLogger:
 
     def _emit(self, level: int, method: str, event: str, fields: dict[str, Any]) -> None:
         if structlog.is_configured():
+            if _filtered_out(level):
+                return  # no bound logger built, no processor run, for a line nobody keeps
             getattr(self._structlog, method)(event, **fields)
             return
         if not self._stdlib.isEnabledFor(level):

@@ -195,18 +195,19 @@ def test_max_batch_bounds_a_commit() -> None:
 
 def test_redis_enqueues_made_at_once_share_one_script_call(redis_url: str) -> None:
     store = RedisTaskStore(redis_url, prefix="grouped-enqueue")
-    script = store._scripts["enqueue"]
+    evalsha = store._evalsha
     release = threading.Event()
     entered = threading.Event()
     calls: list[int] = []
 
-    def held(**kwargs: Any) -> Any:
-        calls.append(int(kwargs["args"][1]))  # tasks in this script call
-        entered.set()
-        assert release.wait(TIMEOUT)
-        return script(**kwargs)
+    def held(name: str, keys: Any, args: Any) -> Any:
+        if name == "enqueue":
+            calls.append(int(args[1]))  # tasks in this script call
+            entered.set()
+            assert release.wait(TIMEOUT)
+        return evalsha(name, keys, args)
 
-    store._scripts["enqueue"] = held
+    store._evalsha = held  # type: ignore[method-assign]
     answers: dict[int, list[str]] = {}
 
     def enqueue(n: int) -> None:

@@ -302,6 +302,24 @@ def test_redis_forgets_the_queue_of_an_acked_task(redis_url: str) -> None:
         store.close()
 
 
+def test_redis_scripts_the_server_lost_are_loaded_again(redis_url: str) -> None:
+    store = RedisTaskStore(redis_url, TaskQueueConfig(), prefix=f"flush{time.monotonic_ns()}")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        enqueue(store, 1)
+        client.script_flush()  # as after a restart, or SCRIPT FLUSH by an operator
+        enqueue(store, 2)
+        client.script_flush()
+        claimed = store.claim(Q, "w1", limit=10, now=T0)
+        assert payloads(claimed) == [1, 2]
+        client.script_flush()
+        assert store.ack_then_claim([c.lease for c in claimed], Q, "w1", 10, T0) == (
+            [True, True], [])
+    finally:
+        client.close()
+        store.close()
+
+
 # -- delays and priorities -----------------------------------------------------
 
 

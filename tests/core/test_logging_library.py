@@ -6,10 +6,15 @@ Each case runs in a fresh interpreter, since logging configuration is process-wi
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import structlog
+
+from actors.core import LibraryLogger
 
 APP = textwrap.dedent("""
     import threading
@@ -76,3 +81,29 @@ def test_capture_logs_leaves_an_unconfigured_process_unconfigured(tmp_path):
                "    pass\n")
     done = _run(prelude, tmp_path)
     assert done.stdout == "the program's own output\n"
+
+
+def test_a_level_the_app_filters_out_costs_no_processing_and_follows_reconfiguration():
+    seen: list[str] = []
+
+    def spy(_logger: object, _method: str, event_dict: dict[str, object]) -> dict[str, object]:
+        seen.append(str(event_dict["event"]))
+        return event_dict
+
+    log = LibraryLogger("stanchion.test")
+    previous = structlog.get_config()
+    try:
+        for level in (logging.WARNING, logging.DEBUG, logging.ERROR):
+            structlog.configure(processors=[spy, structlog.processors.JSONRenderer()],
+                                wrapper_class=structlog.make_filtering_bound_logger(level),
+                                logger_factory=structlog.ReturnLoggerFactory())
+            log.debug("debug")
+            log.warning("warning")
+        # A wrapper without levels (plain BoundLogger) keeps every line, as before.
+        structlog.configure(processors=[spy, structlog.processors.JSONRenderer()],
+                            wrapper_class=structlog.BoundLogger,
+                            logger_factory=structlog.ReturnLoggerFactory())
+        log.debug("unfiltered")
+    finally:
+        structlog.configure(**previous)
+    assert seen == ["warning", "debug", "warning", "unfiltered"]

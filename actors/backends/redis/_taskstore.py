@@ -479,6 +479,18 @@ class RedisTaskStore:
         return [keys[0], keys[1], keys[3], keys[4], keys[8], keys[10],
                 keys[_STREAM0 - 1 + _PRIORITIES.index(priority)], keys[-3]]
 
+    def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a script by its digest (redis-py's `Script` call, without its per-call
+        import and argument copies; a server that lost its scripts gets them again)."""
+        script = self._scripts[name]
+        try:
+            return self._client.execute_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            script.sha = self._client.script_load(script.script)
+            return self._client.execute_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", script.sha, len(keys), *keys, *args)
+
     def _where_key(self) -> str:
         return f"{self._prefix}:tq:where"
 
@@ -550,8 +562,9 @@ class RedisTaskStore:
 
         def run() -> int:
             for queue in queues:
-                self._ensure_groups(queue)
-            return int(self._scripts["enqueue"](keys=keys, args=args))
+                if queue not in self._groups_ready:
+                    self._ensure_groups(queue)
+            return int(self._evalsha("enqueue", keys, args))
 
         first = self._call("enqueue", run) - count + 1
         results = []
@@ -582,7 +595,7 @@ class RedisTaskStore:
         expires = now + self._config.visibility_timeout
         max_attempts = self._config.retry.max_attempts
         worker_id = storable_text(worker_id)  # hiredis encodes strictly: no lone surrogate
-        script = self._scripts["ack_then_claim" if leases else "claim"]
+        script = "ack_then_claim" if leases else "claim"
         args: list[str | int | float] = [repr(now), repr(expires), worker_id, limit, token,
                                          -1 if max_attempts is None else max_attempts]
         for lease in leases:
@@ -590,7 +603,7 @@ class RedisTaskStore:
 
         def run() -> tuple[list[str], list[str], list[str], list[int]]:
             self._ensure_groups(queue)
-            out, spent, corrupt, acked = script(keys=self._claim_keys(queue), args=args)
+            out, spent, corrupt, acked = self._evalsha(script, self._claim_keys(queue), args)
             return out, spent, corrupt, acked
 
         out, spent, corrupt, acked = self._call("claim", run)

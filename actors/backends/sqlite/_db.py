@@ -14,6 +14,25 @@ SqlWrite = Callable[[sqlite3.Connection], Any]
 """A write: a function run inside the writer's transaction, returning the caller's result."""
 
 
+class SingleStatement:
+    """A write that is one SQL statement (one-row insert, say).
+
+    Committed alone (nothing else waiting), it runs in autocommit mode, where
+    SQLite makes the statement its own transaction: one call into SQLite
+    instead of BEGIN, the statement and COMMIT, each of which releases and
+    takes back the GIL, a hand-off to whichever thread runs meanwhile. With
+    other writes beside it, it joins their transaction like any write.
+    """
+
+    __slots__ = ("_write",)
+
+    def __init__(self, write: Callable[[sqlite3.Connection], Any]) -> None:
+        self._write = write
+
+    def __call__(self, conn: sqlite3.Connection) -> Any:
+        return self._write(conn)
+
+
 def sqlite_writer(conn: sqlite3.Connection, max_batch: int, *,
                   closed_error: Callable[[str], BaseException],
                   timeout_error: Callable[[str, float], BaseException],
@@ -27,6 +46,8 @@ def sqlite_writer(conn: sqlite3.Connection, max_batch: int, *,
     """
 
     def commit(writes: list[SqlWrite]) -> list[Any]:
+        if len(writes) == 1 and writes[0].__class__ is SingleStatement:
+            return [writes[0](conn)]  # autocommit: the statement is the transaction
         conn.execute("BEGIN IMMEDIATE")  # if the lock is not to be had, every caller is told
         try:
             results = [write(conn) for write in writes]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from actors.backends.sqlite._db import open_database, sqlite_writer
+from actors.backends.sqlite._db import SingleStatement, open_database, sqlite_writer
 from actors.backends.sqlite._registry import SqliteGroupRegistry
 from actors.core import (
     CorruptData,
@@ -213,9 +213,12 @@ class SqliteTaskStore:
         if not rows:
             return []
 
+        if len(rows) == 1:
+            row = rows[0]
+            return self._write("enqueue", SingleStatement(
+                lambda conn: [str(conn.execute(_INSERT, row).lastrowid)]))
+
         def insert(conn: sqlite3.Connection) -> list[str]:
-            if len(rows) == 1:
-                return [str(conn.execute(_INSERT, rows[0]).lastrowid)]
             conn.executemany(_INSERT, rows)
             (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
             # AUTOINCREMENT hands out max+1 and this transaction is the only writer,
