@@ -1,20 +1,24 @@
-"""Tracing's cost on the hot path: tell throughput and ask p50, main's build against this one.
+"""Tracing's cost on the hot path: tell throughput and ask p50, tracing off and on.
 
-Prints one JSON object. Each round runs three child processes in turn, in
-this order: the base tree (main, tracing cannot exist there), this tree
-with tracing off, and this tree with tracing on (OpenTelemetry SDK, a
+Prints one JSON object. Each round runs child processes in turn, in this
+order: the base tree if `--base` names one (another checkout to compare with,
+e.g. one from before tracing existed), this tree with tracing off, and this
+tree with tracing on (OpenTelemetry SDK, a
 `SimpleSpanProcessor` into an `InMemorySpanExporter`: one `actor.handle`
 span per message). In each child, tell throughput is the best of
 `--repeats` runs (a fresh actor each; the best, because on a shared machine
 interference only ever slows a run down) and the ask p50 is over all its
 samples; the report quotes the medians of those over the rounds, and the
-ratios of the medians against the base. Tell throughput is given twice: by
+ratios of the medians against tracing off (and against the base, if any).
+Without `--base` (as `make bench` runs it) only this tree is measured. Tell
+throughput is given twice: by
 wall-clock time, and by the process's CPU time (sender and actor threads
 together), which other processes on a loaded machine disturb far less.
 
-    git worktree add --detach /tmp/obs-base main
-    taskset -c 0 python benchmarks/observability.py --base /tmp/obs-base   # pinned
-    python benchmarks/observability.py --base /tmp/obs-base                # unpinned
+    taskset -c 0 python benchmarks/observability.py     # pinned: off against on
+    python benchmarks/observability.py                  # unpinned
+    git worktree add --detach /tmp/obs-base 010195e^    # the build before tracing
+    taskset -c 0 python benchmarks/observability.py --base /tmp/obs-base
 """
 
 from __future__ import annotations
@@ -123,9 +127,17 @@ def _run(root: Path, mode: str, messages: int, asks: int, repeats: int) -> dict[
     return result
 
 
+def _ratios(figures: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
+    return {"tell_throughput": figures["tell_msgs_per_s"] / reference["tell_msgs_per_s"],
+            "tell_throughput_cpu": figures["tell_cpu_msgs_per_s"]
+            / reference["tell_cpu_msgs_per_s"],
+            "ask_p50": figures["ask_p50_us"] / reference["ask_p50_us"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--base", default="/tmp/obs-base")
+    parser.add_argument("--base", default=None,
+                        help="another checkout to measure beside this one (tracing off)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--asks", type=int, default=5_000)
@@ -138,8 +150,12 @@ def main() -> None:
     if args.child:
         _child(args.root, args.child, args.messages, args.asks, args.repeats)
         return
-    variants = {"base": (Path(args.base).resolve(), "off"), "off": (ROOT, "off"),
-                "on": (ROOT, "on")}
+    variants = {"off": (ROOT, "off"), "on": (ROOT, "on")}
+    if args.base is not None:
+        base = Path(args.base).resolve()
+        if not (base / "actors" / "__init__.py").is_file():
+            parser.error(f"--base {args.base}: not a stanchion checkout (no actors/__init__.py)")
+        variants = {"base": (base, "off"), **variants}
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, (root, mode) in variants.items():
@@ -156,18 +172,10 @@ def main() -> None:
         "rounds": args.rounds, "messages": args.messages,
         "traced_messages": args.traced_messages, "asks": args.asks, "repeats": args.repeats,
         "medians": medians,
-        "tracing_off_vs_base": {
-            "tell_throughput": medians["off"]["tell_msgs_per_s"]
-            / medians["base"]["tell_msgs_per_s"],
-            "tell_throughput_cpu": medians["off"]["tell_cpu_msgs_per_s"]
-            / medians["base"]["tell_cpu_msgs_per_s"],
-            "ask_p50": medians["off"]["ask_p50_us"] / medians["base"]["ask_p50_us"]},
-        "tracing_on_vs_base": {
-            "tell_throughput": medians["on"]["tell_msgs_per_s"]
-            / medians["base"]["tell_msgs_per_s"],
-            "tell_throughput_cpu": medians["on"]["tell_cpu_msgs_per_s"]
-            / medians["base"]["tell_cpu_msgs_per_s"],
-            "ask_p50": medians["on"]["ask_p50_us"] / medians["base"]["ask_p50_us"]},
+        "tracing_on_vs_off": _ratios(medians["on"], medians["off"]),
+        **({"tracing_off_vs_base": _ratios(medians["off"], medians["base"]),
+            "tracing_on_vs_base": _ratios(medians["on"], medians["base"])}
+           if "base" in medians else {"base": "none given (--base)"}),
         "per_round": {name: [(round(r["tell_msgs_per_s"]), round(r["tell_cpu_msgs_per_s"]),
                               round(r["ask_p50_us"], 1))
                              for r in results] for name, results in rounds.items()},
