@@ -200,12 +200,12 @@ def test_redis_enqueues_made_at_once_share_one_script_call(redis_url: str) -> No
     entered = threading.Event()
     calls: list[int] = []
 
-    def held(name: str, keys: Any, args: Any) -> Any:
+    def held(name: str, keys: Any, args: Any, client: Any = None) -> Any:
         if name == "enqueue":
             calls.append(int(args[1]))  # tasks in this script call
             entered.set()
             assert release.wait(TIMEOUT)
-        return evalsha(name, keys, args)
+        return evalsha(name, keys, args, client)
 
     store._evalsha = held  # type: ignore[method-assign]
     answers: dict[int, list[str]] = {}

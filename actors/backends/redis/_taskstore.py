@@ -32,6 +32,7 @@ which moves the pending entry to the new worker and counts the delivery.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import threading
@@ -410,6 +411,12 @@ class RedisTaskStore:
         self.url = url
         self._prefix = prefix
         self._client = connect(url, socket_timeout=socket_timeout, retries=retries)
+        # The enqueue writer's own connection (one leader at a time uses it), opened on
+        # the first enqueue: see `connect(single_connection=True)`.
+        self._connect_writer = functools.partial(
+            connect, url, socket_timeout=socket_timeout, retries=retries,
+            single_connection=True)
+        self._writer: redis.Redis | None = None
         self._scripts = {
             name: self._client.register_script(source)
             for name, source in (("enqueue", _ENQUEUE), ("claim", _CLAIM), ("ack", _ACK),
@@ -479,17 +486,26 @@ class RedisTaskStore:
         return [keys[0], keys[1], keys[3], keys[4], keys[8], keys[10],
                 keys[_STREAM0 - 1 + _PRIORITIES.index(priority)], keys[-3]]
 
-    def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any],
+                 client: redis.Redis | None = None) -> Any:
         """Run a script by its digest (redis-py's `Script` call, without its per-call
         import and argument copies; a server that lost its scripts gets them again)."""
         script = self._scripts[name]
+        client = client or self._client
         try:
-            return self._client.execute_command(  # type: ignore[no-untyped-call]
+            return client.execute_command(  # type: ignore[no-untyped-call]
                 "EVALSHA", script.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            script.sha = self._client.script_load(script.script)
-            return self._client.execute_command(  # type: ignore[no-untyped-call]
+            script.sha = client.script_load(script.script)
+            return client.execute_command(  # type: ignore[no-untyped-call]
                 "EVALSHA", script.sha, len(keys), *keys, *args)
+
+    def _writer_client(self) -> redis.Redis:
+        """The enqueue writer's connection; only a group-commit leader calls this."""
+        writer = self._writer
+        if writer is None:
+            writer = self._writer = self._connect_writer()
+        return writer
 
     def _where_key(self) -> str:
         return f"{self._prefix}:tq:where"
@@ -564,7 +580,7 @@ class RedisTaskStore:
             for queue in queues:
                 if queue not in self._groups_ready:
                     self._ensure_groups(queue)
-            return int(self._evalsha("enqueue", keys, args))
+            return int(self._evalsha("enqueue", keys, args, self._writer_client()))
 
         first = self._call("enqueue", run) - count + 1
         results = []
@@ -752,6 +768,8 @@ class RedisTaskStore:
         `TaskStoreClosed`."""
         self._enqueues.close(self._config.write_timeout)
         self._closed = True
+        if self._writer is not None:
+            self._writer.close()
         self._client.close()
 
     def __enter__(self) -> RedisTaskStore:
