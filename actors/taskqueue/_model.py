@@ -254,6 +254,15 @@ def store_config(config: object) -> TaskQueueConfig:
                           "an actors.taskqueue.TaskQueueConfig, or None for the defaults")
 
 
+def queue_name(queue: object) -> str:
+    """`queue` if it is a name a queue can have (`ConfigError` naming it if not).
+
+    Stores check it at every door that takes a queue (claim, stats, dead letters):
+    a name no enqueue could have made is a caller's mistake, not an empty queue.
+    """
+    return check.name("queue", queue)
+
+
 def decode_payload(raw: object) -> Any:
     """Decode a stored payload; `CorruptData` (a `ValueError`) if it cannot be, whatever it is."""
     return codec.decode(raw)

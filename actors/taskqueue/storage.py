@@ -23,6 +23,7 @@ from actors.taskqueue._model import (
     Task,
     TaskQueueConfig,
     decode_payload,
+    queue_name,
     store_config,
 )
 from actors.taskqueue._schedule import attempts_exhausted
@@ -46,5 +47,6 @@ __all__ = [
     "attempts_exhausted",
     "decode_payload",
     "events",
+    "queue_name",
     "store_config",
 ]

@@ -27,6 +27,7 @@ from actors.retry import RetryPolicy
 from actors.taskqueue import (
     AckThenClaim,
     GiveUp,
+    Lease,
     NewTask,
     PayloadNotSerializable,
     QueueStats,
@@ -318,6 +319,36 @@ def test_redis_scripts_the_server_lost_are_loaded_again(redis_url: str) -> None:
     finally:
         client.close()
         store.close()
+
+
+@pytest.mark.parametrize("queue", ["q\ud800", None, "", " q", "q\n", "x" * 201, 7])
+def test_a_queue_no_enqueue_could_name_is_refused_at_every_door(store: TaskStore,
+                                                                 queue: Any) -> None:
+    doors = {
+        "claim": lambda: store.claim(queue, "w1", 1, T0),
+        "stats": lambda: store.stats(queue, T0),
+        "list_dead_letters": lambda: store.list_dead_letters(queue),
+        "TaskQueue.ack_then_claim": lambda: TaskQueue(store).ack_then_claim([], queue, "w1"),
+    }
+    if isinstance(store, AckThenClaim):
+        doors["ack_then_claim"] = lambda: store.ack_then_claim([], queue, "w1", 1, T0)
+    for door, call in doors.items():
+        with pytest.raises(ConfigError, match="queue=") as info:
+            call()
+        assert "printable characters" in str(info.value), door
+
+
+def test_an_id_no_store_could_make_is_not_found(store: TaskStore) -> None:
+    enqueue(store, 1)
+    [claimed] = store.claim(Q, "w1", 1, T0)
+    for task_id in ("1\ud800", "", "-1", "1e3", "\u0661"):  # the last: an Arabic-Indic digit
+        with pytest.raises(TaskNotFound):
+            store.replay_dead_letter(task_id, T0)
+        foreign = Lease(task_id, claimed.lease.token, "w1", T0 + VT)
+        assert store.ack_many([foreign]) == [False]
+        assert store.retry(foreign, T0, "x") is False
+        assert store.dead_letter(foreign, "rejected", "x", T0) is False
+    assert store.ack_many([claimed.lease]) == [True]
 
 
 # -- delays and priorities -----------------------------------------------------

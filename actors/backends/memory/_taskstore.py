@@ -26,6 +26,7 @@ from actors.taskqueue.storage import (
     attempts_exhausted,
     decode_payload,
     events,
+    queue_name,
     store_config,
 )
 
@@ -104,6 +105,7 @@ class MemoryTaskStore:
 
     def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
+        queue = queue_name(queue)
         require(1 <= limit <= self._config.max_claim_batch, "limit", limit,
                 f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
         claimed: list[ClaimedTask] = []
@@ -176,6 +178,7 @@ class MemoryTaskStore:
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
         """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        queue = queue_name(queue)
         with self._lock:
             self._check_open("list_dead_letters")
             letters = sorted((d for d in self._dead.values() if d.row.queue == queue),
@@ -206,6 +209,7 @@ class MemoryTaskStore:
 
     def stats(self, queue: str, now: float) -> QueueStats:
         """The queue's metrics at `now`."""
+        queue = queue_name(queue)
         with self._lock:
             self._check_open("stats")
             rows = [r for r in self._rows.values() if r.queue == queue]

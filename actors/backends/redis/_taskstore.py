@@ -67,6 +67,7 @@ from actors.taskqueue.storage import (
     TaskStoreTimeout,
     decode_payload,
     events,
+    queue_name,
 )
 
 GROUP = "workers"
@@ -607,6 +608,7 @@ class RedisTaskStore:
 
     def _claim(self, queue: str, worker_id: str, limit: int, now: float,
                leases: Sequence[Lease]) -> tuple[list[bool], list[ClaimedTask]]:
+        queue = queue_name(queue)
         token = events.new_lease_token()
         expires = now + self._config.visibility_timeout
         max_attempts = self._config.retry.max_attempts
@@ -691,7 +693,9 @@ class RedisTaskStore:
         # round trip; the others (claimed by another process, replayed) are looked up.
         cache = self._queue_cache
         known = {task_id: cache[task_id] for task_id in task_ids if task_id in cache}
-        unknown = [task_id for task_id in task_ids if task_id not in known]
+        # Ids are decimal numbers (the id counter's): anything else is no task of ours.
+        unknown = [task_id for task_id in task_ids if task_id not in known
+                   and type(task_id) is str and task_id.isascii() and task_id.isdigit()]
         if unknown:
             found = self._call("lookup", lambda: self._client.hmget(self._where_key(), unknown))
             known.update((task_id, str(queue))
@@ -722,6 +726,7 @@ class RedisTaskStore:
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
         """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        queue = queue_name(queue)
         keys = dict(zip(_FIELDS, self._keys(queue), strict=False))
 
         def run() -> list[tuple[str, list[Any]]]:
@@ -758,6 +763,7 @@ class RedisTaskStore:
 
     def stats(self, queue: str, now: float) -> QueueStats:
         """The queue's metrics at `now`."""
+        queue = queue_name(queue)
         depth, in_flight, delayed, dead, oldest = self._call(
             "stats", lambda: self._scripts["stats"](keys=self._keys(queue), args=[repr(now)]))
         oldest_age = max(0.0, now - float(oldest)) if oldest else 0.0

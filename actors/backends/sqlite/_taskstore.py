@@ -44,6 +44,7 @@ from actors.taskqueue.storage import (
     attempts_exhausted,
     decode_payload,
     events,
+    queue_name,
     store_config,
 )
 
@@ -254,6 +255,7 @@ class SqliteTaskStore:
     def _lease(self, queue: str, worker_id: str, limit: int, now: float
                ) -> Callable[[sqlite3.Connection], _Leased]:
         """The claim as a function of the write transaction it runs in."""
+        queue = queue_name(queue)
         require(isinstance(limit, int) and 1 <= limit <= self._config.max_claim_batch,
                 "limit", limit,
                 f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
@@ -385,17 +387,18 @@ class SqliteTaskStore:
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
         """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        queue = queue_name(queue)
         rows = self._read("list_dead_letters",
                           lambda conn: conn.execute(_LIST_DEAD, (queue, limit)).fetchall())
         letters = []
-        for (task_id, queue_name, raw, priority, not_before, enqueued_at, attempts, last_error,
-             reason, at, trace) in rows:
+        for (task_id, stored_queue, raw, priority, not_before, enqueued_at, attempts,
+             last_error, reason, at, trace) in rows:
             try:
                 payload = decode_payload(raw)
             except CorruptData:
                 payload = None
             # Whatever a foreign writer left in the row, the operator gets a listing.
-            task = Task(str(task_id), str(queue_name), payload, _count(attempts),
+            task = Task(str(task_id), str(stored_queue), payload, _count(attempts),
                         _time(not_before), _count(priority), _time(enqueued_at),
                         None if last_error is None else describe_raw(last_error),
                         trace if isinstance(trace, str) else None)
@@ -405,6 +408,7 @@ class SqliteTaskStore:
 
     def stats(self, queue: str, now: float) -> QueueStats:
         """The queue's metrics at `now` (one consistent snapshot)."""
+        queue = queue_name(queue)
 
         def read(conn: sqlite3.Connection) -> QueueStats:
             conn.execute("BEGIN")
