@@ -107,9 +107,10 @@ class QueueSpec:
         claim_linger: seconds a newly enqueued task may wait to be claimed
             with the ones enqueued after it, 0 to 1 (default 0.002). Only while
             tasks keep coming: a task enqueued when the queue's workers have not
-            claimed for `claim_linger` is claimed at once. Under a steady stream
-            of one-task enqueues this turns one claim (and one ack) per task into
-            one per batch; 0 claims every task as it comes.
+            claimed for `claim_linger` is claimed at once, and after a short
+            batch the pool claims again `claim_linger` after that claim. Under
+            a steady stream of one-task enqueues this turns one claim (and one
+            ack) per task into one per batch; 0 claims every task as it comes.
 
     Example:
         >>> QueueSpec("profile->billing", "billing", workers=4).batch_size
@@ -364,7 +365,12 @@ class DeliveryEngine:
         wait = self.last_claim + self.spec.claim_linger - time.monotonic()
         if wait <= 0:
             self.nudge()
-        elif self.linger_timer is None:
+        else:
+            self._nudge_in(wait)
+
+    def _nudge_in(self, wait: float) -> None:
+        """Nudge the pool in `wait` seconds, unless a linger timer is set already."""
+        if self.linger_timer is None:
             with self.lock:
                 if self.linger_timer is None and not self.stopped:
                     self.linger_timer = self.call_later(wait, self._linger_over)
@@ -460,10 +466,14 @@ class DeliveryEngine:
             self._end_batch(decisions)
         if self.order is None and self.spec.claim_linger and len(batch or ()) < (
                 self.spec.batch_size):
-            # A short batch: the queue had no more. Claiming again now would take the
-            # next enqueue alone; the enqueue's linger timer claims it with later ones.
-            self.poll_later()
-            return False
+            # A short batch: the queue had no more when it was claimed. Claiming again
+            # now would take the next task alone: claim `claim_linger` after this claim
+            # instead (what was enqueued meanwhile, here or by another process, comes
+            # in one batch; an empty claim then means idle), or now if that time passed.
+            wait = self.last_claim + self.spec.claim_linger - time.monotonic()
+            if wait > 0:
+                self._nudge_in(wait)
+                return False
         return True
 
     def _ack_and_settle(self, worker_id: str, done: list[ClaimedTask],

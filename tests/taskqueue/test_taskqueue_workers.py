@@ -183,19 +183,47 @@ def test_each_claim_acks_the_batch_before_and_a_short_batch_ends_the_run(
         method = getattr(tasks, name)
         setattr(tasks, name, lambda *a, _m=method, _n=name, **k: (calls.append(_n), _m(*a, **k))[1])
     call_later = mock.Mock()
-    engine = DeliveryEngine(QueueSpec("q", lambda task: None, batch_size=2), tasks,
-                            resolve=mock.Mock(), call_later=call_later)
+    engine = DeliveryEngine(QueueSpec("q", lambda task: None, batch_size=2, claim_linger=1.0),
+                            tasks, resolve=mock.Mock(), call_later=call_later)
     tasks.enqueue_many("q", [1, 2, 3, 4, 5])
     before = store.write_stats().transactions
     engine.pending = True
     engine.run("w1")
     # [1, 2], then [3, 4] with the ack of [1, 2], then [5] with the ack of [3, 4]; [5]
-    # is short, so the run ends (no empty claim) acking it on its own, and polls later.
+    # is short, so the run ends (no empty claim) acking it on its own, and the pool
+    # claims again once the linger has passed since that claim.
     assert calls == ["claim", "ack_then_claim", "ack_then_claim", "ack"]
     assert store.write_stats().transactions - before == 4
     assert store.stats("q", time.time()).in_flight == 0
     assert engine.counts.delivered == 5
-    call_later.assert_called_once()  # the idle poll
+    [(wait, fire)] = [c.args for c in call_later.call_args_list]
+    assert 0 < wait <= 1.0
+    assert fire == engine._linger_over
+    store.close()
+
+
+def test_a_short_batch_that_outlasted_the_linger_claims_again_at_once(
+        tmp_path: Path) -> None:
+    store = SqliteTaskStore(TaskQueueConfig(sqlite_path=tmp_path / "t.sqlite3"))
+    tasks = TaskQueue(store)
+    clock = [1000.0]
+    call_later = mock.Mock()
+
+    def slow(task: Task) -> None:
+        clock[0] += 0.5  # each delivery takes longer than the linger
+
+    engine = DeliveryEngine(QueueSpec("q", slow, batch_size=2, claim_linger=0.1), tasks,
+                            resolve=mock.Mock(), call_later=call_later)
+    tasks.enqueue_many("q", [1])
+    engine.pending = True
+    with mock.patch("actors.taskqueue._workers.time.monotonic", side_effect=lambda: clock[0]):
+        engine.run("w1")
+    # [1] was short, but its delivery outlasted the linger: claimed again at once (what
+    # another process enqueued meanwhile would come now), found nothing: the idle poll.
+    assert store.stats("q", time.time()).in_flight == 0
+    assert engine.counts.delivered == 1
+    [(wait, _)] = [c.args for c in call_later.call_args_list]
+    assert wait == engine.spec.poll_interval  # the idle poll, after an empty claim
     store.close()
 
 
