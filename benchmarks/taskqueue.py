@@ -64,8 +64,9 @@ class Countdown:
                 self.done.set()
 
 
-def ours(n: int, directory: Path) -> float:
-    return ours_on(n, SqliteTaskStore(TaskQueueConfig(sqlite_path=directory / "ours.sqlite3")))
+def ours(n: int, directory: Path, page_size: int = 4096) -> float:
+    return ours_on(n, SqliteTaskStore(TaskQueueConfig(sqlite_path=directory / "ours.sqlite3",
+                                                      sqlite_page_size=page_size)))
 
 
 def ours_on(n: int, store: SqliteTaskStore | RedisTaskStore, queue: str = "bench") -> float:
@@ -226,6 +227,8 @@ def main() -> None:
     parser.add_argument("--io-delay", type=float, default=0.002,
                         help="seconds each Redis-round delivery spends 'calling' a destination")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis rounds")
+    parser.add_argument("--sqlite-page-size", type=int, default=4096,
+                        help="our SQLite file's page size (TaskQueueConfig.sqlite_page_size)")
     parser.add_argument("--dramatiq-threads", default="1,8,64",
                         help="dramatiq worker thread counts swept; the best is compared")
     args = parser.parse_args()
@@ -235,7 +238,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
             (directory / str(round_number)).mkdir()
-            results["ours_sqlite"].append(ours(args.tasks, directory))
+            results["ours_sqlite"].append(ours(args.tasks, directory, args.sqlite_page_size))
             results["huey_sqlite"].append(theirs(args.tasks, directory))
     medians = {name: round(statistics.median(values), 1) for name, values in results.items()}
     redis_report: dict[str, object] | str
@@ -257,6 +260,7 @@ def main() -> None:
                      "redis-py": importlib.metadata.version("redis")},
         "tasks_per_round": args.tasks,
         "rounds": args.rounds,
+        "ours_sqlite_page_size": args.sqlite_page_size,
         "median_tasks_per_s": medians,
         "ratio_ours_over_huey": round(medians["ours_sqlite"] / medians["huey_sqlite"], 2),
         "target_ratio_min": 10.0,

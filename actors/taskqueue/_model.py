@@ -209,6 +209,12 @@ class TaskQueueConfig:
             at a lower write rate (see docs/taskqueue.md for the figures).
         busy_timeout: seconds to wait for another process holding the database's
             write lock before a call fails (> 0, at most 3600).
+        sqlite_page_size: the page size of a database file this store creates,
+            a power of two from 512 to 65536 (default 4096, SQLite's). A file
+            that exists keeps the size it was made with. 1024 makes a one-task
+            commit about a third cheaper when payloads are small (a few hundred
+            bytes), but claims of payloads over 1 KB much slower (overflow
+            pages): see docs/taskqueue.md.
         write_timeout: seconds a call waits for its commit before raising
             `TaskStoreTimeout` (finite, > 0).
 
@@ -232,6 +238,7 @@ class TaskQueueConfig:
     synchronous: Synchronous = "NORMAL"
     busy_timeout: float = 5.0
     write_timeout: float = 30.0
+    sqlite_page_size: int = 4096
 
     def __post_init__(self) -> None:
         check.seconds("visibility_timeout", self.visibility_timeout)
@@ -244,6 +251,10 @@ class TaskQueueConfig:
         # SQLite's busy timeout is an int of milliseconds: an hour is plenty.
         check.seconds("busy_timeout", self.busy_timeout, maximum=3600.0)
         check.seconds("write_timeout", self.write_timeout)
+        size = self.sqlite_page_size
+        if not (type(size) is int and 512 <= size <= 65536 and size & (size - 1) == 0):
+            raise ConfigError("sqlite_page_size", size,
+                              "a power of two from 512 to 65536 (SQLite's default: 4096)")
 
 
 def store_config(config: object) -> TaskQueueConfig:

@@ -726,6 +726,29 @@ def test_sqlite_a_failing_write_fails_only_its_own_caller(tmp_path: Path) -> Non
     store.close()
 
 
+def test_sqlite_page_size_applies_to_a_new_file_and_an_existing_file_keeps_its_own(
+        tmp_path: Path) -> None:
+    def page_size(path: Path) -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("PRAGMA page_size").fetchone()[0])
+        finally:
+            conn.close()
+
+    small, default = tmp_path / "small.sqlite3", tmp_path / "default.sqlite3"
+    with SqliteTaskStore(TaskQueueConfig(sqlite_path=small, sqlite_page_size=1024)) as store:
+        enqueue(store, {"big": "x" * 5000}, "small")  # an overflow chain on 1 KB pages
+        assert payloads(store.claim(Q, "w1", 10, T0)) == [{"big": "x" * 5000}, "small"]
+    with SqliteTaskStore(TaskQueueConfig(sqlite_path=default)):
+        pass
+    with SqliteTaskStore(TaskQueueConfig(sqlite_path=default, sqlite_page_size=1024)):
+        pass
+    assert (page_size(small), page_size(default)) == (1024, 4096)
+    for bad in (1000, 256, 131072, 4096.0, True, "4096", None):
+        with pytest.raises(ConfigError, match="sqlite_page_size"):
+            TaskQueueConfig(sqlite_page_size=bad)  # type: ignore[arg-type]
+
+
 def test_sqlite_refuses_a_database_from_a_newer_schema(tmp_path: Path) -> None:
     sqlite_store(tmp_path).close()
     with sqlite3.connect(tmp_path / "tasks.sqlite3") as conn:

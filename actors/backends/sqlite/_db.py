@@ -67,7 +67,8 @@ OpenError = Callable[[str, BaseException], BaseException]
 
 def open_database(path: str, *, synchronous: str, busy_timeout: float,
                   migrate: Callable[[sqlite3.Connection], None],
-                  error: OpenError) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+                  error: OpenError,
+                  page_size: int | None = None) -> tuple[sqlite3.Connection, sqlite3.Connection]:
     """Open a store's file: the write connection (schema migrated) and a read connection.
 
     Both use the WAL journal with `synchronous`. `migrate(conn)` runs in one
@@ -75,10 +76,12 @@ def open_database(path: str, *, synchronous: str, busy_timeout: float,
     schema it does not know. Whatever is wrong with the file (random bytes or
     a text file: "file is not a database"; a directory; no permission; a
     foreign schema) raises `error(operation, cause)`, the store's typed
-    error, and leaves no connection open.
+    error, and leaves no connection open. `page_size` is the page size of a
+    file created here (SQLite's default if None); a file that exists keeps its own.
     """
     try:
-        writer = connect(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        writer = connect(path, synchronous=synchronous, busy_timeout=busy_timeout,
+                         page_size=page_size)
         try:
             writer.execute("BEGIN IMMEDIATE")
             try:
@@ -97,7 +100,8 @@ def open_database(path: str, *, synchronous: str, busy_timeout: float,
     return writer, reader
 
 
-def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+def connect(path: str, *, synchronous: str, busy_timeout: float,
+            page_size: int | None = None) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) on the WAL journal.
 
     Text columns that are not valid UTF-8 (a foreign or damaged row) are read
@@ -108,6 +112,8 @@ def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Conn
                            check_same_thread=False)
     try:
         conn.text_factory = lenient_text
+        if page_size is not None:  # only a new, empty file takes it (before WAL is set)
+            conn.execute(f"PRAGMA page_size = {int(page_size)}")
         use_wal(conn, synchronous)
     except BaseException:
         conn.close()

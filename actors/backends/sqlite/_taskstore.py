@@ -176,7 +176,8 @@ class SqliteTaskStore:
         path = str(self._config.sqlite_path)
         writer, self._reader = open_database(
             path, synchronous=self._config.synchronous, busy_timeout=self._config.busy_timeout,
-            migrate=_create_or_check_schema, error=TaskStoreError)
+            migrate=_create_or_check_schema, error=TaskStoreError,
+            page_size=self._config.sqlite_page_size)
         self._read_lock = threading.Lock()
         self._writer = sqlite_writer(writer, self._config.max_group_commit,
                                      closed_error=TaskStoreClosed,
