@@ -24,6 +24,7 @@ appendonly off). Rounds alternate, medians are quoted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import json
 import platform
@@ -64,9 +65,11 @@ class Countdown:
                 self.done.set()
 
 
-def ours(n: int, directory: Path, page_size: int = 4096) -> float:
-    return ours_on(n, SqliteTaskStore(TaskQueueConfig(sqlite_path=directory / "ours.sqlite3",
-                                                      sqlite_page_size=page_size)))
+def ours(n: int, directory: Path, page_size: int | None = None) -> float:
+    config = TaskQueueConfig(sqlite_path=directory / "ours.sqlite3")
+    if page_size is not None:
+        config = dataclasses.replace(config, sqlite_page_size=page_size)
+    return ours_on(n, SqliteTaskStore(config))
 
 
 def ours_on(n: int, store: SqliteTaskStore | RedisTaskStore, queue: str = "bench") -> float:
@@ -227,8 +230,8 @@ def main() -> None:
     parser.add_argument("--io-delay", type=float, default=0.002,
                         help="seconds each Redis-round delivery spends 'calling' a destination")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis rounds")
-    parser.add_argument("--sqlite-page-size", type=int, default=4096,
-                        help="our SQLite file's page size (TaskQueueConfig.sqlite_page_size)")
+    parser.add_argument("--sqlite-page-size", type=int, default=None,
+                        help="our SQLite file's page size (default: TaskQueueConfig's)")
     parser.add_argument("--dramatiq-threads", default="1,8,64",
                         help="dramatiq worker thread counts swept; the best is compared")
     args = parser.parse_args()
@@ -260,7 +263,7 @@ def main() -> None:
                      "redis-py": importlib.metadata.version("redis")},
         "tasks_per_round": args.tasks,
         "rounds": args.rounds,
-        "ours_sqlite_page_size": args.sqlite_page_size,
+        "ours_sqlite_page_size": args.sqlite_page_size or TaskQueueConfig().sqlite_page_size,
         "median_tasks_per_s": medians,
         "ratio_ours_over_huey": round(medians["ours_sqlite"] / medians["huey_sqlite"], 2),
         "target_ratio_min": 10.0,

@@ -86,7 +86,7 @@ class _Wake:
 _WAKE = _Wake()
 
 
-class _Queued(Envelope[Any]):
+class Queued(Envelope[Any]):
     """An envelope that carries its sender's context: one object per queued message.
 
     Every object the garbage collector tracks that stays in the queue makes its
@@ -101,13 +101,9 @@ class _Queued(Envelope[Any]):
 
 _new_object = object.__new__
 
-#: The class of a queued work message as the work queue holds it (see `Mailbox.consumer_lanes`).
-Queued = _Queued
-
-
-def as_item(taken: Item | _Queued) -> Item:
+def as_item(taken: Item | Queued) -> Item:
     """The `Item` of what a consumer took: a `Queued` message has never crashed."""
-    if taken.__class__ is _Queued:
+    if taken.__class__ is Queued:
         return taken, taken.context, 0
     return taken  # type: ignore[return-value]
 
@@ -165,7 +161,7 @@ class Mailbox:
         self.capacity = capacity
         self.dead_letters = dead_letters
         self.max_message_crashes = max_message_crashes
-        self._work: SimpleQueue[_Queued | Item | _Wake] = SimpleQueue()
+        self._work: SimpleQueue[Queued | Item | _Wake] = SimpleQueue()
         # One byte per free place: a sender pops one or is rejected; a consumer
         # appends it back. Both are atomic C calls (see the module docstring).
         self._places = bytearray(capacity)
@@ -222,7 +218,7 @@ class Mailbox:
         except IndexError:
             raise self._rejection() from None
         # Envelope's __init__ is a Python call; filling the slots directly is cheaper.
-        envelope: _Queued = _new_object(_Queued)
+        envelope: Queued = _new_object(Queued)
         envelope.message = message
         envelope.reply_to = reply_to
         envelope.context = _context.capture()
@@ -308,7 +304,7 @@ class Mailbox:
                     self._free_slot(0)
                     return requeued
             item = self._dequeue()
-            if item.__class__ is _Queued:
+            if item.__class__ is Queued:
                 self._free_slot(0)
                 return item, item.context, 0
             if item.__class__ is tuple:
@@ -363,7 +359,7 @@ class Mailbox:
                 queued = self._work.get_nowait()
             except Empty:
                 return items
-            if isinstance(queued, _Queued):
+            if isinstance(queued, Queued):
                 item: Item = (queued, queued.context, 0)
             elif isinstance(queued, tuple):
                 item = queued

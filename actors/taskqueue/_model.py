@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -272,6 +273,35 @@ def queue_name(queue: object) -> str:
     a name no enqueue could have made is a caller's mistake, not an empty queue.
     """
     return check.name("queue", queue)
+
+
+def claim_request(queue: object, worker_id: object, limit: object, now: object,
+                  max_claim_batch: int) -> tuple[str, str, int, float]:
+    """A claim's arguments as every store checks them at its door (`ConfigError` if not).
+
+    `queue` a queue name, `worker_id` any text (returned storable: lone
+    surrogates escaped), `limit` an int from 1 to `max_claim_batch`, `now` a
+    finite time (an infinite one would lease tasks for ever).
+    """
+    if type(worker_id) is not str:
+        raise ConfigError("worker_id", worker_id, "a string")
+    if type(limit) is not int or not 1 <= limit <= max_claim_batch:
+        raise ConfigError("limit", limit,
+                          f"an integer from 1 to max_claim_batch ({max_claim_batch})")
+    if not check.is_finite_number(now):
+        raise ConfigError("now", now, "a finite time.time() value")
+    return queue_name(queue), codec.storable_text(worker_id), limit, float(now)  # type: ignore[arg-type]
+
+
+def checked_leases(leases: Iterable[object]) -> list[Lease]:
+    """`leases` if each is a `Lease` as a claim made it (`ConfigError` naming the first
+    that is not): what a store's ack, retry and dead-letter doors take."""
+    checked = list(leases)
+    for lease in checked:
+        if (type(lease) is not Lease or type(lease.task_id) is not str
+                or type(lease.token) is not str):
+            raise ConfigError("lease", lease, "a Lease returned by this store's claim")
+    return checked  # type: ignore[return-value]
 
 
 def decode_payload(raw: object) -> Any:

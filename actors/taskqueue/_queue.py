@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from actors.core import validate as check
+from actors.core import ConfigError, validate as check
 from actors.taskqueue import _events
 from actors.taskqueue._errors import describe_error
-from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, NewTask, QueueStats
+from actors.taskqueue._model import ClaimedTask, DeadLetteredTask, Lease, NewTask, QueueStats
 from actors.taskqueue._schedule import Decision, RetryAt, TaskSchedule
 from actors.taskqueue._store import AckThenClaim, TaskStore
 
@@ -88,7 +88,7 @@ class TaskQueue:
 
     def ack(self, claimed: Sequence[ClaimedTask]) -> list[bool]:
         """Mark delivered tasks done; per task, False if its lease was lost meanwhile."""
-        results = self.store.ack_many([c.lease for c in claimed])
+        results = self.store.ack_many(_leases(claimed))
         _acked(claimed, results)
         return results
 
@@ -100,15 +100,14 @@ class TaskQueue:
         next claim share a transaction (SQLite) or a script call (Redis).
         """
         check.integer("limit", limit, minimum=1, maximum=self.store.config.max_claim_batch)
-        if not claimed:
-            return self.store.claim(queue, worker_id, limit, self._clock())
-        fused = self._ack_then_claim
-        if fused is None:
-            _acked(claimed, self.store.ack_many([c.lease for c in claimed]))
-            return self.store.claim(queue, worker_id, limit, self._clock())
-        results, fresh = fused([c.lease for c in claimed], queue, worker_id, limit, self._clock())
-        _acked(claimed, results)
-        return fresh
+        leases = _leases(claimed)
+        if leases and self._ack_then_claim is not None:
+            results, fresh = self._ack_then_claim(leases, queue, worker_id, limit, self._clock())
+            _acked(claimed, results)
+            return fresh
+        if leases:
+            _acked(claimed, self.store.ack_many(leases))
+        return self.store.claim(queue, worker_id, limit, self._clock())
 
     def fail(self, claimed: ClaimedTask, error: str, *, retry_after: float = 0.0
              ) -> Decision | None:
@@ -162,6 +161,16 @@ class TaskQueue:
     def stats(self, queue: str) -> QueueStats:
         """The queue's depth, in-flight, delayed, dead-lettered counts and oldest age now."""
         return self.store.stats(queue, self._clock())
+
+
+def _leases(claimed: Sequence[ClaimedTask]) -> list[Lease]:
+    """The leases of `claimed` (`ConfigError` for an item that is not a `ClaimedTask`)."""
+    leases = []
+    for item in claimed:
+        if type(item) is not ClaimedTask:
+            raise ConfigError("claimed", item, "ClaimedTask objects returned by claim")
+        leases.append(item.lease)
+    return leases
 
 
 def _acked(claimed: Sequence[ClaimedTask], results: Sequence[bool]) -> None:

@@ -362,11 +362,15 @@ class DeliveryEngine:
         """Tasks were stored, due now: claim them at once, or, if the workers claimed
         within the last `spec.claim_linger`, that long after that claim (one timer for
         every enqueue meanwhile), so a stream of enqueues is claimed in batches."""
-        wait = self.last_claim + self.spec.claim_linger - time.monotonic()
+        wait = self._linger_left()
         if wait <= 0:
             self.nudge()
         else:
             self._nudge_in(wait)
+
+    def _linger_left(self) -> float:
+        """Seconds until `claim_linger` has passed since the pool's latest claim."""
+        return self.last_claim + self.spec.claim_linger - time.monotonic()
 
     def _nudge_in(self, wait: float) -> None:
         """Nudge the pool in `wait` seconds, unless a linger timer is set already."""
@@ -470,7 +474,7 @@ class DeliveryEngine:
             # now would take the next task alone: claim `claim_linger` after this claim
             # instead (what was enqueued meanwhile, here or by another process, comes
             # in one batch; an empty claim then means idle), or now if that time passed.
-            wait = self.last_claim + self.spec.claim_linger - time.monotonic()
+            wait = self._linger_left()
             if wait > 0:
                 self._nudge_in(wait)
                 return False
@@ -494,7 +498,7 @@ class DeliveryEngine:
 
     def _claim(self, worker_id: str, unacked: list[ClaimedTask] | None = None
                ) -> list[ClaimedTask] | None:
-        done = unacked[:] if unacked else []
+        done = list(unacked or ())
         if unacked:
             unacked.clear()  # acked by this call, or back after their lease if it fails
         self.last_claim = time.monotonic()

@@ -41,6 +41,7 @@ from actors.taskqueue import (
     TaskStoreError,
     TaskStoreTimeout,
 )
+from actors.testing.redis_server import redis_server
 
 T0 = 1_000_000.0
 Q = "profile->billing"
@@ -349,6 +350,54 @@ def test_an_id_no_store_could_make_is_not_found(store: TaskStore) -> None:
         assert store.retry(foreign, T0, "x") is False
         assert store.dead_letter(foreign, "rejected", "x", T0) is False
     assert store.ack_many([claimed.lease]) == [True]
+
+
+@pytest.mark.parametrize(("field", "call"), [
+    ("worker_id", lambda store: store.claim(Q, None, 1, T0)),
+    ("worker_id", lambda store: store.claim(Q, 7, 1, T0)),
+    ("limit", lambda store: store.claim(Q, "w1", True, T0)),
+    ("limit", lambda store: store.claim(Q, "w1", 1.5, T0)),
+    ("now", lambda store: store.claim(Q, "w1", 1, math.nan)),
+    ("now", lambda store: store.claim(Q, "w1", 1, math.inf)),  # would lease for ever
+    ("now", lambda store: store.claim(Q, "w1", 1, "1")),
+    ("lease", lambda store: store.ack_many(["not a lease"])),
+    ("lease", lambda store: store.ack_many([Lease(5, "t", "w1", T0)])),  # type: ignore[arg-type]
+    ("lease", lambda store: store.retry(Lease("1", None, "w1", T0), T0, "x")),  # type: ignore[arg-type]
+    ("lease", lambda store: store.dead_letter(object(), "rejected", None, T0)),
+    ("claimed", lambda store: TaskQueue(store).ack([object()])),
+    ("claimed", lambda store: TaskQueue(store).ack_then_claim(["x"], Q, "w1")),
+])
+def test_a_claim_or_ack_argument_no_claim_could_make_is_refused_by_name(
+        store: TaskStore, field: str, call: Callable[[TaskStore], Any]) -> None:
+    enqueue(store, 1)
+    with pytest.raises(ConfigError, match=rf"^{field}="):
+        call(store)
+    assert store.stats(Q, T0).depth == 1  # nothing was leased or lost
+    if isinstance(store, AckThenClaim):
+        with pytest.raises(ConfigError, match=r"^lease="):
+            store.ack_then_claim([Lease("1", None, "w1", T0)], Q, "w1", 1, T0)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"^limit="):
+            store.ack_then_claim([], Q, "w1", True, T0)
+
+
+def test_redis_enqueues_have_a_connection_of_their_own_reopened_if_it_drops(
+        tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        admin = redis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            store = RedisTaskStore(server.url, TaskQueueConfig(), prefix="writer")
+            enqueue(store, 1)
+            writer = store._writer
+            assert writer is not None
+            writer_id = writer.client_id()
+            admin.client_kill_filter(_id=writer_id)  # the link drops under the writer
+            enqueue(store, 2)  # reconnected by redis-py's retry
+            assert writer.client_id() != writer_id
+            assert payloads(store.claim(Q, "w1", 10, T0)) == [1, 2]
+            store.close()
+            assert [c for c in admin.client_list() if int(c["id"]) != admin.client_id()] == []
+        finally:
+            admin.close()
 
 
 # -- delays and priorities -----------------------------------------------------
@@ -789,7 +838,7 @@ def test_sqlite_claims_many_tasks_in_one_call(tmp_path: Path) -> None:
     ],
 )
 def test_config_refuses_bad_values_naming_the_field(field: str, value: Any) -> None:
-    with pytest.raises(ConfigError, match=f"^{field}="):
+    with pytest.raises(ConfigError, match=rf"^{field}="):
         TaskQueueConfig(**{field: value})
 
 

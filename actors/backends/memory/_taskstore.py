@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actors.backends.memory._registry import MemoryGroupRegistry
-from actors.core import CorruptData, describe_raw, require
+from actors.core import CorruptData, describe_raw
 from actors.taskqueue.storage import (
     ClaimedTask,
     DeadLetteredTask,
@@ -24,6 +24,8 @@ from actors.taskqueue.storage import (
     TaskQueueConfig,
     TaskStoreClosed,
     attempts_exhausted,
+    checked_leases,
+    claim_request,
     decode_payload,
     events,
     queue_name,
@@ -105,9 +107,8 @@ class MemoryTaskStore:
 
     def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
-        queue = queue_name(queue)
-        require(1 <= limit <= self._config.max_claim_batch, "limit", limit,
-                f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
+        queue, worker_id, limit, now = claim_request(queue, worker_id, limit, now,
+                                                     self._config.max_claim_batch)
         claimed: list[ClaimedTask] = []
         dead: list[tuple[_Row, str, str | None]] = []
         with self._lock:
@@ -143,6 +144,7 @@ class MemoryTaskStore:
 
     def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
         """Remove the tasks whose lease is current; per lease, whether it was."""
+        leases = checked_leases(leases)
         acked: set[tuple[str, str]] = set()
         with self._lock:
             self._check_open("ack")
@@ -155,6 +157,7 @@ class MemoryTaskStore:
 
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
+        checked_leases([lease])
         with self._lock:
             self._check_open("retry")
             row = self._current(lease)
@@ -167,6 +170,7 @@ class MemoryTaskStore:
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
+        checked_leases([lease])
         with self._lock:
             self._check_open("dead_letter")
             row = self._current(lease)

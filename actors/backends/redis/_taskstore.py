@@ -49,7 +49,6 @@ from actors.core import (
     CorruptData,
     GroupCommit,
     describe_raw,
-    require,
     short_repr,
     storable_text,
 )
@@ -65,6 +64,8 @@ from actors.taskqueue.storage import (
     TaskStoreClosed,
     TaskStoreError,
     TaskStoreTimeout,
+    checked_leases,
+    claim_request,
     decode_payload,
     events,
     queue_name,
@@ -489,8 +490,9 @@ class RedisTaskStore:
 
     def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any],
                  client: redis.Redis | None = None) -> Any:
-        """Run a script by its digest (redis-py's `Script` call, without its per-call
-        import and argument copies; a server that lost its scripts gets them again)."""
+        """Run one of this store's scripts by its digest: how every script is called
+        (redis-py's `Script` call, without its per-call import and argument copies;
+        a server that lost its scripts gets them again)."""
         script = self._scripts[name]
         client = client or self._client
         try:
@@ -592,27 +594,23 @@ class RedisTaskStore:
 
     def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
-        require(1 <= limit <= self._config.max_claim_batch, "limit", limit,
-                f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
-        return self._claim(queue, worker_id, limit, now, ())[1]
+        return self._claim(queue, worker_id, limit, now, [])[1]
 
     def ack_then_claim(self, leases: Sequence[Lease], queue: str, worker_id: str, limit: int,
                        now: float) -> tuple[list[bool], list[ClaimedTask]]:
         """`ack_many(leases)` and `claim(...)` in one script call (`AckThenClaim`)."""
-        require(1 <= limit <= self._config.max_claim_batch, "limit", limit,
-                f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
+        leases = checked_leases(leases)
         acked, claimed = self._claim(queue, worker_id, limit, now, leases)
-        for lease in leases:
-            self._queue_cache.pop(lease.task_id, None)
+        self._forget(leases)
         return acked, claimed
 
     def _claim(self, queue: str, worker_id: str, limit: int, now: float,
                leases: Sequence[Lease]) -> tuple[list[bool], list[ClaimedTask]]:
-        queue = queue_name(queue)
+        queue, worker_id, limit, now = claim_request(queue, worker_id, limit, now,
+                                                     self._config.max_claim_batch)
         token = events.new_lease_token()
         expires = now + self._config.visibility_timeout
         max_attempts = self._config.retry.max_attempts
-        worker_id = storable_text(worker_id)  # hiredis encodes strictly: no lone surrogate
         script = "ack_then_claim" if leases else "claim"
         args: list[str | int | float] = [repr(now), repr(expires), worker_id, limit, token,
                                          -1 if max_attempts is None else max_attempts]
@@ -654,16 +652,17 @@ class RedisTaskStore:
 
     def _bury(self, queue: str, task_id: str, *, token: str, reason: str, error: str | None,
               now: float, attempts: int) -> bool:
-        buried = bool(self._call("dead_letter", lambda: self._scripts["bury"](
-            keys=self._keys(queue),
-            args=[task_id, token, storable_text(reason), storable_text(error or ""), repr(now),
-                  _int(task_id)])))
+        buried = bool(self._call("dead_letter", lambda: self._evalsha(
+            "bury", self._keys(queue),
+            [task_id, token, storable_text(reason), storable_text(error or ""), repr(now),
+             _int(task_id)])))
         if buried:
             events.dead_lettered(queue, task_id, reason, attempts, error or None)
         return buried
 
     def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
         """Remove the tasks whose lease is current; per lease, whether it was."""
+        leases = checked_leases(leases)
         if not leases:
             return []
         queues = self._queues_of([lease.task_id for lease in leases])
@@ -680,13 +679,17 @@ class RedisTaskStore:
                 (leases[i].task_id, leases[i].token) for i in indexes))
 
             def run(queue: str = queue, args: list[str] = args) -> list[int]:
-                return list(self._scripts["ack"](keys=self._claim_keys(queue), args=args))
+                return list(self._evalsha("ack", self._claim_keys(queue), args))
 
             for index, ok in zip(indexes, self._call("ack", run), strict=True):
                 results[index] = bool(ok)
+        self._forget(leases)
+        return [results[i] for i in range(len(leases))]
+
+    def _forget(self, leases: Sequence[Lease]) -> None:
+        """Drop acked (or no longer held) tasks from the task -> queue cache."""
         for lease in leases:
             self._queue_cache.pop(lease.task_id, None)
-        return [results[i] for i in range(len(leases))]
 
     def _queues_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         # A task never changes queue: the ones this store claimed are known without a
@@ -707,16 +710,16 @@ class RedisTaskStore:
 
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
-        queue = self._queue_of(lease.task_id)
+        queue = self._queue_of(checked_leases([lease])[0].task_id)
         if queue is None:
             return False
-        return bool(self._call("retry", lambda: self._scripts["retry"](
-            keys=self._keys(queue),
-            args=[lease.task_id, lease.token, repr(not_before), storable_text(error)])))
+        return bool(self._call("retry", lambda: self._evalsha(
+            "retry", self._keys(queue),
+            [lease.task_id, lease.token, repr(not_before), storable_text(error)])))
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
-        queue = self._queue_of(lease.task_id)
+        queue = self._queue_of(checked_leases([lease])[0].task_id)
         if queue is None:
             return False
         attempts = self._call("dead_letter", lambda: self._client.hget(
@@ -756,8 +759,8 @@ class RedisTaskStore:
     def replay_dead_letter(self, task_id: str, now: float) -> None:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
         queue = self._queue_of(task_id)
-        replayed = queue is not None and self._call("replay", lambda: self._scripts["replay"](
-            keys=self._claim_keys(queue), args=[task_id, repr(now)]))
+        replayed = queue is not None and self._call("replay", lambda: self._evalsha(
+            "replay", self._claim_keys(queue), [task_id, repr(now)]))
         if not replayed:
             raise TaskNotFound(task_id)
 
@@ -765,7 +768,7 @@ class RedisTaskStore:
         """The queue's metrics at `now`."""
         queue = queue_name(queue)
         depth, in_flight, delayed, dead, oldest = self._call(
-            "stats", lambda: self._scripts["stats"](keys=self._keys(queue), args=[repr(now)]))
+            "stats", lambda: self._evalsha("stats", self._keys(queue), [repr(now)]))
         oldest_age = max(0.0, now - float(oldest)) if oldest else 0.0
         return QueueStats(int(depth), int(in_flight), int(delayed), int(dead), oldest_age)
 

@@ -24,7 +24,6 @@ from actors.core import (
     CorruptData,
     describe_raw,
     is_finite_number,
-    require,
     short_repr,
     storable_text,
 )
@@ -42,6 +41,8 @@ from actors.taskqueue.storage import (
     TaskStoreError,
     TaskStoreTimeout,
     attempts_exhausted,
+    checked_leases,
+    claim_request,
     decode_payload,
     events,
     queue_name,
@@ -256,13 +257,10 @@ class SqliteTaskStore:
     def _lease(self, queue: str, worker_id: str, limit: int, now: float
                ) -> Callable[[sqlite3.Connection], _Leased]:
         """The claim as a function of the write transaction it runs in."""
-        queue = queue_name(queue)
-        require(isinstance(limit, int) and 1 <= limit <= self._config.max_claim_batch,
-                "limit", limit,
-                f"an integer from 1 to max_claim_batch ({self._config.max_claim_batch})")
+        queue, worker_id, limit, now = claim_request(queue, worker_id, limit, now,
+                                                     self._config.max_claim_batch)
         expires = now + self._config.visibility_timeout
         policy = self._config.retry
-        worker_id = storable_text(worker_id)
 
         def lease(conn: sqlite3.Connection) -> _Leased:
             token = events.new_lease_token()
@@ -318,7 +316,7 @@ class SqliteTaskStore:
         """The ack as a function of the write transaction it runs in: the (id, token)
         pairs it removed."""
         by_token: dict[str, list[int]] = defaultdict(list)
-        for lease in leases:
+        for lease in checked_leases(leases):
             rowid = _rowid(lease.task_id)
             if rowid is not None:
                 by_token[lease.token].append(rowid)
@@ -335,7 +333,7 @@ class SqliteTaskStore:
 
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
-        rowid = _rowid(lease.task_id)
+        rowid = _rowid(checked_leases([lease])[0].task_id)
         if rowid is None:
             return False
 
@@ -349,7 +347,7 @@ class SqliteTaskStore:
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
-        rowid = _rowid(lease.task_id)
+        rowid = _rowid(checked_leases([lease])[0].task_id)
         if rowid is None:
             return False
         reason = storable_text(reason)
