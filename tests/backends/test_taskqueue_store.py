@@ -693,9 +693,14 @@ def test_sqlite_tasks_and_leases_survive_reopening(tmp_path: Path, synchronous: 
 
 
 class _WriteGate:
-    """Holds SQLite's write lock from another connection so that writes pile up."""
+    """Holds SQLite's write lock from another connection so that writes pile up.
 
-    def __init__(self, path: Path) -> None:
+    The store takes its block of task ids first (`reserve_ids`): a store's first
+    enqueue reserves one, a write of its own.
+    """
+
+    def __init__(self, path: Path, store: SqliteTaskStore) -> None:
+        store._ids.take_one()
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("BEGIN IMMEDIATE")
 
@@ -718,7 +723,7 @@ def submitted_at_least(store: SqliteTaskStore, count: int) -> Callable[[], bool]
 
 def test_sqlite_concurrent_calls_share_one_commit(tmp_path: Path) -> None:
     store = sqlite_store(tmp_path)
-    gate = _WriteGate(tmp_path / "tasks.sqlite3")
+    gate = _WriteGate(tmp_path / "tasks.sqlite3", store)
     before = store.write_stats()
     results: dict[int, list[str]] = {}
 
@@ -744,7 +749,7 @@ def test_sqlite_concurrent_calls_share_one_commit(tmp_path: Path) -> None:
 
 def test_sqlite_a_failing_write_fails_only_its_own_caller(tmp_path: Path) -> None:
     store = sqlite_store(tmp_path)
-    gate = _WriteGate(tmp_path / "tasks.sqlite3")
+    gate = _WriteGate(tmp_path / "tasks.sqlite3", store)
     outcomes: dict[str, Any] = {}
 
     def broken(conn: sqlite3.Connection) -> None:
@@ -900,7 +905,7 @@ def test_queue_enqueue_with_a_delay_is_due_later(store: TaskStore) -> None:
 
 def test_sqlite_call_waiting_past_write_timeout_raises_and_is_withdrawn(tmp_path: Path) -> None:
     store = sqlite_store(tmp_path, write_timeout=0.2)
-    gate = _WriteGate(tmp_path / "tasks.sqlite3")
+    gate = _WriteGate(tmp_path / "tasks.sqlite3", store)
     leader_ids: list[str] = []
     leader = threading.Thread(target=lambda: leader_ids.extend(enqueue(store, "first")))
     leader.start()
@@ -919,7 +924,7 @@ def test_sqlite_lock_held_by_another_process_fails_the_call_not_the_store(
     tmp_path: Path,
 ) -> None:
     store = sqlite_store(tmp_path, busy_timeout=0.1)
-    gate = _WriteGate(tmp_path / "tasks.sqlite3")
+    gate = _WriteGate(tmp_path / "tasks.sqlite3", store)
 
     with pytest.raises(TaskStoreError, match="database is locked") as caught:
         enqueue(store, "x")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from actors.backends.sqlite._db import SingleStatement, open_database, sqlite_writer
+from actors.backends.sqlite._ids import IdBlocks, reserve_ids
 from actors.backends.sqlite._registry import SqliteGroupRegistry
 from actors.core import (
     CorruptData,
@@ -56,7 +57,8 @@ SCHEMA_VERSION = 2  # 2 added the trace column (docs/observability.md)
 # visible_at is the one column claims look at: the due time (not_before) while a
 # task is unleased, the lease's expiry while it is leased, so "claimable" is
 # simply visible_at <= now and an expired lease needs no sweeper. AUTOINCREMENT
-# keeps ids unique for the life of the file: an acked task's id is never reused.
+# keeps ids unique for the life of the file: an acked task's id is never reused
+# (`_ids` hands them out in blocks it reserves in sqlite_sequence).
 _SCHEMA = (
     """CREATE TABLE tasks (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,8 +93,9 @@ _SCHEMA = (
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
-_INSERT = ("INSERT INTO tasks (queue, payload, priority, not_before, visible_at, enqueued_at, "
-           "trace) VALUES (?, ?, ?, ?, ?, ?, ?)")
+# With the id taken from the store's reserved block (`_ids`), not left to AUTOINCREMENT.
+_INSERT = ("INSERT INTO tasks (id, queue, payload, priority, not_before, visible_at, "
+           "enqueued_at, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 # Version 1 files gain the trace column in place; their tasks simply have none.
 _MIGRATE_1_TO_2 = (
     "ALTER TABLE tasks ADD COLUMN trace TEXT",
@@ -183,6 +186,7 @@ class SqliteTaskStore:
         self._writer = sqlite_writer(writer, self._config.max_group_commit,
                                      closed_error=TaskStoreClosed,
                                      timeout_error=TaskStoreTimeout, name="task-store-writer")
+        self._ids = IdBlocks(lambda count: self._write("enqueue", reserve_ids(count)))
 
     def __enter__(self) -> SqliteTaskStore:
         return self
@@ -217,16 +221,21 @@ class SqliteTaskStore:
             return []
 
         if len(rows) == 1:
-            row = rows[0]
-            return self._write("enqueue", SingleStatement(
-                lambda conn: [str(conn.execute(_INSERT, row).lastrowid)]))
+            task_id = self._ids.take_one()
+            row = (task_id, *rows[0])
+
+            def insert_one(conn: sqlite3.Connection) -> list[str]:
+                conn.execute(_INSERT, row)
+                return [str(task_id)]
+
+            return self._write("enqueue", SingleStatement(insert_one))
+
+        ids = self._ids.take(len(rows))
+        numbered = [(task_id, *row) for task_id, row in zip(ids, rows, strict=True)]
 
         def insert(conn: sqlite3.Connection) -> list[str]:
-            conn.executemany(_INSERT, rows)
-            (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
-            # AUTOINCREMENT hands out max+1 and this transaction is the only writer,
-            # so the rows just inserted have consecutive ids ending at `last`.
-            return [str(i) for i in range(last - len(rows) + 1, last + 1)]
+            conn.executemany(_INSERT, numbered)
+            return [str(task_id) for task_id in ids]
 
         return self._write("enqueue", insert)
 
