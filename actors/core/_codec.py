@@ -157,7 +157,8 @@ def decode(raw: object, *, max_depth: int = MAX_STORED_DEPTH, max_size: int = MA
     not text at all.
     """
     if isinstance(raw, bytes | bytearray | memoryview):
-        raw = bytes(raw)
+        if type(raw) is not bytes:
+            raw = bytes(raw)
         if len(raw) > 4 * max_size:
             raise CorruptData(f"is larger than {max_size} characters ({len(raw)} bytes)")
         try:

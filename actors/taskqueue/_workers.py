@@ -105,12 +105,13 @@ class QueueSpec:
         retry: the backoff between attempts; None (default) uses the store's
             `TaskQueueConfig.retry`.
         claim_linger: seconds a newly enqueued task may wait to be claimed
-            with the ones enqueued after it, 0 to 1 (default 0.002). Only while
+            with the ones enqueued after it, 0 to 1 (default 0.005). Only while
             tasks keep coming: a task enqueued when the queue's workers have not
             claimed for `claim_linger` is claimed at once, and after a short
             batch the pool claims again `claim_linger` after that claim. Under
             a steady stream of one-task enqueues this turns one claim (and one
             ack) per task into one per batch; 0 claims every task as it comes.
+            The default is Kafka's producer `linger.ms` since Kafka 4.0.
 
     Example:
         >>> QueueSpec("profile->billing", "billing", workers=4).batch_size
@@ -130,7 +131,7 @@ seconds > 0 and <= 315360000
     poll_interval: float = 0.2
     ordered_by: Callable[[Task], Hashable] | None = None
     retry: RetryPolicy | None = None
-    claim_linger: float = 0.002
+    claim_linger: float = 0.005
 
     def __post_init__(self) -> None:
         check.name("queue", self.queue)

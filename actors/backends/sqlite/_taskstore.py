@@ -485,6 +485,11 @@ _Leased = tuple[list[ClaimedTask], list[_Buried]]  # what a claim took, what it 
 def _check_row(attempts: object, not_before: object, enqueued_at: object,
                last_error: object, worker: object) -> None:
     """`CorruptData` unless the row's columns have the types this store writes."""
+    if (type(attempts) is int and type(not_before) is float and type(enqueued_at) is float
+            and not_before - not_before == 0.0 and enqueued_at - enqueued_at == 0.0  # finite
+            and (last_error is None or type(last_error) is str)
+            and (worker is None or type(worker) is str)):
+        return  # a row as this store writes it: every claimed row, so checked inline first
     if type(attempts) is not int:
         raise CorruptData(f"row is malformed: attempts is {short_repr(attempts)}")
     for column, value in (("not_before", not_before), ("enqueued_at", enqueued_at)):
