@@ -45,7 +45,7 @@ import json
 import math
 from typing import Any
 
-from actors.core._errors import StanchionError
+from actors.core._errors import StanchionError, short_repr
 
 #: The deepest nesting of containers (dicts and lists) accepted in user data.
 MAX_DEPTH = 100
@@ -156,7 +156,7 @@ def decode(raw: object, *, max_depth: int = MAX_STORED_DEPTH, max_size: int = MA
     too deep (even deep enough to exhaust the recursion limit), too large, or
     not text at all.
     """
-    if isinstance(raw, bytes | bytearray | memoryview):
+    if isinstance(raw, _BINARY):
         if type(raw) is not bytes:
             raw = bytes(raw)
         if len(raw) > 4 * max_size:
@@ -171,7 +171,12 @@ def decode(raw: object, *, max_depth: int = MAX_STORED_DEPTH, max_size: int = MA
     if len(raw) > max_size:
         raise CorruptData(f"is larger than {max_size} characters ({len(raw)})")
     try:
-        value = _DECODER.decode(raw)
+        try:  # the text as stored here: one JSON value, nothing around it
+            value, end = _DECODER.raw_decode(raw)
+        except ValueError:
+            end = -1
+        if end != len(raw):  # whitespace around it, extra data or an error: the full parser's say
+            value = _DECODER.decode(raw)
     except RecursionError:
         raise CorruptData(f"is nested deeper than {max_depth} levels") from None
     except Exception as exc:  # noqa: BLE001 - JSONDecodeError, a huge int, MemoryError...
@@ -215,7 +220,16 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (nothing we store holds it)")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # 1e999 reads as inf: a value no encode lets through
+        raise ValueError(f"{short_repr(text)} is beyond a float's range (nothing we store "
+                         "holds it)")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_BINARY = (bytes, bytearray, memoryview)
 _PLAIN, _NOT_PLAIN, _TOO_MANY = "plain", "not plain", "too many values"
 
 

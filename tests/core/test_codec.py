@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import json
 import math
 import sys
 from typing import Any
@@ -136,6 +137,11 @@ def test_every_store_refuses_with_its_own_subclass_of_the_one_error() -> None:
     (b"\xff\xfe garbage", "is not valid JSON: not UTF-8"),
     ("", "is not valid JSON"),
     ('{"score": NaN}', "NaN is not JSON"),  # Python's json reads it; no store writes it
+    ('{"score": 1e999}', "'1e999' is beyond a float's range"),  # would read as inf
+    ("[-2E+400]", "beyond a float's range"),
+    ('{"a": 1} {"b": 2}', "Extra data"),
+    (b'{"a": 1}x', "Extra data"),
+    ("  ", "Expecting value"),
     ("[" * 990 + "]" * 990, "nested deeper than"),
     ("[" * 100_000, "nested deeper than"),
     ("[" * (MAX_STORED_DEPTH + 1) + "]" * (MAX_STORED_DEPTH + 1), "nested deeper than"),
@@ -149,6 +155,14 @@ def test_decode_raises_only_corrupt_data(raw: object, reason: str) -> None:
         decode(raw)
     assert reason in caught.value.reason
     assert isinstance(caught.value, ValueError)  # what the stores caught before the codec
+
+
+@pytest.mark.parametrize("raw", ['{"a": 1.5, "b": [-2e-3, 0.0, 1e308]}', ' {"a": 1} ',
+                                 b'\n[1, 2]\t', bytearray(b'"x"'), memoryview(b"7")])
+def test_decode_reads_what_the_json_module_reads_whitespace_and_all(
+        raw: str | bytes | bytearray | memoryview) -> None:
+    text = raw if isinstance(raw, str) else bytes(raw).decode()
+    assert decode(raw) == json.loads(text)
 
 
 def test_decode_of_deep_data_holds_even_deep_in_a_thread_stack() -> None:

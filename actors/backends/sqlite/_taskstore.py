@@ -297,11 +297,10 @@ class SqliteTaskStore:
                         graves.append(_Buried(task_id, "max_attempts", attempts, error))
                         continue
                     taken.append(task_id)
-                    task = Task(str(task_id), queue, payload, attempts + 1, not_before,
-                                priority, enqueued_at, last_error,
-                                trace if isinstance(trace, str) else None)
-                    claimed.append(
-                        ClaimedTask(task, Lease(str(task_id), token, worker_id, expires)))
+                    text_id = str(task_id)
+                    task = Task(text_id, queue, payload, attempts + 1, not_before, priority,
+                                enqueued_at, last_error, trace if type(trace) is str else None)
+                    claimed.append(ClaimedTask(task, Lease(text_id, token, worker_id, expires)))
                 for chunk in _chunks(taken):
                     conn.execute(_lease_sql(len(chunk)), (token, worker_id, expires, *chunk))
                 for grave in graves:
