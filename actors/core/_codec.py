@@ -248,7 +248,7 @@ def _refuse_constant(name: str) -> Any:
 
 def _finite_float(text: str) -> float:
     value = float(text)
-    if value - value != 0.0:  # 1e999 reads as inf: a value no encode lets through
+    if not math.isfinite(value):  # 1e999 reads as inf: a value no encode lets through
         raise ValueError(f"{short_repr(text)} is beyond a float's range (nothing we store "
                          "holds it)")
     return value

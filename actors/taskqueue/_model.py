@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from actors.core import ConfigError, codec, context, validate as check
 from actors.retry import RetryPolicy
@@ -288,9 +289,51 @@ def claim_request(queue: object, worker_id: object, limit: object, now: object,
     if type(limit) is not int or not 1 <= limit <= max_claim_batch:
         raise ConfigError("limit", limit,
                           f"an integer from 1 to max_claim_batch ({max_claim_batch})")
-    if not check.is_finite_number(now):
-        raise ConfigError("now", now, "a finite time.time() value")
-    return queue_name(queue), codec.storable_text(worker_id), limit, float(now)  # type: ignore[arg-type]
+    return queue_name(queue), codec.storable_text(worker_id), limit, store_time("now", now)
+
+
+def store_time(name: str, value: object) -> float:
+    """A time a store is handed (`now`, `not_before`), as a float (`ConfigError` naming it
+    unless it is a finite number): a NaN would make a task never due, inf never or for
+    ever, and a string would stop every later claim of an in-memory queue."""
+    if type(value) is float and math.isfinite(value):  # every call from a TaskQueue
+        return value
+    if not check.is_finite_number(value):
+        raise ConfigError(name, value, "a finite time.time() value")
+    return float(value)  # type: ignore[arg-type]
+
+
+def new_tasks(tasks: object) -> list[NewTask]:
+    """`tasks` as a list, if each is a `NewTask` (`ConfigError` naming the first that is
+    not): what a store's `enqueue_many` takes."""
+    if not isinstance(tasks, Iterable) or isinstance(tasks, str | bytes | dict):
+        raise ConfigError("tasks", tasks, "a sequence of NewTask")
+    checked: list[NewTask] = []
+    for task in tasks:
+        if type(task) is not NewTask:
+            raise ConfigError("tasks", task, "NewTask objects")
+        checked.append(task)
+    return checked
+
+
+@overload
+def store_text(name: str, value: object) -> str: ...
+@overload
+def store_text(name: str, value: object, *, optional: Literal[True]) -> str | None: ...
+def store_text(name: str, value: object, *, optional: bool = False) -> str | None:
+    """`value` if it is text (or None, when `optional`): a failure's error or reason as a
+    store's retry and dead-letter doors take it (`ConfigError` naming it if not)."""
+    if type(value) is str or (optional and value is None):
+        return value
+    raise ConfigError(name, value, "a string, or None" if optional else "a string")
+
+
+def task_id_text(task_id: object) -> str:
+    """`task_id` if it is text (`ConfigError` if not); an id the store never made is
+    then simply not found."""
+    if type(task_id) is not str:
+        raise ConfigError("task_id", task_id, "a task id (a string) returned by enqueue")
+    return task_id
 
 
 def checked_leases(leases: Iterable[object]) -> list[Lease]:

@@ -25,8 +25,12 @@ from actors.taskqueue._model import (
     checked_leases,
     claim_request,
     decode_payload,
+    new_tasks,
     queue_name,
     store_config,
+    store_text,
+    store_time,
+    task_id_text,
 )
 from actors.taskqueue._schedule import attempts_exhausted
 from actors.taskqueue._store import AckThenClaim, TaskStore
@@ -51,6 +55,10 @@ __all__ = [
     "claim_request",
     "decode_payload",
     "events",
+    "new_tasks",
     "queue_name",
     "store_config",
+    "store_text",
+    "store_time",
+    "task_id_text",
 ]

@@ -380,6 +380,40 @@ def test_a_claim_or_ack_argument_no_claim_could_make_is_refused_by_name(
             store.ack_then_claim([], Q, "w1", True, T0)
 
 
+def _held(store: TaskStore) -> Lease:
+    [claimed] = store.claim(Q, "w1", 1, T0)
+    return claimed.lease
+
+
+@pytest.mark.parametrize(("field", "call"), [
+    ("now", lambda store: store.enqueue_many([NewTask(Q, 2)], math.nan)),  # never due
+    ("now", lambda store: store.enqueue_many([NewTask(Q, 2)], math.inf)),
+    ("now", lambda store: store.enqueue_many([NewTask(Q, 2)], "1")),  # stopped memory claims
+    ("now", lambda store: store.enqueue_many([NewTask(Q, 2)], True)),
+    ("tasks", lambda store: store.enqueue_many([{"queue": Q}], T0)),
+    ("tasks", lambda store: store.enqueue_many([NewTask(Q, 2), None], T0)),
+    ("tasks", lambda store: store.enqueue_many(7, T0)),
+    ("tasks", lambda store: store.enqueue_many("abc", T0)),
+    ("not_before", lambda store: store.retry(_held(store), math.nan, "x")),
+    ("not_before", lambda store: store.retry(_held(store), -math.inf, "x")),
+    ("error", lambda store: store.retry(_held(store), T0, 42)),
+    ("now", lambda store: store.dead_letter(_held(store), "rejected", None, math.inf)),
+    ("reason", lambda store: store.dead_letter(_held(store), None, None, T0)),
+    ("error", lambda store: store.dead_letter(_held(store), "rejected", b"x", T0)),
+    ("task_id", lambda store: store.replay_dead_letter(1, T0)),
+    ("now", lambda store: store.replay_dead_letter("1", math.nan)),
+])
+def test_a_time_text_or_task_no_caller_could_mean_is_refused_by_name(
+        store: TaskStore, field: str, call: Callable[[TaskStore], Any]) -> None:
+    enqueue(store, 1)
+    with pytest.raises(ConfigError, match=rf"^{field}="):
+        call(store)
+    # Nothing was enqueued, released or buried: the one task is still there, and claimable.
+    stats = store.stats(Q, T0 + 2 * VT)
+    assert (stats.depth + stats.in_flight, stats.dead_lettered) == (1, 0)
+    assert payloads(store.claim(Q, "w2", 10, T0 + 2 * VT)) == [1]
+
+
 def test_redis_enqueues_have_a_connection_of_their_own_reopened_if_it_drops(
         tmp_path: Path) -> None:
     with redis_server(tmp_path) as server:

@@ -28,8 +28,12 @@ from actors.taskqueue.storage import (
     claim_request,
     decode_payload,
     events,
+    new_tasks,
     queue_name,
     store_config,
+    store_text,
+    store_time,
+    task_id_text,
 )
 
 
@@ -94,6 +98,7 @@ class MemoryTaskStore:
 
     def enqueue_many(self, tasks: Sequence[NewTask], now: float) -> list[str]:
         """Store `tasks` atomically and return their ids, in order."""
+        tasks, now = new_tasks(tasks), store_time("now", now)
         with self._lock:
             self._check_open("enqueue")
             ids: list[str] = []
@@ -158,6 +163,7 @@ class MemoryTaskStore:
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
         checked_leases([lease])
+        not_before, error = store_time("not_before", not_before), store_text("error", error)
         with self._lock:
             self._check_open("retry")
             row = self._current(lease)
@@ -171,6 +177,8 @@ class MemoryTaskStore:
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
         checked_leases([lease])
+        reason, error = store_text("reason", reason), store_text("error", error, optional=True)
+        now = store_time("now", now)
         with self._lock:
             self._check_open("dead_letter")
             row = self._current(lease)
@@ -199,6 +207,7 @@ class MemoryTaskStore:
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
+        task_id, now = task_id_text(task_id), store_time("now", now)
         with self._lock:
             self._check_open("replay_dead_letter")
             key = _rowid(task_id)

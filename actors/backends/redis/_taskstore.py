@@ -68,7 +68,11 @@ from actors.taskqueue.storage import (
     claim_request,
     decode_payload,
     events,
+    new_tasks,
     queue_name,
+    store_text,
+    store_time,
+    task_id_text,
 )
 
 GROUP = "workers"
@@ -553,6 +557,7 @@ class RedisTaskStore:
         Calls made at the same moment by several threads go to Redis in one
         script call (still atomic per call: one script is all or nothing).
         """
+        tasks, now = new_tasks(tasks), store_time("now", now)
         if not tasks:
             return []
         if self._closed:
@@ -711,15 +716,20 @@ class RedisTaskStore:
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
         queue = self._queue_of(checked_leases([lease])[0].task_id)
+        not_before = store_time("not_before", not_before)
+        error = storable_text(store_text("error", error))
         if queue is None:
             return False
         return bool(self._call("retry", lambda: self._evalsha(
             "retry", self._keys(queue),
-            [lease.task_id, lease.token, repr(not_before), storable_text(error)])))
+            [lease.task_id, lease.token, repr(not_before), error])))
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
         queue = self._queue_of(checked_leases([lease])[0].task_id)
+        reason = store_text("reason", reason)
+        error = store_text("error", error, optional=True)
+        now = store_time("now", now)
         if queue is None:
             return False
         attempts = self._call("dead_letter", lambda: self._client.hget(
@@ -758,7 +768,8 @@ class RedisTaskStore:
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
-        queue = self._queue_of(task_id)
+        queue = self._queue_of(task_id_text(task_id))
+        now = store_time("now", now)
         replayed = queue is not None and self._call("replay", lambda: self._evalsha(
             "replay", self._claim_keys(queue), [task_id, repr(now)]))
         if not replayed:

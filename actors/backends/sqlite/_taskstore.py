@@ -11,6 +11,7 @@ caller returns once the commit holding its write is done. Reads (`stats`,
 from __future__ import annotations
 
 import functools
+import math
 import sqlite3
 import threading
 from collections import defaultdict
@@ -46,8 +47,12 @@ from actors.taskqueue.storage import (
     claim_request,
     decode_payload,
     events,
+    new_tasks,
     queue_name,
     store_config,
+    store_text,
+    store_time,
+    task_id_text,
 )
 
 T = TypeVar("T")
@@ -212,9 +217,10 @@ class SqliteTaskStore:
 
     def enqueue_many(self, tasks: Sequence[NewTask], now: float) -> list[str]:
         """Store `tasks` atomically (all or none) and return their ids, in order."""
+        now = store_time("now", now)
         rows = [
             (t.queue, t.payload_json, t.priority, due, due, now, t.trace)
-            for t in tasks
+            for t in new_tasks(tasks)
             for due in (now if t.not_before is None else t.not_before,)
         ]
         if not rows:
@@ -342,10 +348,10 @@ class SqliteTaskStore:
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
         rowid = _rowid(checked_leases([lease])[0].task_id)
+        not_before = store_time("not_before", not_before)
+        error = storable_text(store_text("error", error))
         if rowid is None:
             return False
-
-        error = storable_text(error)
 
         def release(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(_RETRY, (not_before, not_before, error, rowid, lease.token))
@@ -356,10 +362,12 @@ class SqliteTaskStore:
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
         rowid = _rowid(checked_leases([lease])[0].task_id)
+        reason = storable_text(store_text("reason", reason))
+        error = store_text("error", error, optional=True)
+        error = None if error is None else storable_text(error)
+        now = store_time("now", now)
         if rowid is None:
             return False
-        reason = storable_text(reason)
-        error = None if error is None else storable_text(error)
 
         def bury(conn: sqlite3.Connection) -> tuple[str, int] | None:
             row = conn.execute("SELECT queue, attempts FROM tasks WHERE id = ? "
@@ -377,7 +385,7 @@ class SqliteTaskStore:
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
-        rowid = _rowid(task_id)
+        rowid, now = _rowid(task_id_text(task_id)), store_time("now", now)
         if rowid is None:
             raise TaskNotFound(task_id)
 
@@ -485,7 +493,7 @@ def _check_row(attempts: object, not_before: object, enqueued_at: object,
                last_error: object, worker: object) -> None:
     """`CorruptData` unless the row's columns have the types this store writes."""
     if (type(attempts) is int and type(not_before) is float and type(enqueued_at) is float
-            and not_before - not_before == 0.0 and enqueued_at - enqueued_at == 0.0  # finite
+            and math.isfinite(not_before) and math.isfinite(enqueued_at)
             and (last_error is None or type(last_error) is str)
             and (worker is None or type(worker) is str)):
         return  # a row as this store writes it: every claimed row, so checked inline first
