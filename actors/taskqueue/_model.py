@@ -306,7 +306,8 @@ def store_time(name: str, value: object) -> float:
 def new_tasks(tasks: object) -> list[NewTask]:
     """`tasks` as a list, if each is a `NewTask` (`ConfigError` naming the first that is
     not): what a store's `enqueue_many` takes."""
-    if not isinstance(tasks, Iterable) or isinstance(tasks, str | bytes | dict):
+    if type(tasks) is not list and (not isinstance(tasks, Iterable)
+                                    or isinstance(tasks, str | bytes | dict)):
         raise ConfigError("tasks", tasks, "a sequence of NewTask")
     checked: list[NewTask] = []
     for task in tasks:
