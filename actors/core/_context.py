@@ -114,9 +114,8 @@ def is_traceparent(value: object) -> bool:
 tracer: Tracer | None = None
 
 
-# While tracing is off the send path takes the context as it is: the ContextVar's own
-# `get`, a C call with no Python frame of ours around it.
-_capture_untraced: Callable[[], Mapping[str, Any]] = _correlation.get
+# While tracing is off the send path takes the context as it is (no frame of ours).
+_capture_untraced = current_context_getter
 
 
 def _capture_traced() -> Mapping[str, Any]:

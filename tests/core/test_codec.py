@@ -116,7 +116,7 @@ def test_the_one_shot_encoders_write_what_the_stdlib_encoder_writes(value: Any) 
     assert _outcome(_encode_ascii, value) == _outcome(_STDLIB_ASCII.encode, value)
 
 
-def test_the_one_shot_encoder_refuses_foreign_types_and_is_shared_safely() -> None:
+def test_the_one_shot_encoder_refuses_foreign_types_and_repeats_a_shared_value() -> None:
     for foreign in (object(), {"x": {1, 2}}, [b"bytes"]):
         with pytest.raises(TypeError):
             _encode(foreign)
