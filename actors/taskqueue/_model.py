@@ -329,6 +329,12 @@ def store_text(name: str, value: object, *, optional: bool = False) -> str | Non
     raise ConfigError(name, value, "a string, or None" if optional else "a string")
 
 
+def task_number(task_id: str) -> int | None:
+    """The number a store's task id stands for (every store counts its ids in decimal),
+    or None for text no store could have made (then the task is simply not found)."""
+    return int(task_id) if task_id.isascii() and task_id.isdigit() else None
+
+
 def task_id_text(task_id: object) -> str:
     """`task_id` if it is text (`ConfigError` if not); an id the store never made is
     then simply not found."""

@@ -31,6 +31,7 @@ from actors.taskqueue._model import (
     store_text,
     store_time,
     task_id_text,
+    task_number,
 )
 from actors.taskqueue._schedule import attempts_exhausted
 from actors.taskqueue._store import AckThenClaim, TaskStore
@@ -61,4 +62,5 @@ __all__ = [
     "store_text",
     "store_time",
     "task_id_text",
+    "task_number",
 ]

@@ -34,6 +34,7 @@ from actors.taskqueue.storage import (
     store_text,
     store_time,
     task_id_text,
+    task_number,
 )
 
 
@@ -210,7 +211,7 @@ class MemoryTaskStore:
         task_id, now = task_id_text(task_id), store_time("now", now)
         with self._lock:
             self._check_open("replay_dead_letter")
-            key = _rowid(task_id)
+            key = task_number(task_id)
             letter = self._dead.pop(key, None) if key is not None else None
             if letter is None:
                 raise TaskNotFound(task_id)
@@ -239,7 +240,7 @@ class MemoryTaskStore:
             self._closed = True
 
     def _current(self, lease: Lease) -> _Row | None:
-        key = _rowid(lease.task_id)
+        key = task_number(lease.task_id)
         row = self._rows.get(key) if key is not None else None
         return row if row is not None and row.lease_token == lease.token else None
 
@@ -254,6 +255,3 @@ class MemoryTaskStore:
         if self._closed:
             raise TaskStoreClosed(operation)
 
-
-def _rowid(task_id: str) -> int | None:
-    return int(task_id) if task_id.isascii() and task_id.isdigit() else None

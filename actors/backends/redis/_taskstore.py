@@ -73,6 +73,7 @@ from actors.taskqueue.storage import (
     store_text,
     store_time,
     task_id_text,
+    task_number,
 )
 
 GROUP = "workers"
@@ -702,8 +703,8 @@ class RedisTaskStore:
         cache = self._queue_cache
         known = {task_id: cache[task_id] for task_id in task_ids if task_id in cache}
         # Ids are decimal numbers (the id counter's): anything else is no task of ours.
-        unknown = [task_id for task_id in task_ids if task_id not in known
-                   and type(task_id) is str and task_id.isascii() and task_id.isdigit()]
+        unknown = [task_id for task_id in task_ids
+                   if task_id not in known and task_number(task_id) is not None]
         if unknown:
             found = self._call("lookup", lambda: self._client.hmget(self._where_key(), unknown))
             known.update((task_id, str(queue))

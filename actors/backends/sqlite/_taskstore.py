@@ -53,6 +53,7 @@ from actors.taskqueue.storage import (
     store_text,
     store_time,
     task_id_text,
+    task_number,
 )
 
 T = TypeVar("T")
@@ -331,7 +332,7 @@ class SqliteTaskStore:
         pairs it removed."""
         by_token: dict[str, list[int]] = defaultdict(list)
         for lease in checked_leases(leases):
-            rowid = _rowid(lease.task_id)
+            rowid = task_number(lease.task_id)
             if rowid is not None:
                 by_token[lease.token].append(rowid)
 
@@ -347,7 +348,7 @@ class SqliteTaskStore:
 
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
-        rowid = _rowid(checked_leases([lease])[0].task_id)
+        rowid = task_number(checked_leases([lease])[0].task_id)
         not_before = store_time("not_before", not_before)
         error = storable_text(store_text("error", error))
         if rowid is None:
@@ -361,7 +362,7 @@ class SqliteTaskStore:
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
-        rowid = _rowid(checked_leases([lease])[0].task_id)
+        rowid = task_number(checked_leases([lease])[0].task_id)
         reason = storable_text(store_text("reason", reason))
         error = store_text("error", error, optional=True)
         error = None if error is None else storable_text(error)
@@ -385,7 +386,7 @@ class SqliteTaskStore:
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
-        rowid, now = _rowid(task_id_text(task_id)), store_time("now", now)
+        rowid, now = task_number(task_id_text(task_id)), store_time("now", now)
         if rowid is None:
             raise TaskNotFound(task_id)
 
@@ -520,9 +521,6 @@ def _bury(conn: sqlite3.Connection, rowid: int, reason: str, error: str | None,
     conn.execute(_BURY, (error, reason, now, rowid))
     conn.execute("DELETE FROM tasks WHERE id = ?", (rowid,))
 
-
-def _rowid(task_id: str) -> int | None:
-    return int(task_id) if task_id.isascii() and task_id.isdigit() else None
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
