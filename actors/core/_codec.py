@@ -230,6 +230,8 @@ def _compact_encoder(*, ensure_ascii: bool) -> Callable[[Any], str]:
         return stdlib.encode
     strings = (json.encoder.encode_basestring_ascii if ensure_ascii
                else json.encoder.encode_basestring)
+    # markers (none), default, strings, indent, key and item separators, then
+    # sort_keys, skipkeys, allow_nan: what JSONEncoder.iterencode passes, minus markers.
     chunks = make(None, stdlib.default, strings, None, ":", ",", False, False, False)
 
     def encode(value: Any) -> str:

@@ -587,8 +587,7 @@ class RedisTaskStore:
 
         def run() -> int:
             for queue in queues:
-                if queue not in self._groups_ready:
-                    self._ensure_groups(queue)
+                self._ensure_groups(queue)
             return int(self._evalsha("enqueue", keys, args, self._writer_client()))
 
         first = self._call("enqueue", run) - count + 1
