@@ -10,7 +10,7 @@ import pytest
 
 from actors.backends import SqliteTaskStore
 from actors.backends.sqlite._ids import ID_BLOCK, MAX_ID
-from actors.taskqueue import NewTask, TaskQueueConfig, TaskStoreError
+from actors.taskqueue import NewTask, TaskQueueConfig, TaskStoreError, TaskStoreTimeout
 
 T0 = 1_000_000.0
 Q = "profile->billing"
@@ -164,3 +164,39 @@ def test_threads_racing_for_a_new_block_get_distinct_ids(tmp_path: Path) -> None
         ids = [i for n in range(8) for i in taken[n]]
         assert len(ids) == len(set(ids)) == 3200
         assert sorted(claim_all(store)) == sorted(ids)
+
+
+def test_a_caller_waiting_on_another_callers_reservation_keeps_its_write_timeout(
+        tmp_path: Path) -> None:
+    # A fresh store has no block: the first enqueue reserves one, a write of its own. With
+    # another program holding the write lock, a second caller must get TaskStoreTimeout
+    # after its write_timeout, not wait behind the first caller's reservation until
+    # SQLite's busy_timeout fails them both (TaskStoreError "database is locked").
+    path = tmp_path / "tasks.sqlite3"
+    store = SqliteTaskStore(TaskQueueConfig(sqlite_path=path, write_timeout=0.2,
+                                            busy_timeout=3.0))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    first: list[object] = []
+
+    def enqueue_first() -> None:
+        try:
+            first.append(one(store, "first"))
+        except TaskStoreError as exc:
+            first.append(exc)
+
+    thread = threading.Thread(target=enqueue_first)
+    thread.start()
+    try:
+        wait = threading.Event()
+        while store.write_stats().submitted < 1:  # the first caller's reservation is waiting
+            wait.wait(0.001)
+        with pytest.raises(TaskStoreTimeout, match=r"write_timeout=0\.2s"):
+            one(store, "second")
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+        thread.join(10.0)
+    assert first == [1]  # the reservation went through once the lock was free
+    assert [c.task.payload for c in store.claim(Q, "w1", 10, T0)] == ["first"]
+    store.close()
