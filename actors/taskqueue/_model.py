@@ -329,6 +329,18 @@ def store_text(name: str, value: object, *, optional: bool = False) -> str | Non
     raise ConfigError(name, value, "a string, or None" if optional else "a string")
 
 
+MAX_LISTING = 100_000
+
+
+def listing_limit(limit: object) -> int:
+    """How many dead letters a listing may return: an int from 0 to 100,000 (`ConfigError`
+    if not: a bool, a float or a huge int failed inside the storage, and each store read
+    a negative one its own way)."""
+    if type(limit) is not int or not 0 <= limit <= MAX_LISTING:
+        raise ConfigError("limit", limit, f"an integer from 0 to {MAX_LISTING:,}")
+    return limit
+
+
 def task_number(task_id: str) -> int | None:
     """The number a store's task id stands for (every store counts its ids in decimal),
     or None for text no store could have made (then the task is simply not found)."""

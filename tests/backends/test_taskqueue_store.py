@@ -402,6 +402,11 @@ def _held(store: TaskStore) -> Lease:
     ("error", lambda store: store.dead_letter(_held(store), "rejected", b"x", T0)),
     ("task_id", lambda store: store.replay_dead_letter(1, T0)),
     ("now", lambda store: store.replay_dead_letter("1", math.nan)),
+    ("limit", lambda store: store.list_dead_letters(Q, "10")),
+    ("limit", lambda store: store.list_dead_letters(Q, 1.5)),
+    ("limit", lambda store: store.list_dead_letters(Q, True)),
+    ("limit", lambda store: store.list_dead_letters(Q, -1)),  # stores read it three ways
+    ("limit", lambda store: store.list_dead_letters(Q, 10**30)),  # OverflowError in SQLite
 ])
 def test_a_time_text_or_task_no_caller_could_mean_is_refused_by_name(
         store: TaskStore, field: str, call: Callable[[TaskStore], Any]) -> None:

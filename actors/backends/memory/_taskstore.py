@@ -28,6 +28,7 @@ from actors.taskqueue.storage import (
     claim_request,
     decode_payload,
     events,
+    listing_limit,
     new_tasks,
     queue_name,
     store_config,
@@ -191,7 +192,7 @@ class MemoryTaskStore:
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
         """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
-        queue = queue_name(queue)
+        queue, limit = queue_name(queue), listing_limit(limit)
         with self._lock:
             self._check_open("list_dead_letters")
             letters = sorted((d for d in self._dead.values() if d.row.queue == queue),

@@ -68,6 +68,7 @@ from actors.taskqueue.storage import (
     claim_request,
     decode_payload,
     events,
+    listing_limit,
     new_tasks,
     queue_name,
     store_text,
@@ -739,7 +740,7 @@ class RedisTaskStore:
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
         """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
-        queue = queue_name(queue)
+        queue, limit = queue_name(queue), listing_limit(limit)
         keys = dict(zip(_FIELDS, self._keys(queue), strict=False))
 
         def run() -> list[tuple[str, list[Any]]]:

@@ -47,6 +47,7 @@ from actors.taskqueue.storage import (
     claim_request,
     decode_payload,
     events,
+    listing_limit,
     new_tasks,
     queue_name,
     store_config,
@@ -403,7 +404,7 @@ class SqliteTaskStore:
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
         """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
-        queue = queue_name(queue)
+        queue, limit = queue_name(queue), listing_limit(limit)
         rows = self._read("list_dead_letters",
                           lambda conn: conn.execute(_LIST_DEAD, (queue, limit)).fetchall())
         letters = []
