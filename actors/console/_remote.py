@@ -12,6 +12,9 @@ from actors.core import ConfigError, validate as check
 
 #: The most keys one discovery scan looks at (a console is not a migration tool).
 MAX_SCANNED = 100_000
+# A queue of a RedisTaskStore has a stream of priority 0 under one of these names (its
+# key layout 2, and layout 1 until a store migrates the queue on its first use).
+QUEUE_KEY_TAILS = (":p0", ":s0")
 
 
 def store_console(url: str, *, prefix: str | None = None,
@@ -32,7 +35,8 @@ def store_console(url: str, *, prefix: str | None = None,
     client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5.0,
                                   socket_connect_timeout=5.0)
     try:
-        keys = _scan(client, "*:tq:*:s0") + _scan(client, "*:saga:state")
+        keys = [*(key for tail in QUEUE_KEY_TAILS for key in _scan(client, f"*:tq:*{tail}")),
+                *_scan(client, "*:saga:state")]
     except redis.exceptions.RedisError as exc:
         raise ConfigError("url", url, f"a Redis that answers ({exc})") from exc
     finally:
@@ -46,7 +50,7 @@ def store_console(url: str, *, prefix: str | None = None,
     backend = open_backend(url, prefix=prefix)
     console = Console(title=title)
     console.watch(backend.saga_log())
-    pattern = re.compile(re.escape(prefix) + r"-([A-Za-z0-9][A-Za-z0-9_.-]{0,63}):tq:.+:s0")
+    pattern = re.compile(re.escape(prefix) + r"-([A-Za-z0-9][A-Za-z0-9_.-]{0,63}):tq:.+:[ps]0")
     stores = sorted({m.group(1) for key in keys if (m := pattern.fullmatch(key))})
     for name in stores:
         store = backend.task_store(name)
@@ -77,12 +81,13 @@ def _lister(store: Any, store_prefix: str) -> Callable[[], Sequence[str]]:
     Through the store's own client (closed with the backend) and its error
     translation: Redis gone is a `RedisUnavailable`, as for any store call.
     """
-    head, tail = f"{store_prefix}:tq:", ":s0"
+    head = f"{store_prefix}:tq:"
 
     def queues() -> Sequence[str]:
-        keys: list[str] = store.call(
-            "list queues", lambda: _scan(store.client, f"{glob_escape(head)}*{tail}"))
-        return sorted(key[len(head):-len(tail)] for key in keys)
+        keys: list[str] = store.call("list queues", lambda: [
+            key for tail in QUEUE_KEY_TAILS
+            for key in _scan(store.client, f"{glob_escape(head)}*{tail}")])
+        return sorted({key[len(head):-len(QUEUE_KEY_TAILS[0])] for key in keys})
 
     return queues
 

@@ -51,6 +51,7 @@ from actors.taskqueue import (
     TaskStoreError,
 )
 from examples.shop import checkout_services
+from tests.backends.redis_layout import overwrite_task, stream_keys
 from tests.conftest import named
 from tests.saga.saga_helpers import fast_checkout, order, running_shop
 
@@ -120,13 +121,7 @@ def overwrite(store: TaskStore, task_id: str, **columns: Any) -> None:
         conn.close()
         return
     assert isinstance(store, RedisTaskStore)
-    queue = store._queue_of(task_id)
-    assert queue is not None
-    client = redis.Redis.from_url(store.url)
-    names = {"payload": 0, "meta": 1, "attempts": 5}
-    for column, value in columns.items():
-        client.hset(store._keys(queue)[names[column]], task_id, value)
-    client.close()
+    overwrite_task(store, Q, task_id, **columns)
 
 
 # -- the door: what a worker could not decode is never accepted ----------------------------
@@ -230,7 +225,7 @@ def test_redis_values_the_claim_script_cannot_parse_quarantine_their_task(
         overwrite(store, delayed, meta="garbage")  # read by the script when it comes due
         overwrite(store, garbage_attempts, attempts="lots")
         client = redis.Redis.from_url(store.url)
-        client.xadd(store._keys(Q)[-10], {"not": "ours"})  # a foreign stream entry (s0)
+        client.xadd(stream_keys(store, Q)[-1], {"not": "ours"})  # a foreign stream entry
         client.close()
         now[0] += 10.0  # the delayed task is due: the script moves it to its stream
         with capture_logs() as events:

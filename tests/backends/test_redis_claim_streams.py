@@ -39,9 +39,9 @@ def test_a_claim_reads_only_the_streams_that_were_written(store: RedisTaskStore)
         before = xreadgroup_calls(client)
         [claimed] = store.claim(Q, "w1", 10, T + 0.5)
         assert claimed.task.payload == {"n": 1}
-        assert xreadgroup_calls(client) - before == 1  # stream s3 alone, not all ten
+        assert xreadgroup_calls(client) - before == 1  # stream p3 alone, not all ten
         before = xreadgroup_calls(client)
-        assert store.claim(Q, "w1", 10, T + 0.6) == []  # s3 was drained: no stream read
+        assert store.claim(Q, "w1", 10, T + 0.6) == []  # p3 was drained: no stream read
         assert xreadgroup_calls(client) == before
     finally:
         client.close()
@@ -53,7 +53,7 @@ def test_a_lost_bitmap_still_finds_every_task_in_priority_order(
     store.enqueue_many([NewTask(Q, "low", priority=0), NewTask(Q, "high", priority=7)], T)
     client = redis.Redis.from_url(store.url)
     try:
-        client.delete(store._claim_keys(Q)[-2])  # the `ready` bitmap (evicted, say)
+        client.delete(f"{store.prefix}:tq:{Q}:ready")  # the `ready` bitmap (evicted, say)
     finally:
         client.close()
     claimed = store.claim(Q, "w1", 10, T + 0.1)
@@ -65,7 +65,7 @@ def test_an_entry_another_program_added_is_dropped_within_a_second(
     assert store.claim(Q, "w1", 10, T) == []  # every stream read; the marks are clear
     client = redis.Redis.from_url(store.url)
     try:
-        client.xadd(store._keys(Q)[-1], {"not": "ours"})  # s0, without the mark
+        client.xadd(f"{store.prefix}:tq:{Q}:p0", {"not": "ours"})  # without the mark
     finally:
         client.close()
     with capture_logs() as events:
@@ -84,7 +84,7 @@ def test_a_foreign_bitmap_or_scan_time_still_finds_every_task(
     store.enqueue_many([NewTask(Q, "low", priority=0), NewTask(Q, "high", priority=7)], T)
     client = redis.Redis.from_url(store.url)
     try:
-        ready_key, scanned_key = store._claim_keys(Q)[-2:]
+        ready_key, scanned_key = (f"{store.prefix}:tq:{Q}:{name}" for name in ("ready", "scanned"))
         client.set(ready_key, ready)
         client.set(scanned_key, scanned)
     finally:

@@ -42,6 +42,7 @@ from actors.taskqueue import (
     TaskStoreTimeout,
 )
 from actors.testing.redis_server import redis_server
+from tests.backends.redis_layout import overwrite_task
 
 T0 = 1_000_000.0
 Q = "profile->billing"
@@ -69,11 +70,7 @@ def _corrupt_sqlite(store: TaskStore, task_id: str, raw: Any) -> None:
 
 def _corrupt_redis(store: TaskStore, task_id: str, raw: Any) -> None:
     assert isinstance(store, RedisTaskStore)
-    queue = store._queue_of(task_id)
-    assert queue is not None
-    client = redis.Redis.from_url(store.url)
-    client.hset(store._keys(queue)[0], task_id, raw)  # the payload hash
-    client.close()
+    overwrite_task(store, Q, task_id, payload=raw)
 
 
 _redis_prefixes = itertools.count()

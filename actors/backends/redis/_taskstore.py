@@ -1,33 +1,42 @@
 """`RedisTaskStore`: the task queue's `TaskStore` on Redis Streams with a consumer group.
 
-Layout, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
+Layout 2, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
 
-- `s0` ... `s9`: one stream per priority, consumer group `workers`; an entry per
-  due task; the group's pending entries are the tasks in flight.
-- `payload`, `meta`, `error`, `notbefore`: hashes by task id holding the task
-  (raw JSON payload, "priority enqueued_at [traceparent]", last error, due time).
-- `entry`: task id -> "priority stream-entry-id" while the task is in a stream.
-- `attempts`, `token`, `owner`: claims made, the current lease token, its worker.
-- `delayed`: sorted set of tasks waiting for their due time (delayed, backing off).
-- `leases`: sorted set of tasks in flight, scored by lease expiry.
-- `enq`: sorted set of every undone task by enqueue time (the oldest task's age).
-- `dead`, `dead_order`: dead letters ("reason at") and their order.
-- `{prefix}:tq:where` (one for all queues): task id -> queue, so that an ack,
-  retry or replay that knows only the task id finds its queue's keys; removed
-  when the task is acked (a dead letter keeps it, for its replay).
-- `ready`: a bitmap, bit p set while stream `sp` may hold entries no worker has
+- `p0` ... `p9`: one stream per priority, consumer group `workers`. A due task is
+  one entry carrying all of it: `i` id, `d` payload (raw JSON), `m` meta
+  ("priority enqueued_at [traceparent]"), `n` due time, and once it was claimed
+  before, `a` attempts made and `e` its last error (`r` marks an entry counted in
+  `enq`). An enqueue is one XADD per task; a claim reads the entries with
+  XREADGROUP and an ack removes them with XACK + XDEL: nothing else per task.
+- `lease`: task id -> "token priority entry-id attempts r owner" while it is held;
+  `batches`: sorted set of claim tokens by lease expiry (a claim's tasks share one
+  expiry, so this is one member per claim call); `bids`, `bleft`: a claim's task ids
+  and how many it still holds. An expired claim's tasks are taken over with XCLAIM.
+- `payload`, `meta`, `error`, `notbefore`, `attempts`: hashes by task id holding a
+  task that is out of its stream: delayed or backing off (`delayed`, sorted by due
+  time; moved to its stream by the first claim after that) or dead (`dead`
+  "reason at", `dead_order`).
+- `enq`: sorted set by enqueue time of the tasks that went back to a stream or wait
+  out of it; with the head entry of each stream it gives the oldest task's age.
+- `{prefix}:tq:where` (one for all queues): task id -> queue of each dead letter,
+  so that a replay that knows only the task id finds its queue's keys. A lease
+  token carries its queue ("token/queue"), so ack, retry and dead-letter need no
+  lookup.
+- `ready`: a bitmap, bit p set while stream `pp` may hold entries no worker has
   read (set by every XADD of ours, cleared by a claim that drains the stream),
   so a claim reads only those streams; `scanned`: when a claim last read all ten
   (at most a second of the caller's clock apart, which also finds entries that
   another program added, and rebuilds `ready` if it is lost).
+- `layout`: "2" once the queue's tasks of layout 1 (a task's fields in hashes, its
+  stream entry only an id, streams `s0`..`s9`) were moved to this one; a store
+  does that on its first use of the queue, in chunks (`_MIGRATE`).
 
 Every operation is one Lua script, so it is atomic and one round trip.
 Concurrent `enqueue_many` calls share one script call (`actors.core.GroupCommit`:
 the first caller leads and sends every enqueue waiting at that moment; each
 caller returns once Redis has applied the call holding its tasks).
 Lease expiry uses the caller's wall clock (as the SQLite store does, so a
-fleet of workers agrees on it); an expired lease is taken over with XCLAIM,
-which moves the pending entry to the new worker and counts the delivery.
+fleet of workers agrees on it).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import functools
 import itertools
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -46,6 +56,7 @@ from actors.backends.redis._client import connect
 from actors.backends.redis._errors import RedisUnavailable
 from actors.backends.redis._registry import RedisGroupRegistry
 from actors.core import (
+    ConfigError,
     CorruptData,
     GroupCommit,
     describe_raw,
@@ -78,17 +89,23 @@ from actors.taskqueue.storage import (
 )
 
 GROUP = "workers"
+LAYOUT = "2"  # the version of the key layout below (1: a task's fields in hashes)
 _PRIORITIES = range(9, -1, -1)  # streams in claim order: highest priority first
-_FIELDS = ("payload", "meta", "error", "notbefore", "entry", "attempts", "token", "owner",
-           "delayed", "leases", "enq", "dead", "dead_order")
-# KEYS layout shared by every script: the 13 fields above, then the 10 streams (s9..s0).
+_FIELDS = ("payload", "meta", "error", "notbefore", "attempts", "delayed", "enq", "dead",
+           "dead_order", "lease", "batches", "bids", "bleft")
+# KEYS layout shared by every script: the 13 names above, the 10 streams (p9..p0), then
+# `ready`, `scanned`, the task -> queue index and the layout mark (`RedisTaskStore._keys`).
 _STREAM0 = len(_FIELDS) + 1
+_OLD_STREAMS = tuple(f"s{p}" for p in _PRIORITIES)  # layout 1, read once by the migration
+_OLD_KEYS = ("entry", "token", "owner", "leases")
+_MIGRATE_CHUNK = 500
 
 _LUA_PRELUDE = """
 local K = {}
-local names = {'payload','meta','error','notbefore','entry','attempts','token','owner',
-               'delayed','leases','enq','dead','dead_order'}
+local names = {'payload','meta','error','notbefore','attempts','delayed','enq','dead',
+               'dead_order','lease','batches','bids','bleft'}
 for i, n in ipairs(names) do K[n] = KEYS[i] end
+local READY, SCANNED, WHERE = KEYS[24], KEYS[25], KEYS[26]
 -- Every stored value is parsed defensively: a value another program (or damage)
 -- left behind quarantines its one task instead of failing the script for all.
 local function split(s)
@@ -105,152 +122,196 @@ local function level(p)
   if n and n >= 0 and n <= 9 and n == math.floor(n) then return n end
   return nil
 end
-local function stream(p) return KEYS[14 + (9 - tonumber(p))] end
+local function stream(p) return KEYS[14 + (9 - p)] end
 -- One command for many members (in chunks: Lua's unpack has a stack limit).
 local function bulk(cmd, key, items)
   for i = 1, #items, 4000 do
     redis.call(cmd, key, unpack(items, i, math.min(i + 3999, #items)))
   end
 end
-local function meta(id) return split(redis.call('HGET', K.meta, id)) end
-local corrupt = {}
-local function leave_stream(id)
-  local p, eid = split(redis.call('HGET', K.entry, id))
-  if level(p) then
-    redis.call('XACK', stream(p), 'workers', eid)
-    redis.call('XDEL', stream(p), eid)
-  end
-  redis.call('HDEL', K.entry, id)
-  redis.call('HDEL', K.token, id)
-  redis.call('HDEL', K.owner, id)
-  redis.call('ZREM', K.leases, id)
+local function fields_of(list)
+  local f = {}
+  for i = 1, #list - 1, 2 do f[list[i]] = list[i + 1] end
+  return f
 end
-local function quarantine(id, why, at, p, eid)
-  if p and eid then
-    redis.call('XACK', stream(p), 'workers', eid)
-    redis.call('XDEL', stream(p), eid)
+-- A lease: "token priority entry-id attempts requeued owner", by task id.
+local function lease_of(id)
+  local tok, p, eid, att, rq, owner = string.match(
+    redis.call('HGET', K.lease, id) or '', '^(%x+) (%d) (%S+) (%d+) ([01]) (.*)$')
+  return tok, tonumber(p), eid, tonumber(att), rq, owner
+end
+-- The entry of a task leased at (p, eid) leaves its stream and the lease is dropped;
+-- `held` counts, per claim token, the tasks that token no longer holds.
+local function release(id, tok, p, eid, held)
+  redis.call('XACK', stream(p), 'workers', eid)
+  redis.call('XDEL', stream(p), eid)
+  redis.call('HDEL', K.lease, id)
+  held[tok] = (held[tok] or 0) + 1
+end
+local function settle(held)  -- a claim whose tasks are all settled is forgotten
+  for tok, n in pairs(held) do
+    if redis.call('HINCRBY', K.bleft, tok, -n) <= 0 then
+      redis.call('HDEL', K.bleft, tok)
+      redis.call('HDEL', K.bids, tok)
+      redis.call('ZREM', K.batches, tok)
+    end
   end
-  leave_stream(id)
-  redis.call('ZREM', K.delayed, id)
-  redis.call('ZREM', K.enq, id)
-  redis.call('HSET', K.error, id, 'task ' .. why)
-  redis.call('HSET', K.dead, id, 'corrupt ' .. at)
+end
+-- A task leaves its stream for the hashes (retried or dead-lettered): entry fields kept.
+local function hold(id, f, att, err)
+  redis.call('HSET', K.payload, id, f.d or '')
+  redis.call('HSET', K.meta, id, f.m or '')
+  redis.call('HSET', K.notbefore, id, f.n or '')
+  redis.call('HSET', K.attempts, id, att)
+  if err then redis.call('HSET', K.error, id, err) end
+end
+local function bury_held(id, reason, at, queue)
+  redis.call('HSET', K.dead, id, reason .. ' ' .. at)
   redis.call('ZADD', K.dead_order, tonumber(id) or 0, id)
+  redis.call('HSET', WHERE, id, queue)
+  redis.call('ZREM', K.enq, id)
+end
+local corrupt = {}
+local function quarantine_held(id, why, at, queue)
+  redis.call('ZREM', K.delayed, id)
+  redis.call('HSET', K.error, id, 'task ' .. why)
+  bury_held(id, 'corrupt', at, queue)
   table.insert(corrupt, id)
   table.insert(corrupt, why)
 end
-local function to_stream(id, at)
-  local p = meta(id)
-  if not level(p) then return quarantine(id, 'meta is malformed', at) end
-  local eid = redis.call('XADD', stream(p), '*', 'id', id)
-  redis.call('HSET', K.entry, id, p .. ' ' .. eid)
-  if KEYS[24] then redis.call('SETBIT', KEYS[24], tonumber(p), 1) end
+local function quarantine_entry(f, why, at, queue, p, eid)
+  redis.call('XACK', stream(p), 'workers', eid)
+  redis.call('XDEL', stream(p), eid)
+  hold(f.i, f, f.a or '0', 'task ' .. why)
+  bury_held(f.i, 'corrupt', at, queue)
+  table.insert(corrupt, f.i)
+  table.insert(corrupt, why)
 end
-local function current(id, tok)
-  return tok ~= '' and redis.call('HGET', K.token, id) == tok
+-- A task held in the hashes (delayed, retried, replayed) goes back to its stream as an
+-- entry carrying all its fields; `r` marks it as counted in `enq`.
+local function requeue(id, at, queue)
+  local m = redis.call('HGET', K.meta, id)
+  local p = level(split(m))
+  if not p then return quarantine_held(id, 'meta is malformed', at, queue) end
+  local entry = {'i', id, 'd', redis.call('HGET', K.payload, id) or '', 'm', m,
+                 'n', redis.call('HGET', K.notbefore, id) or '', 'r', '1'}
+  local att = redis.call('HGET', K.attempts, id)
+  if att then table.insert(entry, 'a'); table.insert(entry, att) end
+  local err = redis.call('HGET', K.error, id)
+  if err then table.insert(entry, 'e'); table.insert(entry, err) end
+  redis.call('XADD', stream(p), '*', unpack(entry))
+  for _, key in ipairs({K.payload, K.meta, K.notbefore, K.attempts, K.error}) do
+    redis.call('HDEL', key, id)
+  end
+  redis.call('HDEL', WHERE, id)
+  redis.call('SETBIT', READY, p, 1)
 end
 """
 
 # Self-contained (no prelude): one call may span several queues, all or nothing.
-# Only the keys an enqueue writes are passed: a lone task is 9 keys, not 25.
+# Only the keys an enqueue writes are passed: a lone task is 9 keys.
 _ENQUEUE = """
--- KEYS: the id counter, the task->queue index, then 8 keys per (queue, priority) block:
---   payload, meta, notbefore, entry, delayed, enq, that priority's stream, and ready
--- ARGV: now, count, then per task: block, queue, priority, enqueued_at, not_before, payload,
--- traceparent ('' for none)
+-- KEYS: the id counter, then 7 keys per (queue, priority) block:
+--   payload, meta, notbefore, delayed, enq, that priority's stream, and ready
+-- ARGV: now, count, then per task: block, meta ("priority enqueued_at [traceparent]"),
+-- not_before, payload
 local now = tonumber(ARGV[1])
 local last = redis.call('INCRBY', KEYS[1], tonumber(ARGV[2]))
 local id = last - tonumber(ARGV[2])
 local marked = {}
-for i = 3, #ARGV, 7 do
+for i = 3, #ARGV, 4 do
   id = id + 1
-  local base = 2 + tonumber(ARGV[i]) * 8
-  local p, enq, nb, trace = ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+6]
-  redis.call('HSET', KEYS[2], id, ARGV[i+1])
-  redis.call('HSET', KEYS[base + 1], id, ARGV[i+5])
-  if trace ~= '' then
-    redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq .. ' ' .. trace)
-  else
-    redis.call('HSET', KEYS[base + 2], id, p .. ' ' .. enq)
-  end
-  redis.call('HSET', KEYS[base + 3], id, nb)
-  redis.call('ZADD', KEYS[base + 6], enq, id)
+  local base = 1 + tonumber(ARGV[i]) * 7
+  local m, nb = ARGV[i+1], ARGV[i+2]
   if tonumber(nb) <= now then
-    local eid = redis.call('XADD', KEYS[base + 7], '*', 'id', id)
-    redis.call('HSET', KEYS[base + 4], id, p .. ' ' .. eid)
+    redis.call('XADD', KEYS[base + 6], '*', 'i', id, 'd', ARGV[i+3], 'm', m, 'n', nb)
     if not marked[base] then
-      redis.call('SETBIT', KEYS[base + 8], tonumber(p), 1)
+      redis.call('SETBIT', KEYS[base + 7], tonumber(string.sub(m, 1, 1)), 1)
       marked[base] = true
     end
-  else
-    redis.call('ZADD', KEYS[base + 5], nb, id)
+  else  -- delayed: held in the hashes until due, counted in `enq` meanwhile
+    redis.call('HSET', KEYS[base + 1], id, ARGV[i+3])
+    redis.call('HSET', KEYS[base + 2], id, m)
+    redis.call('HSET', KEYS[base + 3], id, nb)
+    redis.call('ZADD', KEYS[base + 4], nb, id)
+    local _, enq = string.match(m, '^(%d) (%S+)')
+    redis.call('ZADD', KEYS[base + 5], enq, id)
   end
 end
 return last
 """
 
 _CLAIM_BODY = """
--- ARGV: now, expires, worker, limit, token, max_attempts (-1: unlimited)
+-- ARGV: now, expires, worker, limit, token, max_attempts (-1: unlimited), queue
 local now, expires, worker = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local limit, tok, max_attempts = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local queue = ARGV[7]
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, 10000)) do
   redis.call('ZREM', K.delayed, id)
-  to_stream(id, ARGV[1])
+  requeue(id, ARGV[1], queue)
 end
--- KEYS[24], KEYS[25]: ready, scanned
-local marks = redis.call('MGET', KEYS[24], KEYS[25])
+local marks = redis.call('MGET', READY, SCANNED)
 local ready, scanned = marks[1], tonumber(marks[2])
 -- written as the fresh case negated, so a foreign NaN scan time also means a full read
 local full = not ready or not scanned or not (now - scanned < 1 and now >= scanned)
-if full then redis.call('SET', KEYS[25], ARGV[1]) end
+if full then redis.call('SET', SCANNED, ARGV[1]) end
 local function unread(p)  -- may stream p hold entries no worker has read?
   if full then return true end
   local byte = string.byte(ready, math.floor(p / 8) + 1)
   return byte ~= nil and math.floor(byte / 2 ^ (7 - p % 8)) % 2 == 1
 end
-local expired = {}
+-- Claims whose lease expired: the tasks they still hold are taken over, by priority.
+local expired, lapsed = {}, {}
 for p = 0, 9 do expired[p] = {} end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, 10000)) do
-  local p, eid = split(redis.call('HGET', K.entry, id))
-  if level(p) then
-    table.insert(expired[level(p)], {id, eid})
-  else
-    quarantine(id, 'stream entry is malformed', ARGV[1])
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', K.batches, '-inf', now, 'LIMIT', 0, 1000)) do
+  local ids = {}
+  for id in string.gmatch(redis.call('HGET', K.bids, old) or '', '%S+') do
+    local t, p, eid, att, rq, owner = lease_of(id)
+    if t == old then
+      local item = {id = id, p = p, eid = eid, att = att, rq = rq, owner = owner, old = old}
+      table.insert(expired[p], item)
+      table.insert(ids, item)
+    end
   end
+  lapsed[old] = ids
 end
-local out, spent = {}, {}
-local counts, tokens, owners, leases = {}, {}, {}, {}
+local out, spent, leases, ids = {}, {}, {}, {}
 local taken = 0
-local function take(id, p, eid)
-  local made = tonumber(redis.call('HGET', K.attempts, id) or '0')
-  local m = redis.call('HGET', K.meta, id)
-  if not made or not m then
-    return quarantine(id, made and 'has no meta' or 'attempts is malformed', ARGV[1], p, eid)
-  end
+-- Lease the task to this claim; deliver it unless its attempts are spent (then the
+-- caller dead-letters it with this claim's token).
+local function take(id, p, eid, f, made, rq, owner)
+  local att = made
   if max_attempts >= 0 and made >= max_attempts then
     table.insert(spent, id)
     table.insert(spent, tostring(made))
-    table.insert(spent, redis.call('HGET', K.owner, id) or '')
-    return
+    table.insert(spent, owner)
+  else
+    att = made + 1
+    table.insert(out, id)
+    table.insert(out, tostring(att))
+    table.insert(out, f.d or '')
+    table.insert(out, f.m or '')
+    table.insert(out, f.n or '')
+    table.insert(out, f.e or '')
+    taken = taken + 1
   end
-  -- written below in one command per key for the whole batch
-  table.insert(counts, id); table.insert(counts, made + 1)
-  table.insert(tokens, id); table.insert(tokens, tok)
-  table.insert(owners, id); table.insert(owners, worker)
-  table.insert(leases, expires); table.insert(leases, id)
-  table.insert(out, id)
-  table.insert(out, tostring(made + 1))
-  table.insert(out, redis.call('HGET', K.payload, id) or '')
-  table.insert(out, m)
-  table.insert(out, redis.call('HGET', K.notbefore, id) or '')
-  table.insert(out, redis.call('HGET', K.error, id) or '')
-  taken = taken + 1
+  table.insert(leases, id)
+  table.insert(leases, tok .. ' ' .. p .. ' ' .. eid .. ' ' .. att .. ' ' .. rq .. ' ' .. worker)
+  table.insert(ids, id)
 end
 for p = 9, 0, -1 do
-  for _, pair in ipairs(expired[p]) do
+  for _, item in ipairs(expired[p]) do
     if taken >= limit then break end
-    local moved = redis.call('XCLAIM', stream(p), 'workers', worker, 0, pair[2])
-    if #moved > 0 then take(pair[1], p, pair[2]) end
+    item.done = true
+    local moved = redis.call('XCLAIM', stream(p), 'workers', worker, 0, item.eid)
+    if moved[1] and moved[1][2] then
+      take(item.id, p, item.eid, fields_of(moved[1][2]), item.att, item.rq, item.owner)
+    else  -- its entry is gone (deleted by hand, say): nothing left to deliver
+      redis.call('HDEL', K.lease, item.id)
+      redis.call('ZREM', K.enq, item.id)
+      table.insert(corrupt, item.id)
+      table.insert(corrupt, 'stream entry is gone')
+    end
   end
   if taken < limit and unread(p) then
     local want = limit - taken
@@ -258,30 +319,48 @@ for p = 9, 0, -1 do
                              'STREAMS', stream(p), '>')
     local got = fresh and #fresh[1][2] or 0
     if got < want then
-      redis.call('SETBIT', KEYS[24], p, 0)  -- drained: skipped until an XADD sets it
+      redis.call('SETBIT', READY, p, 0)  -- drained: skipped until an XADD sets it
     elseif full then
-      redis.call('SETBIT', KEYS[24], p, 1)
+      redis.call('SETBIT', READY, p, 1)
     end
     if fresh then
       for _, entry in ipairs(fresh[1][2]) do
-        local fields = entry[2]
-        if fields[1] == 'id' and fields[2] then
-          take(fields[2], p, entry[1])
-        else  -- not an entry of ours: dropped from the stream, reported
+        local f = fields_of(entry[2] or {})
+        local made = tonumber(f.a or '0')
+        if not f.i or not string.match(f.i, '^%d+$') then  -- not an entry of ours: dropped
           redis.call('XACK', stream(p), 'workers', entry[1])
           redis.call('XDEL', stream(p), entry[1])
           table.insert(corrupt, 'stream entry ' .. entry[1])
           table.insert(corrupt, 'is not a task entry')
+        elseif not made or made < 0 or made ~= math.floor(made) then
+          quarantine_entry(f, 'attempts is malformed', ARGV[1], queue, p, entry[1])
+        else
+          take(f.i, p, entry[1], f, made, f.r == '1' and '1' or '0', '')
         end
       end
     end
   end
 end
-if #counts > 0 then
-  bulk('HSET', K.attempts, counts)
-  bulk('HSET', K.token, tokens)
-  bulk('HSET', K.owner, owners)
-  bulk('ZADD', K.leases, leases)
+-- What is left of the lapsed claims stays for the next claim.
+for old, items in pairs(lapsed) do
+  local left = {}
+  for _, item in ipairs(items) do
+    if not item.done then table.insert(left, item.id) end
+  end
+  if #left == 0 then
+    redis.call('ZREM', K.batches, old)
+    redis.call('HDEL', K.bids, old)
+    redis.call('HDEL', K.bleft, old)
+  else
+    redis.call('HSET', K.bids, old, table.concat(left, ' '))
+    redis.call('HSET', K.bleft, old, #left)
+  end
+end
+if #ids > 0 then
+  bulk('HSET', K.lease, leases)
+  redis.call('ZADD', K.batches, expires, tok)
+  redis.call('HSET', K.bids, tok, table.concat(ids, ' '))
+  redis.call('HSET', K.bleft, tok, #ids)
 end
 return {out, spent, corrupt, acked}
 """
@@ -289,38 +368,42 @@ return {out, spent, corrupt, acked}
 _ACK_FUNCTION = """
 -- ARGV[first..]: pairs of id, token; per pair, 1 if it was acked
 local function ack_leases(first)
-local result, ids, entries, seen = {}, {}, {}, {}
-for i = first, #ARGV, 2 do
-  local id, tok = ARGV[i], ARGV[i+1]
-  if not seen[id] and current(id, tok) then
-    seen[id] = true
-    local p, eid = split(redis.call('HGET', K.entry, id))
-    if level(p) then
+  local result, want = {}, {}
+  for i = first, #ARGV, 2 do table.insert(want, ARGV[i]) end
+  if #want == 0 then return result end
+  local records = {}
+  for i = 1, #want, 4000 do
+    for _, v in ipairs(redis.call('HMGET', K.lease, unpack(want, i, math.min(i + 3999, #want)))) do
+      table.insert(records, v)
+    end
+  end
+  local ids, entries, held, counted, seen = {}, {}, {}, {}, {}
+  for k, id in ipairs(want) do
+    local tk = ARGV[first + 2 * (k - 1) + 1]
+    local tok, p, eid, rq = string.match(records[k] or '', '^(%x+) (%d) (%S+) %d+ ([01]) ')
+    if tok and tok == tk and not seen[id] then
+      seen[id] = true
+      p = tonumber(p)
       entries[p] = entries[p] or {}
       table.insert(entries[p], eid)
+      table.insert(ids, id)
+      if rq == '1' then table.insert(counted, id) end
+      held[tok] = (held[tok] or 0) + 1
+      table.insert(result, 1)
+    else
+      table.insert(result, 0)
     end
-    table.insert(ids, id)
-    table.insert(result, 1)
-  else
-    table.insert(result, 0)
   end
-end
-if #ids > 0 then  -- what leave_stream and the deletes do per task, one command per key
-  for p, eids in pairs(entries) do
+  for p, eids in pairs(entries) do  -- one command per stream and key for the whole batch
     for i = 1, #eids, 4000 do
       redis.call('XACK', stream(p), 'workers', unpack(eids, i, math.min(i + 3999, #eids)))
     end
     bulk('XDEL', stream(p), eids)
   end
-  for _, key in ipairs({K.entry, K.token, K.owner, K.payload, K.meta, K.error, K.notbefore,
-                        K.attempts}) do
-    bulk('HDEL', key, ids)
-  end
-  bulk('ZREM', K.leases, ids)
-  bulk('ZREM', K.enq, ids)
-  bulk('HDEL', KEYS[26], ids)  -- the task -> queue index
-end
-return result
+  if #ids > 0 then bulk('HDEL', K.lease, ids) end
+  if #counted > 0 then bulk('ZREM', K.enq, counted) end
+  settle(held)
+  return result
 end
 """
 
@@ -329,59 +412,102 @@ _ACK = _LUA_PRELUDE + _ACK_FUNCTION + "return ack_leases(1)"
 _CLAIM = _LUA_PRELUDE + "local acked = {}" + _CLAIM_BODY
 
 # A worker's ack of the batch it delivered and its next claim, in one call: ARGV is the
-# claim's six, then the ack's pairs.
-_ACK_THEN_CLAIM = _LUA_PRELUDE + _ACK_FUNCTION + "local acked = ack_leases(7)" + _CLAIM_BODY
+# claim's seven, then the ack's pairs.
+_ACK_THEN_CLAIM = _LUA_PRELUDE + _ACK_FUNCTION + "local acked = ack_leases(8)" + _CLAIM_BODY
+
+# The entry of a current lease, out of its stream (what retry and bury start with).
+_TAKE_BACK = """
+local tok, p, eid, att = lease_of(ARGV[1])
+if not tok or tok ~= ARGV[2] then return -1 end
+local found = redis.call('XRANGE', stream(p), eid, eid)
+local f = found[1] and fields_of(found[1][2]) or {}
+release(ARGV[1], tok, p, eid, {})
+settle({[tok] = 1})
+"""
 
 _RETRY = _LUA_PRELUDE + """
 -- ARGV: id, token, not_before, error
-local id, tok = ARGV[1], ARGV[2]
-if not current(id, tok) then return 0 end
-leave_stream(id)
-redis.call('HSET', K.error, id, ARGV[4])
+""" + _TAKE_BACK + """
+local id = ARGV[1]
+hold(id, f, att, ARGV[4])
 redis.call('HSET', K.notbefore, id, ARGV[3])
 redis.call('ZADD', K.delayed, ARGV[3], id)
-return 1
+local _, enq = split(f.m)
+redis.call('ZADD', K.enq, tonumber(enq) or tonumber(ARGV[3]), id)
+return att
 """
 
 _BURY = _LUA_PRELUDE + """
--- ARGV: id, token ('' = no lease check), reason, error ('' keeps the last), now, numeric id
-local id, tok = ARGV[1], ARGV[2]
-if tok ~= '' and not current(id, tok) then return 0 end
-if not redis.call('HGET', K.meta, id) or redis.call('HEXISTS', K.dead, id) == 1 then return 0 end
-leave_stream(id)
-redis.call('ZREM', K.delayed, id)
-if ARGV[4] ~= '' then redis.call('HSET', K.error, id, ARGV[4]) end
-redis.call('HSET', K.dead, id, ARGV[3] .. ' ' .. ARGV[5])
-redis.call('ZADD', K.dead_order, ARGV[6], id)
-redis.call('ZREM', K.enq, id)
-return 1
+-- ARGV: id, token, reason, error ('' keeps the last), now, queue; the attempts, or -1
+""" + _TAKE_BACK + """
+hold(ARGV[1], f, att, ARGV[4] ~= '' and ARGV[4] or f.e)
+bury_held(ARGV[1], ARGV[3], ARGV[5], ARGV[6])
+return att
 """
 
 _REPLAY = _LUA_PRELUDE + """
--- ARGV: id, now
+-- ARGV: id, now, queue
 local id = ARGV[1]
 if redis.call('HDEL', K.dead, id) == 0 then return 0 end
 redis.call('ZREM', K.dead_order, id)
 redis.call('HDEL', K.attempts, id)
 redis.call('HSET', K.notbefore, id, ARGV[2])
-local _, enq = meta(id)
+local _, enq = split(redis.call('HGET', K.meta, id))
 redis.call('ZADD', K.enq, tonumber(enq) or tonumber(ARGV[2]), id)
-to_stream(id, ARGV[2])
+requeue(id, ARGV[2], ARGV[3])
 return 1
 """
 
 _STATS = _LUA_PRELUDE + """
--- ARGV: now
+-- ARGV: now. A fresh task is counted in `enq` only while held in the hashes or once it
+-- went back to its stream; the others are read from the head of each stream.
 local now = tonumber(ARGV[1])
-local queued = 0
-for p = 0, 9 do queued = queued + redis.call('XLEN', stream(p)) end
-local leased = redis.call('ZCARD', K.leases)
-local expired = redis.call('ZCOUNT', K.leases, '-inf', now)
+local queued, oldest = 0, nil
+for p = 0, 9 do
+  queued = queued + redis.call('XLEN', stream(p))
+  local head = redis.call('XRANGE', stream(p), '-', '+', 'COUNT', 1)
+  if head[1] then
+    local _, enq = split(fields_of(head[1][2]).m)
+    enq = tonumber(enq)
+    if enq and (not oldest or enq < oldest) then oldest = enq end
+  end
+end
+local counted = redis.call('ZRANGE', K.enq, 0, 0, 'WITHSCORES')
+local enq = tonumber(counted[2])
+if enq and (not oldest or enq < oldest) then oldest = enq end
+local leased, expired = redis.call('HLEN', K.lease), 0
+for _, tok in ipairs(redis.call('ZRANGEBYSCORE', K.batches, '-inf', now)) do
+  expired = expired + (tonumber(redis.call('HGET', K.bleft, tok)) or 0)
+end
 local delayed = redis.call('ZCARD', K.delayed)
 local due_delayed = redis.call('ZCOUNT', K.delayed, '-inf', now)
-local oldest = redis.call('ZRANGE', K.enq, 0, 0, 'WITHSCORES')
 return {queued - leased + expired + due_delayed, leased - expired, delayed - due_delayed,
-        redis.call('HLEN', K.dead), oldest[2] or ''}
+        redis.call('HLEN', K.dead), oldest and tostring(oldest) or ''}
+"""
+
+# Layout 1 -> 2, a chunk at a time (each chunk atomic). KEYS: the usual 27, then the
+# old streams (s9..s0), `entry`, `token`, `owner` and `leases`. ARGV: chunk size, queue, now.
+# Every task in an old stream becomes an entry of its new stream; one in flight is
+# released (delivered again: an old worker's ack no longer finds it).
+_MIGRATE = _LUA_PRELUDE + """
+local left = tonumber(ARGV[1])
+local entry_key, token_key, owner_key, leases_key = KEYS[38], KEYS[39], KEYS[40], KEYS[41]
+for p = 9, 0, -1 do
+  local old = KEYS[28 + (9 - p)]
+  for _, e in ipairs(redis.call('XRANGE', old, '-', '+', 'COUNT', left)) do
+    local f = fields_of(e[2] or {})
+    local id = f.id
+    if id and redis.call('HEXISTS', K.meta, id) == 1 and redis.call('HEXISTS', K.dead, id) == 0 then
+      requeue(id, ARGV[3], ARGV[2])
+      for _, key in ipairs({entry_key, token_key, owner_key}) do redis.call('HDEL', key, id) end
+      redis.call('ZREM', leases_key, id)
+    end
+    redis.call('XDEL', old, e[1])
+    left = left - 1
+  end
+  if left <= 0 then return 1 end
+end
+return 0
 """
 
 R = TypeVar("R")
@@ -430,14 +556,12 @@ class RedisTaskStore:
             for name, source in (("enqueue", _ENQUEUE), ("claim", _CLAIM), ("ack", _ACK),
                                  ("ack_then_claim", _ACK_THEN_CLAIM),
                                  ("retry", _RETRY), ("bury", _BURY), ("replay", _REPLAY),
-                                 ("stats", _STATS))
+                                 ("stats", _STATS), ("migrate", _MIGRATE))
         }
         self._groups_ready: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
         self._key_cache: dict[str, list[str]] = {}
-        self._claim_key_cache: dict[str, list[str]] = {}
-        self._queue_cache: dict[str, str] = {}  # task id -> queue, of the tasks claimed here
         self._enqueues: GroupCommit[tuple[Sequence[NewTask], float]] = GroupCommit(
             self._enqueue_batch, max_batch=self._config.max_group_commit,
             closed_error=TaskStoreClosed, timeout_error=TaskStoreTimeout,
@@ -469,30 +593,21 @@ class RedisTaskStore:
     # -- keys ----------------------------------------------------------------------------
 
     def _keys(self, queue: str) -> list[str]:
+        """The keys every script of `queue` is given (the `_LUA_PRELUDE` layout)."""
         keys = self._key_cache.get(queue)
         if keys is None:
             base = f"{self._prefix}:tq:{queue}:"
-            keys = [base + name for name in _FIELDS] + [f"{base}s{p}" for p in _PRIORITIES]
+            keys = [*(base + name for name in _FIELDS), *(f"{base}p{p}" for p in _PRIORITIES),
+                    base + "ready", base + "scanned", self._where_key(), base + "layout"]
             if len(self._key_cache) < 10_000:  # queue names are few; never grow unbounded
                 self._key_cache[queue] = keys
         return keys
 
-    def _claim_keys(self, queue: str) -> list[str]:
-        """`_keys`, the `ready` bitmap and `scanned` time (scripts that read streams), and
-        the task -> queue index (scripts that ack)."""
-        keys = self._claim_key_cache.get(queue)
-        if keys is None:
-            base = f"{self._prefix}:tq:{queue}:"
-            keys = [*self._keys(queue), base + "ready", base + "scanned", self._where_key()]
-            if len(self._claim_key_cache) < 10_000:
-                self._claim_key_cache[queue] = keys
-        return keys
-
     def _enqueue_keys(self, queue: str, priority: int) -> list[str]:
         """The keys an enqueue of `priority` to `queue` writes (the `_ENQUEUE` block)."""
-        keys = self._claim_keys(queue)
-        return [keys[0], keys[1], keys[3], keys[4], keys[8], keys[10],
-                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)], keys[-3]]
+        keys = self._keys(queue)
+        return [keys[0], keys[1], keys[3], keys[5], keys[6],
+                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)], keys[_STREAM0 + 9]]
 
     def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any],
                  client: redis.Redis | None = None) -> Any:
@@ -539,17 +654,33 @@ class RedisTaskStore:
                                  "what stanchion wrote there)", exc) from exc
 
     def _ensure_groups(self, queue: str) -> None:
+        """Make `queue`'s consumer groups, and bring tasks stored by the layout before
+        (an earlier version) into this one, once per queue and process."""
         if queue in self._groups_ready:
             return
         keys = self._keys(queue)
         pipe = self._client.pipeline(transaction=False)
-        for stream in keys[_STREAM0 - 1:]:
+        for stream in keys[_STREAM0 - 1:_STREAM0 + 9]:
             pipe.xgroup_create(stream, GROUP, id="0", mkstream=True)
         for result in pipe.execute(raise_on_error=False):
             if isinstance(result, Exception) and "BUSYGROUP" not in str(result):
                 raise result
+        if self._client.get(keys[-1]) != LAYOUT:
+            self._migrate(queue)
         with self._lock:
             self._groups_ready.add(queue)
+
+    def _migrate(self, queue: str) -> None:
+        """Move `queue`'s tasks from layout 1 to this one, a chunk per script call (each
+        atomic, so processes migrating at once cannot lose or double a task)."""
+        keys = self._keys(queue)
+        base = f"{self._prefix}:tq:{queue}:"
+        old = [base + name for name in (*_OLD_STREAMS, *_OLD_KEYS)]
+        now = repr(time.time())
+        while self._evalsha("migrate", [*keys, *old], [_MIGRATE_CHUNK, queue, now]):
+            pass
+        self._client.delete(*old)
+        self._client.set(keys[-1], LAYOUT)
 
     # -- the TaskStore protocol ------------------------------------------------------------------
 
@@ -579,9 +710,11 @@ class RedisTaskStore:
             for task in tasks:
                 block = blocks.setdefault((task.queue, task.priority), len(blocks))
                 due = enqueued_at if task.not_before is None else repr(task.not_before)
-                args += [block, task.queue, task.priority, enqueued_at, due, task.payload_json,
-                         task.trace or ""]
-        keys = [f"{self._prefix}:tq:ids", self._where_key()]
+                meta = f"{task.priority} {enqueued_at}"
+                if task.trace:
+                    meta = f"{meta} {task.trace}"
+                args += [block, meta, due, task.payload_json]
+        keys = [f"{self._prefix}:tq:ids"]
         for queue, priority in blocks:
             keys += self._enqueue_keys(queue, priority)
         queues = {queue for queue, _ in blocks}
@@ -606,26 +739,32 @@ class RedisTaskStore:
                        now: float) -> tuple[list[bool], list[ClaimedTask]]:
         """`ack_many(leases)` and `claim(...)` in one script call (`AckThenClaim`)."""
         leases = checked_leases(leases)
-        acked, claimed = self._claim(queue, worker_id, limit, now, leases)
-        self._forget(leases)
-        return acked, claimed
+        return self._claim(queue, worker_id, limit, now, leases)
 
     def _claim(self, queue: str, worker_id: str, limit: int, now: float,
                leases: Sequence[Lease]) -> tuple[list[bool], list[ClaimedTask]]:
         queue, worker_id, limit, now = claim_request(queue, worker_id, limit, now,
                                                      self._config.max_claim_batch)
         token = events.new_lease_token()
+        lease_token = f"{token}/{queue}"
         expires = now + self._config.visibility_timeout
         max_attempts = self._config.retry.max_attempts
         script = "ack_then_claim" if leases else "claim"
         args: list[str | int | float] = [repr(now), repr(expires), worker_id, limit, token,
-                                         -1 if max_attempts is None else max_attempts]
-        for lease in leases:
-            args += (lease.task_id, lease.token)
+                                         -1 if max_attempts is None else max_attempts, queue]
+        acked_here: list[bool] = []
+        if leases:  # a lease of another queue (or no lease of ours) is acked on its own
+            mine = [_held_in(lease, queue) for lease in leases]
+            for lease, held in zip(leases, mine, strict=True):
+                if held is not None:
+                    args += (lease.task_id, held)
+            others = [lease for lease, held in zip(leases, mine, strict=True) if held is None]
+            other_acks = iter(self.ack_many(others)) if others else iter(())
+            acked_here = [held is not None for held in mine]
 
         def run() -> tuple[list[str], list[str], list[str], list[int]]:
             self._ensure_groups(queue)
-            out, spent, corrupt, acked = self._evalsha(script, self._claim_keys(queue), args)
+            out, spent, corrupt, acked = self._evalsha(script, self._keys(queue), args)
             return out, spent, corrupt, acked
 
         out, spent, corrupt, acked = self._call("claim", run)
@@ -634,109 +773,85 @@ class RedisTaskStore:
                                   f"task {corrupt[i + 1]}")
         claimed: list[ClaimedTask] = []
         for i in range(0, len(out), 6):
-            task_id, attempts = out[i], out[i + 1]
-            lease = Lease(task_id, token, worker_id, expires)
+            task_id = out[i]
+            lease = Lease(task_id, lease_token, worker_id, expires)
             try:
                 task = _task(queue, out[i:i + 6])
             except CorruptData as exc:
                 self._bury(queue, task_id, token=token, reason="corrupt",
-                           error=f"payload {exc.reason}", now=now,
-                           attempts=_int(attempts))
+                           error=f"payload {exc.reason}", now=now)
                 continue
             claimed.append(ClaimedTask(task, lease))
-        queue_of = self._queue_cache
-        if len(queue_of) > _QUEUE_CACHE_MAX:
-            queue_of.clear()
-        for item in claimed:
-            queue_of[item.task.id] = queue
         for i in range(0, len(spent), 3):
             task_id, made, owner = spent[i:i + 3]
             error = events.expired_lease_error(owner or None, _int(made)) if owner else ""
-            self._bury(queue, task_id, token="", reason="max_attempts", error=error, now=now,
-                       attempts=_int(made))
-        return [bool(ok) for ok in acked], claimed
+            self._bury(queue, task_id, token=token, reason="max_attempts", error=error, now=now)
+        if not leases:
+            return [], claimed
+        ours = iter(acked)
+        results = [bool(next(ours)) if here else bool(next(other_acks)) for here in acked_here]
+        return results, claimed
 
     def _bury(self, queue: str, task_id: str, *, token: str, reason: str, error: str | None,
-              now: float, attempts: int) -> bool:
-        buried = bool(self._call("dead_letter", lambda: self._evalsha(
+              now: float) -> bool:
+        """Dead-letter the task `token` holds; False if it no longer does."""
+        attempts = int(self._call("dead_letter", lambda: self._evalsha(
             "bury", self._keys(queue),
             [task_id, token, storable_text(reason), storable_text(error or ""), repr(now),
-             _int(task_id)])))
-        if buried:
-            events.dead_lettered(queue, task_id, reason, attempts, error or None)
-        return buried
+             queue])))
+        if attempts < 0:
+            return False
+        events.dead_lettered(queue, task_id, reason, attempts, error or None)
+        return True
 
     def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
         """Remove the tasks whose lease is current; per lease, whether it was."""
         leases = checked_leases(leases)
-        if not leases:
-            return []
-        queues = self._queues_of([lease.task_id for lease in leases])
-        results: dict[int, bool] = {}
+        results = [False] * len(leases)
         grouped: dict[str, list[int]] = {}
+        tokens: list[str] = []
         for index, lease in enumerate(leases):
-            queue = queues.get(lease.task_id)
-            if queue is None:
-                results[index] = False
-            else:
-                grouped.setdefault(queue, []).append(index)
+            parts = _lease_parts(lease)
+            tokens.append("" if parts is None else parts[0])
+            if parts is not None:
+                grouped.setdefault(parts[1], []).append(index)
         for queue, indexes in grouped.items():
             args = list(itertools.chain.from_iterable(
-                (leases[i].task_id, leases[i].token) for i in indexes))
+                (leases[i].task_id, tokens[i]) for i in indexes))
 
             def run(queue: str = queue, args: list[str] = args) -> list[int]:
-                return list(self._evalsha("ack", self._claim_keys(queue), args))
+                self._ensure_groups(queue)
+                return list(self._evalsha("ack", self._keys(queue), args))
 
             for index, ok in zip(indexes, self._call("ack", run), strict=True):
                 results[index] = bool(ok)
-        self._forget(leases)
-        return [results[i] for i in range(len(leases))]
-
-    def _forget(self, leases: Sequence[Lease]) -> None:
-        """Drop acked (or no longer held) tasks from the task -> queue cache."""
-        for lease in leases:
-            self._queue_cache.pop(lease.task_id, None)
-
-    def _queues_of(self, task_ids: Sequence[str]) -> dict[str, str]:
-        # A task never changes queue: the ones this store claimed are known without a
-        # round trip; the others (claimed by another process, replayed) are looked up.
-        cache = self._queue_cache
-        known = {task_id: cache[task_id] for task_id in task_ids if task_id in cache}
-        # Ids are decimal numbers (the id counter's): anything else is no task of ours.
-        unknown = [task_id for task_id in task_ids
-                   if task_id not in known and task_number(task_id) is not None]
-        if unknown:
-            found = self._call("lookup", lambda: self._client.hmget(self._where_key(), unknown))
-            known.update((task_id, str(queue))
-                         for task_id, queue in zip(unknown, found, strict=True) if queue)
-        return known
-
-    def _queue_of(self, task_id: str) -> str | None:
-        return self._queues_of([task_id]).get(task_id)
+        return results
 
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
-        queue = self._queue_of(checked_leases([lease])[0].task_id)
+        lease = checked_leases([lease])[0]
         not_before = store_time("not_before", not_before)
         error = storable_text(store_text("error", error))
-        if queue is None:
+        parts = _lease_parts(lease)
+        if parts is None:
             return False
-        return bool(self._call("retry", lambda: self._evalsha(
+        token, queue = parts
+        return int(self._call("retry", lambda: self._evalsha(
             "retry", self._keys(queue),
-            [lease.task_id, lease.token, repr(not_before), error])))
+            [lease.task_id, token, repr(not_before), error]))) >= 0
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
-        queue = self._queue_of(checked_leases([lease])[0].task_id)
+        lease = checked_leases([lease])[0]
         reason = store_text("reason", reason)
         error = store_text("error", error, optional=True)
         now = store_time("now", now)
-        if queue is None:
+        parts = _lease_parts(lease)
+        if parts is None:
             return False
-        attempts = self._call("dead_letter", lambda: self._client.hget(
-            self._keys(queue)[_FIELDS.index("attempts")], lease.task_id))
-        return self._bury(queue, lease.task_id, token=lease.token, reason=reason, error=error,
-                          now=now, attempts=int(attempts or 0))
+        token, queue = parts
+        return self._bury(queue, lease.task_id, token=token, reason=reason, error=error,
+                          now=now)
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
         """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
@@ -744,6 +859,7 @@ class RedisTaskStore:
         keys = dict(zip(_FIELDS, self._keys(queue), strict=False))
 
         def run() -> list[tuple[str, list[Any]]]:
+            self._ensure_groups(queue)
             ids = [str(x) for x in self._client.zrange(keys["dead_order"], 0, limit - 1)]
             pipe = self._client.pipeline(transaction=False)
             for task_id in ids:
@@ -769,18 +885,29 @@ class RedisTaskStore:
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
-        queue = self._queue_of(task_id_text(task_id))
+        task_id = task_id_text(task_id)
         now = store_time("now", now)
-        replayed = queue is not None and self._call("replay", lambda: self._evalsha(
-            "replay", self._claim_keys(queue), [task_id, repr(now)]))
-        if not replayed:
+        queue: str | None = None
+        if task_number(task_id) is not None:  # a dead letter's queue is kept by its id
+            found = self._call("replay", lambda: self._client.hget(self._where_key(), task_id))
+            queue = str(found) if found else None
+
+        def run(queue: str) -> bool:
+            self._ensure_groups(queue)
+            return bool(self._evalsha("replay", self._keys(queue), [task_id, repr(now), queue]))
+
+        if queue is None or not self._call("replay", lambda: run(queue)):
             raise TaskNotFound(task_id)
 
     def stats(self, queue: str, now: float) -> QueueStats:
         """The queue's metrics at `now`."""
         queue = queue_name(queue)
-        depth, in_flight, delayed, dead, oldest = self._call(
-            "stats", lambda: self._evalsha("stats", self._keys(queue), [repr(now)]))
+
+        def run() -> list[Any]:
+            self._ensure_groups(queue)
+            return list(self._evalsha("stats", self._keys(queue), [repr(now)]))
+
+        depth, in_flight, delayed, dead, oldest = self._call("stats", run)
         oldest_age = max(0.0, now - float(oldest)) if oldest else 0.0
         return QueueStats(int(depth), int(in_flight), int(delayed), int(dead), oldest_age)
 
@@ -799,6 +926,30 @@ class RedisTaskStore:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+
+
+def _held_in(lease: Lease, queue: str) -> str | None:
+    """The claim token of `lease` if a claim of `queue` made it, else None."""
+    token, _, of = lease.token.partition("/")
+    return token if of == queue and _ours(lease.task_id, token) else None
+
+
+def _lease_parts(lease: Lease) -> tuple[str, str] | None:
+    """The claim token and queue a lease of this store carries; None for a lease no claim
+    of ours made (then it holds nothing: an ack, retry or dead-letter returns False)."""
+    token, _, queue = lease.token.partition("/")
+    if not queue or not _ours(lease.task_id, token):
+        return None
+    try:
+        return token, queue_name(queue)
+    except ConfigError:
+        return None
+
+
+def _ours(task_id: str, token: str) -> bool:
+    """Whether a task id and claim token could be ones this store made."""
+    return (task_number(task_id) is not None and token.isascii() and token.isalnum()
+            and len(token) <= 64)
 
 
 def _task(queue: str, row: list[Any]) -> Task:
