@@ -38,6 +38,7 @@ from actors.core._errors import (
 )
 from actors.core._future import ReplyFuture, checked_timeout
 from actors.core._group_commit import GroupCommit
+from actors.core._id_blocks import ID_BLOCK, IdBlocks
 from actors.core._lazy import lazy_names
 from actors.core._logging import (
     LibraryLogger,
@@ -70,6 +71,7 @@ from actors.core._service import (
 from actors.core._validate import is_finite_number, text_problem
 
 __all__ = [
+    "ID_BLOCK",
     "MAX_DEPTH",
     "MAX_MAILBOX_SIZE",
     "MAX_SIZE",
@@ -83,6 +85,7 @@ __all__ = [
     "DeadLetterStore",
     "Disposable",
     "GroupCommit",
+    "IdBlocks",
     "Item",
     "Jitter",
     "LibraryLogger",

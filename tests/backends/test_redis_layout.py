@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from actors import capture_logs
-from actors.backends.redis import RedisTaskStore
+from actors.backends.redis import RedisTaskStore, RedisUnavailable, _taskstore as taskstore
 from actors.retry import RetryPolicy
-from actors.taskqueue import NewTask, TaskQueueConfig
+from actors.taskqueue import NewTask, TaskQueueConfig, TaskStoreError
 from tests.backends.redis_layout import stream_keys
 from tests.conftest import named
 
@@ -137,6 +137,22 @@ def test_tasks_of_layout_1_are_moved_on_first_use_and_none_is_lost(
     # was replayed
 
 
+def test_a_task_an_old_producer_writes_after_the_move_is_found_by_a_claim(
+        redis_url: str, prefix: str, client: redis.Redis,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(redis_url, prefix)
+    try:
+        store.enqueue_many([NewTask(Q, "new")], T)
+        assert [c.task.payload for c in store.claim(Q, "w1", 10, T)] == ["new"]
+        late = Layout1(client, prefix).enqueue('"late"')  # a rolling upgrade
+        assert store.claim(Q, "w1", 10, T) == []  # looked a moment ago: not yet
+        monkeypatch.setattr(taskstore, "LAYOUT_1_LOOK_INTERVAL", 0.0)
+        [found] = store.claim(Q, "w1", 10, T)
+        assert (found.task.id, found.task.payload) == (late, "late")
+    finally:
+        store.close()
+
+
 def test_the_move_runs_in_chunks_and_a_second_store_finds_it_done(
         redis_url: str, prefix: str, client: redis.Redis) -> None:
     old = Layout1(client, prefix)
@@ -223,5 +239,63 @@ def test_the_oldest_age_counts_retried_and_delayed_tasks_behind_newer_entries(
         assert store.stats(Q, T + 30).oldest_age_s == 30.0  # "first", waiting out its backoff
         assert [c.task.payload for c in store.claim(Q, "w1", 10, T + 60)] == ["second", "first"]
         assert store.stats(Q, T + 60).oldest_age_s == 60.0  # "first", back in its stream
+    finally:
+        store.close()
+
+
+# -- a lone task: XADD + SETBIT on the writer's connection, no script ---------------------
+
+
+def _kill_writer(store: RedisTaskStore, client: redis.Redis) -> None:
+    writer = store._writer
+    assert writer is not None
+    client.client_kill_filter(_id=writer.client_id())
+
+
+def test_a_lone_enqueue_on_a_dropped_link_is_sent_again_and_stored_once(
+        redis_url: str, prefix: str, client: redis.Redis) -> None:
+    store = open_store(redis_url, prefix)
+    try:
+        [first] = store.enqueue_many([NewTask(Q, "first")], T)
+        _kill_writer(store, client)
+        [second] = store.enqueue_many([NewTask(Q, "second")], T)
+        assert second != first
+        claimed = store.claim(Q, "w1", 10, T)
+        assert [(c.task.id, c.task.payload) for c in claimed] == [(first, "first"),
+                                                                 (second, "second")]
+    finally:
+        store.close()
+
+
+def test_a_lone_enqueue_past_its_retries_is_unavailable_and_the_next_one_works(
+        redis_url: str, prefix: str, client: redis.Redis) -> None:
+    store = RedisTaskStore(redis_url, TaskQueueConfig(visibility_timeout=VT), prefix=prefix,
+                           retries=0)
+    try:
+        store.enqueue_many([NewTask(Q, "first")], T)
+        _kill_writer(store, client)
+        with pytest.raises(RedisUnavailable):
+            store.enqueue_many([NewTask(Q, "lost")], T)
+        store.enqueue_many([NewTask(Q, "second")], T)
+        assert [c.task.payload for c in store.claim(Q, "w1", 10, T)] == ["first", "second"]
+    finally:
+        store.close()
+
+
+def test_a_lone_enqueue_to_a_foreign_key_is_refused_typed_and_the_link_stays_clean(
+        redis_url: str, prefix: str, client: redis.Redis) -> None:
+    store = open_store(redis_url, prefix)
+    try:
+        store.enqueue_many([NewTask(Q, "first")], T)
+        stream = stream_keys(store, Q)[-1]
+        kept = client.dump(stream)
+        client.delete(stream)
+        client.set(stream, "not a stream")  # written by another program
+        with pytest.raises(TaskStoreError, match="WRONGTYPE"):
+            store.enqueue_many([NewTask(Q, "refused")], T)
+        client.delete(stream)
+        client.restore(stream, 0, kept)
+        store.enqueue_many([NewTask(Q, "second")], T)  # no reply of the refused one left over
+        assert [c.task.payload for c in store.claim(Q, "w1", 10, T)] == ["first", "second"]
     finally:
         store.close()

@@ -59,6 +59,7 @@ from actors.core import (
     ConfigError,
     CorruptData,
     GroupCommit,
+    IdBlocks,
     describe_raw,
     short_repr,
     storable_text,
@@ -99,6 +100,7 @@ _STREAM0 = len(_FIELDS) + 1
 _OLD_STREAMS = tuple(f"s{p}" for p in _PRIORITIES)  # layout 1, read once by the migration
 _OLD_KEYS = ("entry", "token", "owner", "leases")
 _MIGRATE_CHUNK = 500
+LAYOUT_1_LOOK_INTERVAL = 60.0  # seconds between a claimer's looks for layout-1 streams
 
 _LUA_PRELUDE = """
 local K = {}
@@ -211,26 +213,23 @@ end
 # Self-contained (no prelude): one call may span several queues, all or nothing.
 # Only the keys an enqueue writes are passed: a lone task is 9 keys.
 _ENQUEUE = """
--- KEYS: the id counter, then 7 keys per (queue, priority) block:
+-- KEYS: 7 keys per (queue, priority) block:
 --   payload, meta, notbefore, delayed, enq, that priority's stream, and ready
--- ARGV: now, count, then per task: block, meta ("priority enqueued_at [traceparent]"),
+-- ARGV: now, then per task: block, id, meta ("priority enqueued_at [traceparent]"),
 -- not_before, payload
 local now = tonumber(ARGV[1])
-local last = redis.call('INCRBY', KEYS[1], tonumber(ARGV[2]))
-local id = last - tonumber(ARGV[2])
 local marked = {}
-for i = 3, #ARGV, 4 do
-  id = id + 1
-  local base = 1 + tonumber(ARGV[i]) * 7
-  local m, nb = ARGV[i+1], ARGV[i+2]
+for i = 2, #ARGV, 5 do
+  local base = tonumber(ARGV[i]) * 7
+  local id, m, nb, payload = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
   if tonumber(nb) <= now then
-    redis.call('XADD', KEYS[base + 6], '*', 'i', id, 'd', ARGV[i+3], 'm', m, 'n', nb)
+    redis.call('XADD', KEYS[base + 6], '*', 'i', id, 'd', payload, 'm', m, 'n', nb)
     if not marked[base] then
       redis.call('SETBIT', KEYS[base + 7], tonumber(string.sub(m, 1, 1)), 1)
       marked[base] = true
     end
   else  -- delayed: held in the hashes until due, counted in `enq` meanwhile
-    redis.call('HSET', KEYS[base + 1], id, ARGV[i+3])
+    redis.call('HSET', KEYS[base + 1], id, payload)
     redis.call('HSET', KEYS[base + 2], id, m)
     redis.call('HSET', KEYS[base + 3], id, nb)
     redis.call('ZADD', KEYS[base + 4], nb, id)
@@ -238,7 +237,7 @@ for i = 3, #ARGV, 4 do
     redis.call('ZADD', KEYS[base + 5], enq, id)
   end
 end
-return last
+return 1
 """
 
 _CLAIM_BODY = """
@@ -559,9 +558,14 @@ class RedisTaskStore:
                                  ("stats", _STATS), ("migrate", _MIGRATE))
         }
         self._groups_ready: set[str] = set()
+        self._looked_at: dict[str, float] = {}  # queue -> when its layout-1 keys were looked for
         self._lock = threading.Lock()
         self._closed = False
         self._key_cache: dict[str, list[str]] = {}
+        self._enqueue_key_cache: dict[tuple[str, int], list[str]] = {}
+        self._retries = retries
+        # Task ids from blocks of the shared counter: an enqueue does not write it.
+        self._ids = IdBlocks(lambda count: self._call("enqueue", lambda: self._reserve(count)))
         self._enqueues: GroupCommit[tuple[Sequence[NewTask], float]] = GroupCommit(
             self._enqueue_batch, max_batch=self._config.max_group_commit,
             closed_error=TaskStoreClosed, timeout_error=TaskStoreTimeout,
@@ -605,9 +609,14 @@ class RedisTaskStore:
 
     def _enqueue_keys(self, queue: str, priority: int) -> list[str]:
         """The keys an enqueue of `priority` to `queue` writes (the `_ENQUEUE` block)."""
-        keys = self._keys(queue)
-        return [keys[0], keys[1], keys[3], keys[5], keys[6],
-                keys[_STREAM0 - 1 + _PRIORITIES.index(priority)], keys[_STREAM0 + 9]]
+        keys = self._enqueue_key_cache.get((queue, priority))
+        if keys is None:
+            every = self._keys(queue)
+            keys = [every[0], every[1], every[3], every[5], every[6],
+                    every[_STREAM0 - 1 + _PRIORITIES.index(priority)], every[_STREAM0 + 9]]
+            if len(self._enqueue_key_cache) < 10_000:
+                self._enqueue_key_cache[(queue, priority)] = keys
+        return keys
 
     def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any],
                  client: redis.Redis | None = None) -> Any:
@@ -670,6 +679,23 @@ class RedisTaskStore:
         with self._lock:
             self._groups_ready.add(queue)
 
+    def _look_for_layout_1(self, queue: str) -> None:
+        """Move tasks that a process of the version before wrote after the queue was
+        moved (a rolling upgrade): looked for by claims, once a minute per queue."""
+        now = time.monotonic()
+        if now - self._looked_at.get(queue, -LAYOUT_1_LOOK_INTERVAL) < LAYOUT_1_LOOK_INTERVAL:
+            return
+        if len(self._looked_at) > 10_000:
+            self._looked_at.clear()
+        self._looked_at[queue] = now
+        base = f"{self._prefix}:tq:{queue}:"
+        if self._client.exists(*(base + name for name in _OLD_STREAMS)):
+            self._migrate(queue)
+
+    def _reserve(self, count: int) -> tuple[int, int]:
+        last = int(self._client.incrby(f"{self._prefix}:tq:ids", count))
+        return last - count + 1, last
+
     def _migrate(self, queue: str) -> None:
         """Move `queue`'s tasks from layout 1 to this one, a chunk per script call (each
         atomic, so processes migrating at once cannot lose or double a task)."""
@@ -700,36 +726,74 @@ class RedisTaskStore:
         return ids
 
     def _enqueue_batch(self, batch: list[tuple[Sequence[NewTask], float]]) -> list[list[str]]:
-        """One script call for every enqueue waiting: ids come out consecutive, in call order."""
+        """One write for every enqueue waiting: ids come out in call order."""
+        if len(batch) == 1 and len(batch[0][0]) == 1:
+            (task,), now = batch[0]
+            if task.not_before is None or task.not_before <= now:
+                return [[self._call("enqueue", lambda: self._add_one(task, now))]]
         blocks: dict[tuple[str, int], int] = {}
-        count = sum(len(tasks) for tasks, _ in batch)
+        ids = iter(self._ids.take(sum(len(tasks) for tasks, _ in batch)))
         latest = max(now for _, now in batch)
-        args: list[str | int] = [repr(latest), count]
+        args: list[str | int] = [repr(latest)]
+        results: list[list[str]] = []
         for tasks, now in batch:
             enqueued_at = repr(now)
+            made: list[str] = []
+            results.append(made)
             for task in tasks:
+                task_id = str(next(ids))
+                made.append(task_id)
                 block = blocks.setdefault((task.queue, task.priority), len(blocks))
                 due = enqueued_at if task.not_before is None else repr(task.not_before)
-                meta = f"{task.priority} {enqueued_at}"
-                if task.trace:
-                    meta = f"{meta} {task.trace}"
-                args += [block, meta, due, task.payload_json]
-        keys = [f"{self._prefix}:tq:ids"]
+                args += [block, task_id, _meta_text(task, enqueued_at), due, task.payload_json]
+        keys: list[str] = []
         for queue, priority in blocks:
             keys += self._enqueue_keys(queue, priority)
         queues = {queue for queue, _ in blocks}
 
-        def run() -> int:
+        def run() -> None:
             for queue in queues:
                 self._ensure_groups(queue)
-            return int(self._evalsha("enqueue", keys, args, self._writer_client()))
+            self._evalsha("enqueue", keys, args, self._writer_client())
 
-        first = self._call("enqueue", run) - count + 1
-        results = []
-        for tasks, _ in batch:
-            results.append([str(n) for n in range(first, first + len(tasks))])
-            first += len(tasks)
+        self._call("enqueue", run)
         return results
+
+    def _add_one(self, task: NewTask, now: float) -> str:
+        """A lone due task: XADD + SETBIT sent together on the writer's connection, with
+        no script. On a dropped link it is sent again (with backoff) under a new id, so a
+        task Redis applied before the link dropped is a duplicate, never one id twice."""
+        self._ensure_groups(task.queue)
+        stream, ready = self._enqueue_keys(task.queue, task.priority)[5:]
+        enqueued_at = repr(now)
+        meta = _meta_text(task, enqueued_at)
+        connection = self._writer_client().connection
+        assert connection is not None  # a single-connection client
+        attempt = 0
+        while True:
+            task_id = str(self._ids.take_one())
+            packed = connection.pack_commands([  # type: ignore[no-untyped-call]
+                ("XADD", stream, "*", "i", task_id, "d", task.payload_json, "m", meta,
+                 "n", enqueued_at),
+                ("SETBIT", ready, task.priority, 1)])
+            try:
+                connection.send_packed_command(  # type: ignore[no-untyped-call]
+                    packed, check_health=False)
+                replies = [connection.read_response(), connection.read_response()]
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                connection.disconnect()  # type: ignore[no-untyped-call]
+                if attempt >= self._retries:
+                    raise
+                time.sleep(min(1.0, 0.05 * 2 ** attempt))  # redis-py's own backoff
+                attempt += 1
+                continue
+            except BaseException:
+                connection.disconnect()  # type: ignore[no-untyped-call]  # a reply may be left unread
+                raise
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return task_id
 
     def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
@@ -764,6 +828,7 @@ class RedisTaskStore:
 
         def run() -> tuple[list[str], list[str], list[str], list[int]]:
             self._ensure_groups(queue)
+            self._look_for_layout_1(queue)
             out, spent, corrupt, acked = self._evalsha(script, self._keys(queue), args)
             return out, spent, corrupt, acked
 
@@ -926,6 +991,13 @@ class RedisTaskStore:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+
+
+def _meta_text(task: NewTask, enqueued_at: str) -> str:
+    """A task's `m` field: "priority enqueued_at [traceparent]"."""
+    if task.trace:
+        return f"{task.priority} {enqueued_at} {task.trace}"
+    return f"{task.priority} {enqueued_at}"
 
 
 def _held_in(lease: Lease, queue: str) -> str | None:
