@@ -2,7 +2,8 @@
 
 A child process runs several producer threads, each calling `enqueue_many`
 with one task at a time, so their calls share commits (one SQLite
-transaction, one Redis script call led by whichever caller came first). Each
+transaction, one Redis script call led by whichever caller came first; a call
+that finds nobody else waiting is one XADD on Redis). Each
 thread reports a task id on stdout only after its call returned. The test
 SIGKILLs the child at seeded random moments, several times on the same store,
 then reads the store and checks every reported id is there. On Redis the
@@ -106,10 +107,11 @@ def kill_at_random_moments(kind: str, where: str, rng: random.Random,
 
 def stored_ids(store: SqliteTaskStore | RedisTaskStore) -> set[str]:
     later = time.time() + 2 * VISIBILITY_TIMEOUT
-    found: set[str] = set()
+    found: list[str] = []
     while batch := store.claim(QUEUE, "checker", store.config.max_claim_batch, later):
-        found.update(c.task.id for c in batch)
-    return found
+        found += (c.task.id for c in batch)
+    assert len(found) == len(set(found)), "a task id was stored twice"
+    return set(found)
 
 
 def test_sqlite_grouped_enqueues_survive_sigkill(tmp_path: Path) -> None:

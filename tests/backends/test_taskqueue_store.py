@@ -260,6 +260,24 @@ def test_ack_then_claim_acks_the_delivered_batch_and_claims_the_next(store: Task
     assert store.stats(Q, T0) == QueueStats(0, 0, 0, 0, 0.0)
 
 
+def test_ack_then_claim_acks_a_lease_of_another_queue_too(store: TaskStore) -> None:
+    enqueue(store, "elsewhere", queue="other")
+    enqueue(store, "here")
+    [other] = store.claim("other", "w1", limit=1, now=T0)
+    tasks = TaskQueue(store, clock=lambda: T0)
+    with capture_logs(level="debug") as events:
+        claimed = tasks.ack_then_claim([other], Q, "w1", limit=10)
+    assert payloads(claimed) == ["here"]
+    assert [e["event"] for e in events] == ["task.acked"]
+    assert store.claim("other", "w2", limit=1, now=T0 + 10 * VT) == []  # acked for good
+
+
+def test_a_lone_task_keeps_the_due_time_it_was_given(store: TaskStore) -> None:
+    enqueue(store, "was due", not_before=T0 - 5)  # already due: claimed at once
+    [claimed] = store.claim(Q, "w1", limit=10, now=T0)
+    assert (claimed.task.not_before, claimed.task.enqueued_at) == (T0 - 5, T0)
+
+
 def test_ack_then_claim_is_one_commit_where_the_store_can(backend: Backend) -> None:
     store = backend.make()
     if backend.name == "memory":  # no commit to share: TaskQueue makes the two calls

@@ -767,6 +767,7 @@ class RedisTaskStore:
         stream, ready = self._enqueue_keys(task.queue, task.priority)[5:]
         enqueued_at = repr(now)
         meta = _meta_text(task, enqueued_at)
+        due = enqueued_at if task.not_before is None else repr(task.not_before)
         connection = self._writer_client().connection
         assert connection is not None  # a single-connection client
         attempt = 0
@@ -774,7 +775,7 @@ class RedisTaskStore:
             task_id = str(self._ids.take_one())
             packed = connection.pack_commands([  # type: ignore[no-untyped-call]
                 ("XADD", stream, "*", "i", task_id, "d", task.payload_json, "m", meta,
-                 "n", enqueued_at),
+                 "n", due),
                 ("SETBIT", ready, task.priority, 1)])
             try:
                 connection.send_packed_command(  # type: ignore[no-untyped-call]
