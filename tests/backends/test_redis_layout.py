@@ -13,7 +13,7 @@ from actors import capture_logs
 from actors.backends.redis import RedisTaskStore, RedisUnavailable, _taskstore as taskstore
 from actors.retry import RetryPolicy
 from actors.taskqueue import NewTask, TaskQueueConfig, TaskStoreError
-from tests.backends.redis_layout import stream_keys
+from tests.backends.redis_layout import overwrite_task, stream_keys
 from tests.conftest import named
 
 Q = "layout"
@@ -297,5 +297,53 @@ def test_a_lone_enqueue_to_a_foreign_key_is_refused_typed_and_the_link_stays_cle
         client.restore(stream, 0, kept)
         store.enqueue_many([NewTask(Q, "second")], T)  # no reply of the refused one left over
         assert [c.task.payload for c in store.claim(Q, "w1", 10, T)] == ["first", "second"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("attempts", ["1e999", "-1", "2.5", " 1", "9" * 16])
+def test_attempts_no_claim_wrote_quarantine_their_task_alone(
+        redis_url: str, prefix: str, attempts: str) -> None:
+    store = open_store(redis_url, prefix)
+    try:
+        odd, good = store.enqueue_many([NewTask(Q, "odd"), NewTask(Q, "good")], T)
+        overwrite_task(store, Q, odd, attempts=attempts)
+        with capture_logs() as events:
+            claimed = store.claim(Q, "w1", 10, T)
+        assert [c.task.id for c in claimed] == [good]
+        [report] = named(events, "task.dead_lettered")
+        assert (report["task_id"], report["error"]) == (odd, "task attempts is malformed")
+        [letter] = store.list_dead_letters(Q)
+        assert (letter.task.id, letter.task.payload) == (odd, "odd")
+    finally:
+        store.close()
+
+
+def test_a_damaged_claim_record_does_not_stop_acks_or_claims(
+        redis_url: str, prefix: str, client: redis.Redis) -> None:
+    store = open_store(redis_url, prefix)
+    try:
+        store.enqueue_many([NewTask(Q, n) for n in range(3)], T)
+        claimed = store.claim(Q, "w1", 3, T)
+        token = claimed[0].lease.token.partition("/")[0]
+        client.hset(f"{prefix}:tq:{Q}:bleft", token, "garbage")
+        assert store.ack_many([c.lease for c in claimed[:2]]) == [True, True]
+        [taken_over] = store.claim(Q, "w2", 3, T + VT + 1)  # the one left is still found
+        assert taken_over.task.id == claimed[2].task.id
+        assert store.ack_many([taken_over.lease]) == [True]
+        stats = store.stats(Q, T + VT + 1)
+        assert (stats.depth, stats.in_flight) == (0, 0)
+        assert client.zcard(f"{prefix}:tq:{Q}:batches") == 0  # every claim is forgotten
+    finally:
+        store.close()
+
+
+def test_reading_a_queue_that_does_not_exist_creates_nothing(
+        redis_url: str, prefix: str, client: redis.Redis) -> None:
+    store = open_store(redis_url, prefix)
+    try:
+        assert store.stats("nobody-writes-here", T).depth == 0
+        assert store.list_dead_letters("nobody-writes-here") == []
+        assert client.keys(f"{prefix}:*") == []
     finally:
         store.close()

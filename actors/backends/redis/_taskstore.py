@@ -125,6 +125,10 @@ local function level(p)
   return nil
 end
 local function stream(p) return KEYS[14 + (9 - p)] end
+local function count(s)  -- a stored count: decimal digits only (no sign, no 1e999)
+  if type(s) == 'string' and #s <= 15 and string.match(s, '^%d+$') then return tonumber(s) end
+  return nil
+end
 -- One command for many members (in chunks: Lua's unpack has a stack limit).
 local function bulk(cmd, key, items)
   for i = 1, #items, 4000 do
@@ -137,9 +141,9 @@ local function fields_of(list)
   return f
 end
 -- A lease: "token priority entry-id attempts requeued owner", by task id.
+local LEASE = '^(%x+) (%d) (%d+%-%d+) (%d+) ([01]) (.*)$'
 local function lease_of(id)
-  local tok, p, eid, att, rq, owner = string.match(
-    redis.call('HGET', K.lease, id) or '', '^(%x+) (%d) (%S+) (%d+) ([01]) (.*)$')
+  local tok, p, eid, att, rq, owner = string.match(redis.call('HGET', K.lease, id) or '', LEASE)
   return tok, tonumber(p), eid, tonumber(att), rq, owner
 end
 -- The entry of a task leased at (p, eid) leaves its stream and the lease is dropped;
@@ -150,9 +154,20 @@ local function release(id, tok, p, eid, held)
   redis.call('HDEL', K.lease, id)
   held[tok] = (held[tok] or 0) + 1
 end
+local function still_held(tok)  -- counted again from the claim's ids and their leases
+  local n = 0
+  for id in string.gmatch(redis.call('HGET', K.bids, tok) or '', '%S+') do
+    if lease_of(id) == tok then n = n + 1 end
+  end
+  return n
+end
 local function settle(held)  -- a claim whose tasks are all settled is forgotten
   for tok, n in pairs(held) do
-    if redis.call('HINCRBY', K.bleft, tok, -n) <= 0 then
+    local left = count(redis.call('HGET', K.bleft, tok))
+    left = left and left - n or still_held(tok)  -- a damaged count is counted again
+    if left > 0 then
+      redis.call('HSET', K.bleft, tok, left)
+    else
       redis.call('HDEL', K.bleft, tok)
       redis.call('HDEL', K.bids, tok)
       redis.call('ZREM', K.batches, tok)
@@ -325,13 +340,13 @@ for p = 9, 0, -1 do
     if fresh then
       for _, entry in ipairs(fresh[1][2]) do
         local f = fields_of(entry[2] or {})
-        local made = tonumber(f.a or '0')
+        local made = count(f.a or '0')
         if not f.i or not string.match(f.i, '^%d+$') then  -- not an entry of ours: dropped
           redis.call('XACK', stream(p), 'workers', entry[1])
           redis.call('XDEL', stream(p), entry[1])
           table.insert(corrupt, 'stream entry ' .. entry[1])
           table.insert(corrupt, 'is not a task entry')
-        elseif not made or made < 0 or made ~= math.floor(made) then
+        elseif not made then
           quarantine_entry(f, 'attempts is malformed', ARGV[1], queue, p, entry[1])
         else
           take(f.i, p, entry[1], f, made, f.r == '1' and '1' or '0', '')
@@ -379,7 +394,7 @@ local function ack_leases(first)
   local ids, entries, held, counted, seen = {}, {}, {}, {}, {}
   for k, id in ipairs(want) do
     local tk = ARGV[first + 2 * (k - 1) + 1]
-    local tok, p, eid, rq = string.match(records[k] or '', '^(%x+) (%d) (%S+) %d+ ([01]) ')
+    local tok, p, eid, _, rq = string.match(records[k] or '', LEASE)
     if tok and tok == tk and not seen[id] then
       seen[id] = true
       p = tonumber(p)
@@ -558,6 +573,7 @@ class RedisTaskStore:
                                  ("stats", _STATS), ("migrate", _MIGRATE))
         }
         self._groups_ready: set[str] = set()
+        self._layout_ready: set[str] = set()  # queues whose layout-1 tasks were moved
         self._looked_at: dict[str, float] = {}  # queue -> when its layout-1 keys were looked for
         self._lock = threading.Lock()
         self._closed = False
@@ -678,6 +694,20 @@ class RedisTaskStore:
             self._migrate(queue)
         with self._lock:
             self._groups_ready.add(queue)
+            self._layout_ready.add(queue)
+
+    def _ensure_layout(self, queue: str) -> None:
+        """What a call that only reads `queue` needs: its tasks of layout 1 moved, if it
+        has any (nothing is created for a queue that does not exist)."""
+        if queue in self._layout_ready:
+            return
+        keys = self._keys(queue)
+        base = f"{self._prefix}:tq:{queue}:"
+        if (self._client.get(keys[-1]) != LAYOUT
+                and self._client.exists(*(base + name for name in _OLD_STREAMS))):
+            self._migrate(queue)
+        with self._lock:
+            self._layout_ready.add(queue)
 
     def _look_for_layout_1(self, queue: str) -> None:
         """Move tasks that a process of the version before wrote after the queue was
@@ -925,7 +955,7 @@ class RedisTaskStore:
         keys = dict(zip(_FIELDS, self._keys(queue), strict=False))
 
         def run() -> list[tuple[str, list[Any]]]:
-            self._ensure_groups(queue)
+            self._ensure_layout(queue)
             ids = [str(x) for x in self._client.zrange(keys["dead_order"], 0, limit - 1)]
             pipe = self._client.pipeline(transaction=False)
             for task_id in ids:
@@ -970,7 +1000,7 @@ class RedisTaskStore:
         queue = queue_name(queue)
 
         def run() -> list[Any]:
-            self._ensure_groups(queue)
+            self._ensure_layout(queue)
             return list(self._evalsha("stats", self._keys(queue), [repr(now)]))
 
         depth, in_flight, delayed, dead, oldest = self._call("stats", run)
