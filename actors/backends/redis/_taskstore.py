@@ -321,6 +321,7 @@ for p = 9, 0, -1 do
     if moved[1] and moved[1][2] then
       take(item.id, p, item.eid, fields_of(moved[1][2]), item.att, item.rq, item.owner)
     else  -- its entry is gone (deleted by hand, say): nothing left to deliver
+      redis.call('XACK', stream(p), 'workers', item.eid)
       redis.call('HDEL', K.lease, item.id)
       redis.call('ZREM', K.enq, item.id)
       table.insert(corrupt, item.id)
