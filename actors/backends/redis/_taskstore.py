@@ -848,15 +848,14 @@ class RedisTaskStore:
         script = "ack_then_claim" if leases else "claim"
         args: list[str | int | float] = [repr(now), repr(expires), worker_id, limit, token,
                                          -1 if max_attempts is None else max_attempts, queue]
-        acked_here: list[bool] = []
-        if leases:  # a lease of another queue (or no lease of ours) is acked on its own
-            mine = [_held_in(lease, queue) for lease in leases]
-            for lease, held in zip(leases, mine, strict=True):
-                if held is not None:
-                    args += (lease.task_id, held)
-            others = [lease for lease, held in zip(leases, mine, strict=True) if held is None]
-            other_acks = iter(self.ack_many(others)) if others else iter(())
-            acked_here = [held is not None for held in mine]
+        held = [_held_in(lease, queue) for lease in leases]  # claim tokens of this queue
+        for lease, claim_token in zip(leases, held, strict=True):
+            if claim_token is not None:
+                args += (lease.task_id, claim_token)
+        # A lease of another queue (or of no claim of ours) is acked on its own, first.
+        foreign_acks = iter(self.ack_many(
+            [lease for lease, claim_token in zip(leases, held, strict=True)
+             if claim_token is None]))
 
         def run() -> tuple[list[str], list[str], list[str], list[int]]:
             self._ensure_groups(queue)
@@ -883,11 +882,9 @@ class RedisTaskStore:
             task_id, made, owner = spent[i:i + 3]
             error = events.expired_lease_error(owner or None, _int(made)) if owner else ""
             self._bury(queue, task_id, token=token, reason="max_attempts", error=error, now=now)
-        if not leases:
-            return [], claimed
         ours = iter(acked)
-        results = [bool(next(ours)) if here else bool(next(other_acks)) for here in acked_here]
-        return results, claimed
+        return [bool(next(ours)) if claim_token is not None else next(foreign_acks)
+                for claim_token in held], claimed
 
     def _bury(self, queue: str, task_id: str, *, token: str, reason: str, error: str | None,
               now: float) -> bool:
