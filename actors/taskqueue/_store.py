@@ -101,7 +101,9 @@ class TaskStore(Protocol):
         ...
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
-        """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        """Up to `limit` dead-lettered tasks of `queue`, by task id: oldest first among the
+        tasks one process enqueued (a durable store hands ids out in blocks per process,
+        so ids of several processes interleave)."""
         ...
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:

@@ -948,7 +948,7 @@ class RedisTaskStore:
                           now=now)
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
-        """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        """Up to `limit` dead-lettered tasks of `queue`, by task id (`TaskStore`)."""
         queue, limit = queue_name(queue), listing_limit(limit)
         keys = dict(zip(_FIELDS, self._keys(queue), strict=False))
 

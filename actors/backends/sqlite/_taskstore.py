@@ -403,7 +403,7 @@ class SqliteTaskStore:
     # -- reads ----------------------------------------------------------------
 
     def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredTask]:
-        """Up to `limit` dead-lettered tasks of `queue`, oldest task first."""
+        """Up to `limit` dead-lettered tasks of `queue`, by task id (`TaskStore`)."""
         queue, limit = queue_name(queue), listing_limit(limit)
         rows = self._read("list_dead_letters",
                           lambda conn: conn.execute(_LIST_DEAD, (queue, limit)).fetchall())
