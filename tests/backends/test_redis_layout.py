@@ -347,3 +347,21 @@ def test_reading_a_queue_that_does_not_exist_creates_nothing(
         assert client.keys(f"{prefix}:*") == []
     finally:
         store.close()
+
+
+def test_a_task_whose_lease_record_is_damaged_is_taken_over_after_its_lease(
+        redis_url: str, prefix: str, client: redis.Redis) -> None:
+    store = open_store(redis_url, prefix)
+    try:
+        store.enqueue_many([NewTask(Q, "damaged"), NewTask(Q, "fine")], T)
+        damaged, fine = store.claim(Q, "w1", 2, T)
+        client.hset(f"{prefix}:tq:{Q}:lease", damaged.task.id, "garbage")
+        assert store.ack_many([damaged.lease, fine.lease]) == [False, True]
+        assert store.claim(Q, "w2", 10, T + 1) == []  # not before its lease ends
+        [again] = store.claim(Q, "w2", 10, T + VT + 1)
+        assert (again.task.id, again.task.attempts) == (damaged.task.id, 2)
+        assert store.ack_many([again.lease]) == [True]
+        stats = store.stats(Q, T + VT + 1)
+        assert (stats.depth, stats.in_flight, stats.oldest_age_s) == (0, 0, 0.0)
+    finally:
+        store.close()

@@ -10,8 +10,9 @@ Layout 2, per queue `Q` (every key starts with `{prefix}:tq:Q:`):
   XREADGROUP and an ack removes them with XACK + XDEL: nothing else per task.
 - `lease`: task id -> "token priority entry-id attempts r owner" while it is held;
   `batches`: sorted set of claim tokens by lease expiry (a claim's tasks share one
-  expiry, so this is one member per claim call); `bids`, `bleft`: a claim's task ids
-  and how many it still holds. An expired claim's tasks are taken over with XCLAIM.
+  expiry, so this is one member per claim call); `bids`, `bleft`: a claim's tasks
+  ("id priority entry-id" each) and how many it still holds. An expired claim's
+  tasks are taken over with XCLAIM.
 - `payload`, `meta`, `error`, `notbefore`, `attempts`: hashes by task id holding a
   task that is out of its stream: delayed or backing off (`delayed`, sorted by due
   time; moved to its stream by the first claim after that) or dead (`dead`
@@ -154,10 +155,23 @@ local function release(id, tok, p, eid, held)
   redis.call('HDEL', K.lease, id)
   held[tok] = (held[tok] or 0) + 1
 end
+-- A claim's tasks (`bids`): "id priority entry-id" each, so that a task whose lease
+-- record is damaged can still be found and taken over.
+local BID = '(%d+) (%d) (%d+%-%d+)'
+-- Whether claim `tok` still holds task `id`: true with the lease's attempts, requeued
+-- mark and owner; true with no attempts if the record is damaged (this claim then
+-- recovers it); false once it was settled or taken over.
+local function holds(tok, id)
+  local record = redis.call('HGET', K.lease, id)
+  if not record then return false end
+  local t, _, _, att, rq, owner = string.match(record, LEASE)
+  if not t then return true, nil, nil, '' end
+  return t == tok, tonumber(att), rq, owner
+end
 local function still_held(tok)  -- counted again from the claim's ids and their leases
   local n = 0
-  for id in string.gmatch(redis.call('HGET', K.bids, tok) or '', '%S+') do
-    if lease_of(id) == tok then n = n + 1 end
+  for id in string.gmatch(redis.call('HGET', K.bids, tok) or '', BID) do
+    if holds(tok, id) then n = n + 1 end
   end
   return n
 end
@@ -278,16 +292,16 @@ end
 local expired, lapsed = {}, {}
 for p = 0, 9 do expired[p] = {} end
 for _, old in ipairs(redis.call('ZRANGEBYSCORE', K.batches, '-inf', now, 'LIMIT', 0, 1000)) do
-  local ids = {}
-  for id in string.gmatch(redis.call('HGET', K.bids, old) or '', '%S+') do
-    local t, p, eid, att, rq, owner = lease_of(id)
-    if t == old then
-      local item = {id = id, p = p, eid = eid, att = att, rq = rq, owner = owner, old = old}
-      table.insert(expired[p], item)
-      table.insert(ids, item)
+  local items = {}
+  for id, p, eid in string.gmatch(redis.call('HGET', K.bids, old) or '', BID) do
+    local held, att, rq, owner = holds(old, id)
+    if held then
+      local item = {id = id, p = tonumber(p), eid = eid, att = att, rq = rq, owner = owner}
+      table.insert(expired[item.p], item)
+      table.insert(items, item)
     end
   end
-  lapsed[old] = ids
+  lapsed[old] = items
 end
 local out, spent, leases, ids = {}, {}, {}, {}
 local taken = 0
@@ -311,7 +325,7 @@ local function take(id, p, eid, f, made, rq, owner)
   end
   table.insert(leases, id)
   table.insert(leases, tok .. ' ' .. p .. ' ' .. eid .. ' ' .. att .. ' ' .. rq .. ' ' .. worker)
-  table.insert(ids, id)
+  table.insert(ids, id .. ' ' .. p .. ' ' .. eid)
 end
 for p = 9, 0, -1 do
   for _, item in ipairs(expired[p]) do
@@ -319,7 +333,12 @@ for p = 9, 0, -1 do
     item.done = true
     local moved = redis.call('XCLAIM', stream(p), 'workers', worker, 0, item.eid)
     if moved[1] and moved[1][2] then
-      take(item.id, p, item.eid, fields_of(moved[1][2]), item.att, item.rq, item.owner)
+      local f = fields_of(moved[1][2])
+      if item.att then
+        take(item.id, p, item.eid, f, item.att, item.rq, item.owner)
+      else  -- its lease record was damaged: the claim that leased it counts as made
+        take(item.id, p, item.eid, f, (count(f.a or '0') or 0) + 1, f.r == '1' and '1' or '0', '')
+      end
     else  -- its entry is gone (deleted by hand, say): nothing left to deliver
       redis.call('XACK', stream(p), 'workers', item.eid)
       redis.call('HDEL', K.lease, item.id)
@@ -360,7 +379,7 @@ end
 for old, items in pairs(lapsed) do
   local left = {}
   for _, item in ipairs(items) do
-    if not item.done then table.insert(left, item.id) end
+    if not item.done then table.insert(left, item.id .. ' ' .. item.p .. ' ' .. item.eid) end
   end
   if #left == 0 then
     redis.call('ZREM', K.batches, old)
