@@ -87,7 +87,7 @@ def _lister(store: Any, store_prefix: str) -> Callable[[], Sequence[str]]:
         keys: list[str] = store.call("list queues", lambda: [
             key for tail in QUEUE_KEY_TAILS
             for key in _scan(store.client, f"{glob_escape(head)}*{tail}")])
-        return sorted({key[len(head):-len(QUEUE_KEY_TAILS[0])] for key in keys})
+        return sorted({key[len(head):].rpartition(":")[0] for key in keys})
 
     return queues
 

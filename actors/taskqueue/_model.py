@@ -347,6 +347,14 @@ def task_number(task_id: str) -> int | None:
     return int(task_id) if task_id.isascii() and task_id.isdigit() else None
 
 
+def lease_task_number(lease: Lease) -> int | None:
+    """The task number `lease` names, or None for a lease no claim could have made (an id
+    not in a store's decimal form, a token that is not storable text): it holds nothing."""
+    if not lease.token.isascii() and codec.text_is_unstorable(lease.token):
+        return None
+    return task_number(lease.task_id)
+
+
 def task_id_text(task_id: object) -> str:
     """`task_id` if it is text (`ConfigError` if not); an id the store never made is
     then simply not found."""

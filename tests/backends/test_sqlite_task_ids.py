@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from actors.backends import SqliteTaskStore
-from actors.backends.sqlite._ids import ID_BLOCK, MAX_ID
+from actors.backends.sqlite._ids import MAX_ID
+from actors.core import ID_BLOCK
 from actors.taskqueue import NewTask, TaskQueueConfig, TaskStoreError, TaskStoreTimeout
 
 T0 = 1_000_000.0

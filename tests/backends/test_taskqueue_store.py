@@ -367,6 +367,37 @@ def test_an_id_no_store_could_make_is_not_found(store: TaskStore) -> None:
     assert store.ack_many([claimed.lease]) == [True]
 
 
+@pytest.mark.parametrize("token", ["", "x/y", "\ud800", "abc/\ud800", "0" * 100 + "/" + Q,
+                                   "a" * 10_000, "\x00"])
+def test_a_lease_token_no_claim_made_holds_nothing(store: TaskStore, token: str) -> None:
+    [task_id] = enqueue(store, 1)
+    [claimed] = store.claim(Q, "w1", 1, T0)
+    forged = Lease(task_id, token, "w1", T0 + VT)
+    assert store.ack_many([forged]) == [False]
+    assert store.retry(forged, T0, "x") is False
+    assert store.dead_letter(forged, "rejected", "x", T0) is False
+    forged = Lease(task_id, claimed.lease.token + "\ud800", "w1", T0 + VT)
+    assert store.ack_many([forged]) == [False]
+    assert store.ack_many([claimed.lease]) == [True]
+
+
+@pytest.mark.parametrize("call", [
+    lambda store: store.ack_many([]),
+    lambda store: store.ack_many([Lease("1", "x/y", "w1", T0)]),
+    lambda store: store.retry(Lease("1", "zz", "w1", T0), T0, "x"),
+    lambda store: store.dead_letter(Lease("x", "zz", "w1", T0), "rejected", None, T0),
+    lambda store: store.replay_dead_letter("not-an-id", T0),
+    lambda store: store.list_dead_letters(Q),
+    lambda store: store.claim(Q, "w1", 1, T0),
+])
+def test_a_call_after_close_is_refused_even_with_nothing_to_do(
+        backend: Backend, call: Callable[[TaskStore], object]) -> None:
+    store = backend.make()
+    store.close()
+    with pytest.raises(TaskStoreClosed):
+        call(store)
+
+
 @pytest.mark.parametrize(("field", "call"), [
     ("worker_id", lambda store: store.claim(Q, None, 1, T0)),
     ("worker_id", lambda store: store.claim(Q, 7, 1, T0)),

@@ -255,4 +255,3 @@ class MemoryTaskStore:
     def _check_open(self, operation: str) -> None:
         if self._closed:
             raise TaskStoreClosed(operation)
-

@@ -101,7 +101,7 @@ _STREAM0 = len(_FIELDS) + 1
 _OLD_STREAMS = tuple(f"s{p}" for p in _PRIORITIES)  # layout 1, read once by the migration
 _OLD_KEYS = ("entry", "token", "owner", "leases")
 _MIGRATE_CHUNK = 500
-LAYOUT_1_LOOK_INTERVAL = 60.0  # seconds between a claimer's looks for layout-1 streams
+LAYOUT_1_LOOK_INTERVAL = 60.0  # seconds between a store's looks for layout-1 streams
 
 _LUA_PRELUDE = """
 local K = {}
@@ -130,10 +130,15 @@ local function count(s)  -- a stored count: decimal digits only (no sign, no 1e9
   if type(s) == 'string' and #s <= 15 and string.match(s, '^%d+$') then return tonumber(s) end
   return nil
 end
--- One command for many members (in chunks: Lua's unpack has a stack limit).
-local function bulk(cmd, key, items)
+-- One command for many members (in chunks: Lua's unpack has a stack limit); `group`,
+-- if given, goes before them (XACK's).
+local function bulk(cmd, key, items, group)
   for i = 1, #items, 4000 do
-    redis.call(cmd, key, unpack(items, i, math.min(i + 3999, #items)))
+    if group then
+      redis.call(cmd, key, group, unpack(items, i, math.min(i + 3999, #items)))
+    else
+      redis.call(cmd, key, unpack(items, i, math.min(i + 3999, #items)))
+    end
   end
 end
 local function fields_of(list)
@@ -175,10 +180,14 @@ local function still_held(tok)  -- counted again from the claim's ids and their 
   end
   return n
 end
+-- How many tasks claim `tok` still holds; a damaged count is counted again.
+local function left_of(tok)
+  return count(redis.call('HGET', K.bleft, tok)) or still_held(tok)
+end
 local function settle(held)  -- a claim whose tasks are all settled is forgotten
   for tok, n in pairs(held) do
     local left = count(redis.call('HGET', K.bleft, tok))
-    left = left and left - n or still_held(tok)  -- a damaged count is counted again
+    left = left and left - n or still_held(tok)
     if left > 0 then
       redis.call('HSET', K.bleft, tok, left)
     else
@@ -429,9 +438,7 @@ local function ack_leases(first)
     end
   end
   for p, eids in pairs(entries) do  -- one command per stream and key for the whole batch
-    for i = 1, #eids, 4000 do
-      redis.call('XACK', stream(p), 'workers', unpack(eids, i, math.min(i + 3999, #eids)))
-    end
+    bulk('XACK', stream(p), eids, 'workers')
     bulk('XDEL', stream(p), eids)
   end
   if #ids > 0 then bulk('HDEL', K.lease, ids) end
@@ -511,7 +518,7 @@ local enq = tonumber(counted[2])
 if enq and (not oldest or enq < oldest) then oldest = enq end
 local leased, expired = redis.call('HLEN', K.lease), 0
 for _, tok in ipairs(redis.call('ZRANGEBYSCORE', K.batches, '-inf', now)) do
-  expired = expired + (tonumber(redis.call('HGET', K.bleft, tok)) or 0)
+  expired = expired + left_of(tok)
 end
 local delayed = redis.call('ZCARD', K.delayed)
 local due_delayed = redis.call('ZCOUNT', K.delayed, '-inf', now)
@@ -545,8 +552,6 @@ return 0
 """
 
 R = TypeVar("R")
-
-_QUEUE_CACHE_MAX = 100_000  # task ids remembered with their queue; forgotten all at once
 
 
 class RedisTaskStore:
@@ -593,13 +598,11 @@ class RedisTaskStore:
                                  ("stats", _STATS), ("migrate", _MIGRATE))
         }
         self._groups_ready: set[str] = set()
-        self._layout_ready: set[str] = set()  # queues whose layout-1 tasks were moved
         self._looked_at: dict[str, float] = {}  # queue -> when its layout-1 keys were looked for
         self._lock = threading.Lock()
         self._closed = False
         self._key_cache: dict[str, list[str]] = {}
         self._enqueue_key_cache: dict[tuple[str, int], list[str]] = {}
-        self._retries = retries
         # Task ids from blocks of the shared counter: an enqueue does not write it.
         self._ids = IdBlocks(lambda count: self._call("enqueue", lambda: self._reserve(count)))
         self._enqueues: GroupCommit[tuple[Sequence[NewTask], float]] = GroupCommit(
@@ -679,9 +682,13 @@ class RedisTaskStore:
     def _where_key(self) -> str:
         return f"{self._prefix}:tq:where"
 
-    def _call(self, operation: str, action: Callable[[], R]) -> R:
+    def _check_open(self, operation: str) -> None:
+        """`TaskStoreClosed` after `close`, also for a call that has nothing to send."""
         if self._closed:
             raise TaskStoreClosed(operation)
+
+    def _call(self, operation: str, action: Callable[[], R]) -> R:
+        self._check_open(operation)
         try:
             try:
                 return action()
@@ -710,28 +717,15 @@ class RedisTaskStore:
         for result in pipe.execute(raise_on_error=False):
             if isinstance(result, Exception) and "BUSYGROUP" not in str(result):
                 raise result
-        if self._client.get(keys[-1]) != LAYOUT:
-            self._migrate(queue)
+        self._look_for_layout_1(queue)
         with self._lock:
             self._groups_ready.add(queue)
-            self._layout_ready.add(queue)
-
-    def _ensure_layout(self, queue: str) -> None:
-        """What a call that only reads `queue` needs: its tasks of layout 1 moved, if it
-        has any (nothing is created for a queue that does not exist)."""
-        if queue in self._layout_ready:
-            return
-        keys = self._keys(queue)
-        base = f"{self._prefix}:tq:{queue}:"
-        if (self._client.get(keys[-1]) != LAYOUT
-                and self._client.exists(*(base + name for name in _OLD_STREAMS))):
-            self._migrate(queue)
-        with self._lock:
-            self._layout_ready.add(queue)
 
     def _look_for_layout_1(self, queue: str) -> None:
-        """Move tasks that a process of the version before wrote after the queue was
-        moved (a rolling upgrade): looked for by claims, once a minute per queue."""
+        """Move `queue`'s tasks of layout 1 (an earlier version) to this one, if it has any:
+        at a store's first use of the queue, then once a minute from claims and reads
+        (a rolling upgrade: a process of the version before may still write them).
+        Nothing is created for a queue that does not exist."""
         now = time.monotonic()
         if now - self._looked_at.get(queue, -LAYOUT_1_LOOK_INTERVAL) < LAYOUT_1_LOOK_INTERVAL:
             return
@@ -820,9 +814,9 @@ class RedisTaskStore:
         due = enqueued_at if task.not_before is None else repr(task.not_before)
         connection = self._writer_client().connection
         assert connection is not None  # a single-connection client
-        attempt = 0
-        while True:
-            task_id = str(self._ids.take_one())
+
+        def send() -> str:
+            task_id = str(self._ids.take_one())  # a new one on each try
             packed = connection.pack_commands([  # type: ignore[no-untyped-call]
                 ("XADD", stream, "*", "i", task_id, "d", task.payload_json, "m", meta,
                  "n", due),
@@ -831,20 +825,17 @@ class RedisTaskStore:
                 connection.send_packed_command(  # type: ignore[no-untyped-call]
                     packed, check_health=False)
                 replies = [connection.read_response(), connection.read_response()]
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-                connection.disconnect()  # type: ignore[no-untyped-call]
-                if attempt >= self._retries:
-                    raise
-                time.sleep(min(1.0, 0.05 * 2 ** attempt))  # redis-py's own backoff
-                attempt += 1
-                continue
             except BaseException:
-                connection.disconnect()  # type: ignore[no-untyped-call]  # a reply may be left unread
+                connection.disconnect()  # type: ignore[no-untyped-call]  # no reply left unread
                 raise
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
             return task_id
+
+        # The connection's own retry (the errors, retries and backoff `connect` set up).
+        task_id: str = connection.retry.call_with_retry(send, lambda _error: None)
+        return task_id
 
     def claim(self, queue: str, worker_id: str, limit: int, now: float) -> list[ClaimedTask]:
         """Lease up to `limit` due tasks of `queue` to `worker_id`."""
@@ -872,9 +863,9 @@ class RedisTaskStore:
             if claim_token is not None:
                 args += (lease.task_id, claim_token)
         # A lease of another queue (or of no claim of ours) is acked on its own, first.
-        foreign_acks = iter(self.ack_many(
-            [lease for lease, claim_token in zip(leases, held, strict=True)
-             if claim_token is None]))
+        foreign = [lease for lease, claim_token in zip(leases, held, strict=True)
+                   if claim_token is None]
+        foreign_acks = iter(self.ack_many(foreign) if foreign else ())
 
         def run() -> tuple[list[str], list[str], list[str], list[int]]:
             self._ensure_groups(queue)
@@ -919,6 +910,7 @@ class RedisTaskStore:
 
     def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
         """Remove the tasks whose lease is current; per lease, whether it was."""
+        self._check_open("ack")
         leases = checked_leases(leases)
         results = [False] * len(leases)
         grouped: dict[str, list[int]] = {}
@@ -942,6 +934,7 @@ class RedisTaskStore:
 
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
+        self._check_open("retry")
         lease = checked_leases([lease])[0]
         not_before = store_time("not_before", not_before)
         error = storable_text(store_text("error", error))
@@ -955,6 +948,7 @@ class RedisTaskStore:
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
+        self._check_open("dead_letter")
         lease = checked_leases([lease])[0]
         reason = store_text("reason", reason)
         error = store_text("error", error, optional=True)
@@ -972,7 +966,7 @@ class RedisTaskStore:
         keys = dict(zip(_FIELDS, self._keys(queue), strict=False))
 
         def run() -> list[tuple[str, list[Any]]]:
-            self._ensure_layout(queue)
+            self._look_for_layout_1(queue)
             ids = [str(x) for x in self._client.zrange(keys["dead_order"], 0, limit - 1)]
             pipe = self._client.pipeline(transaction=False)
             for task_id in ids:
@@ -998,6 +992,7 @@ class RedisTaskStore:
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
+        self._check_open("replay")
         task_id = task_id_text(task_id)
         now = store_time("now", now)
         queue: str | None = None
@@ -1017,7 +1012,7 @@ class RedisTaskStore:
         queue = queue_name(queue)
 
         def run() -> list[Any]:
-            self._ensure_layout(queue)
+            self._look_for_layout_1(queue)
             return list(self._evalsha("stats", self._keys(queue), [repr(now)]))
 
         depth, in_flight, delayed, dead, oldest = self._call("stats", run)
@@ -1050,8 +1045,8 @@ def _meta_text(task: NewTask, enqueued_at: str) -> str:
 
 def _held_in(lease: Lease, queue: str) -> str | None:
     """The claim token of `lease` if a claim of `queue` made it, else None."""
-    token, _, of = lease.token.partition("/")
-    return token if of == queue and _ours(lease.task_id, token) else None
+    parts = _lease_parts(lease)
+    return parts[0] if parts is not None and parts[1] == queue else None
 
 
 def _lease_parts(lease: Lease) -> tuple[str, str] | None:

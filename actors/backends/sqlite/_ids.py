@@ -7,23 +7,18 @@ in the WAL for each one-task commit, about a quarter of its cost. Instead a
 store reserves ids a block at a time: one committed transaction moves the
 table's `sqlite_sequence` past the block (and past every id in `tasks` and
 `dead_letters`), and its enqueues insert explicit ids from the block, which
-SQLite sees as below the sequence and leaves it alone.
+SQLite sees as below the sequence and leaves it alone (`actors.core.IdBlocks`
+hands them out).
 
 Every process reserves under SQLite's write lock, so blocks never overlap, and
 an `AUTOINCREMENT` insert without an id (an older stanchion) starts past every
-reserved block. Ids a store reserved and did not use (it closed or crashed) are
-skipped, never handed out. Ids are not a global enqueue order: stores of
-several processes take them in blocks.
+reserved block.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-
-from actors.core import ID_BLOCK, IdBlocks
-
-__all__ = ["ID_BLOCK", "MAX_ID", "IdBlocks", "reserve_ids"]
 
 MAX_ID = 2**63 - 1  # SQLite's largest rowid
 

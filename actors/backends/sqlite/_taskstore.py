@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from actors.backends.sqlite._db import SingleStatement, open_database, sqlite_writer
-from actors.backends.sqlite._ids import IdBlocks, reserve_ids
+from actors.backends.sqlite._ids import reserve_ids
 from actors.backends.sqlite._registry import SqliteGroupRegistry
 from actors.core import (
     CorruptData,
+    IdBlocks,
     describe_raw,
     is_finite_number,
     short_repr,
@@ -47,6 +48,7 @@ from actors.taskqueue.storage import (
     claim_request,
     decode_payload,
     events,
+    lease_task_number,
     listing_limit,
     new_tasks,
     queue_name,
@@ -322,6 +324,7 @@ class SqliteTaskStore:
 
     def ack_many(self, leases: Sequence[Lease]) -> list[bool]:
         """Remove the tasks whose lease is current; per lease, whether it was."""
+        self._check_open("ack")
         if not leases:
             return []
         acked = self._write("ack", self._delete(leases))
@@ -333,7 +336,7 @@ class SqliteTaskStore:
         pairs it removed."""
         by_token: dict[str, list[int]] = defaultdict(list)
         for lease in checked_leases(leases):
-            rowid = task_number(lease.task_id)
+            rowid = lease_task_number(lease)
             if rowid is not None:
                 by_token[lease.token].append(rowid)
 
@@ -349,7 +352,8 @@ class SqliteTaskStore:
 
     def retry(self, lease: Lease, not_before: float, error: str) -> bool:
         """Release the task to be due again at `not_before`, recording `error`."""
-        rowid = task_number(checked_leases([lease])[0].task_id)
+        self._check_open("retry")
+        rowid = lease_task_number(checked_leases([lease])[0])
         not_before = store_time("not_before", not_before)
         error = storable_text(store_text("error", error))
         if rowid is None:
@@ -363,7 +367,8 @@ class SqliteTaskStore:
 
     def dead_letter(self, lease: Lease, reason: str, error: str | None, now: float) -> bool:
         """Move the task to the dead-letter queue if `lease` is current."""
-        rowid = task_number(checked_leases([lease])[0].task_id)
+        self._check_open("dead_letter")
+        rowid = lease_task_number(checked_leases([lease])[0])
         reason = storable_text(store_text("reason", reason))
         error = store_text("error", error, optional=True)
         error = None if error is None else storable_text(error)
@@ -387,6 +392,7 @@ class SqliteTaskStore:
 
     def replay_dead_letter(self, task_id: str, now: float) -> None:
         """Put a dead-lettered task back in its queue, due at `now`, attempts reset."""
+        self._check_open("replay")
         rowid, now = task_number(task_id_text(task_id)), store_time("now", now)
         if rowid is None:
             raise TaskNotFound(task_id)
@@ -448,6 +454,11 @@ class SqliteTaskStore:
             self._reader.close()
 
     # -- plumbing -------------------------------------------------------------
+
+    def _check_open(self, operation: str) -> None:
+        """`TaskStoreClosed` after `close`, also for a call that has nothing to write."""
+        if self._writer.is_closed:
+            raise TaskStoreClosed(operation)
 
     def _write(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
@@ -521,7 +532,6 @@ def _bury(conn: sqlite3.Connection, rowid: int, reason: str, error: str | None,
           now: float) -> None:
     conn.execute(_BURY, (error, reason, now, rowid))
     conn.execute("DELETE FROM tasks WHERE id = ?", (rowid,))
-
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
